@@ -1,0 +1,13 @@
+using ImageTool.Options;
+
+namespace ImageTool;
+
+/// <summary>Everything a format needs to create an image.</summary>
+/// <param name="Size">Virtual size in bytes as requested (formats round as qemu does).</param>
+/// <param name="Options">Validated <c>-o</c> options (size, backing_file and backing_fmt included).</param>
+/// <param name="Secrets">Secrets by id for encryption options.</param>
+public sealed record CreateParameters(long Size, ImageOptions Options, IReadOnlyDictionary<string, string>? Secrets = null)
+{
+    public string? BackingFile => Options.GetString("backing_file");
+    public string? BackingFormat => Options.GetString("backing_fmt");
+}

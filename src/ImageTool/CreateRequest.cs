@@ -1,0 +1,14 @@
+using ImageTool.Options;
+
+namespace ImageTool;
+
+/// <summary>What <c>img create</c> asks for.</summary>
+public sealed record CreateRequest(string Path, string Format)
+{
+    /// <summary>Size from the command line; null to take it from -o size or the backing file.</summary>
+    public long? Size { get; init; }
+    public ImageOptions Options { get; init; } = new();
+    /// <summary>qemu's -u: do not open the backing file (a size is then needed).</summary>
+    public bool UnsafeBacking { get; init; }
+    public IReadOnlyDictionary<string, string>? Secrets { get; init; }
+}

@@ -1,0 +1,91 @@
+using ImageTool.Formats;
+using ImageTool.Options;
+
+namespace ImageTool;
+
+/// <summary>The library's entry points: open and create images by path.</summary>
+public static class DiskImage
+{
+    /// <summary>Names of every format, in registry order.</summary>
+    public static IEnumerable<string> FormatNames => FormatRegistry.All.Select(f => f.Name);
+
+    public static IImageFormat? FindFormat(string name) => FormatRegistry.Find(name);
+
+    /// <summary>Opens an image and (unless told otherwise) its backing chain.</summary>
+    /// <exception cref="ImageFormatException">"Could not open 'path': reason", worded as qemu-img.</exception>
+    public static IImage Open(string path, OpenOptions? options = null)
+    {
+        try
+        {
+            return FormatRegistry.Open(path, options ?? new OpenOptions());
+        }
+        catch (ImageFormatException e)
+        {
+            throw new ImageFormatException($"Could not open '{path}': {e.Message}", e) { OmitFinalNewline = e.OmitFinalNewline };
+        }
+    }
+
+    /// <summary>Probes a file's format from its first bytes ("raw" when nothing matches).</summary>
+    public static string Probe(string path) => FormatRegistry.ProbeFile(path).Name;
+
+    /// <summary>
+    /// Creates an image as <c>qemu-img create</c> does: validates options, settles size and backing file,
+    /// reports the "Formatting ..." line, then lets the format write the file.
+    /// </summary>
+    /// <param name="request">What to create.</param>
+    /// <param name="formatting">Receives qemu's "Formatting 'x', fmt=..." line just before the file is written.</param>
+    public static void Create(CreateRequest request, Action<string>? formatting = null)
+    {
+        var format = FormatRegistry.Find(request.Format)
+            ?? throw new ImageFormatException($"Unknown file format '{request.Format}'");
+        var schema = format.CreateOptions;
+        var options = request.Options;
+        options.Validate(schema);
+        if (request.Size != null)
+        {
+            if (options.Contains("size")) throw new ImageFormatException("The image size must be specified only once");
+            options.Set("size", request.Size.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        string? backingFile = options.GetString("backing_file");
+        string? backingFormat = options.GetString("backing_fmt");
+        if (backingFormat != null && backingFile == null)
+            throw new ImageFormatException("Backing format cannot be used without backing file");
+        if (backingFile != null)
+        {
+            if (!schema.Any(s => s.Name == "backing_file"))
+                throw new ImageFormatException($"Backing file not supported for file format '{format.Name}'");
+            if (backingFile == request.Path)
+                throw new ImageFormatException("Error: Trying to create an image with the same filename as the backing file");
+            string backingPath = BackingPath.Resolve(request.Path, backingFile);
+            if (backingFormat == null)
+            {
+                string? detected = null;
+                if (!request.UnsafeBacking)
+                {
+                    try { detected = FormatRegistry.ProbeFile(backingPath).Name; }
+                    catch (ImageFormatException) { }
+                }
+                throw new ImageFormatException("Backing file specified without backing format" +
+                    (detected != null ? $"\nDetected format of {detected}." : "")) { OmitFinalNewline = detected != null };
+            }
+            if (!request.UnsafeBacking && !options.Contains("size"))
+            {
+                try
+                {
+                    using var backing = FormatRegistry.OpenSingle(backingPath,
+                        new OpenOptions { Format = backingFormat, ForceShare = true, Secrets = request.Secrets });
+                    options.Set("size", backing.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                }
+                catch (ImageFormatException e)
+                {
+                    throw new ImageFormatException($"{e.Message}\nCould not open backing image.", e);
+                }
+            }
+        }
+        long size = options.GetSize("size") ?? throw new ImageFormatException("Image creation needs a size parameter");
+
+        formatting?.Invoke($"Formatting '{request.Path}', fmt={format.Name} {options.FormatForDisplay(schema)}".TrimEnd());
+        format.Create(request.Path, new CreateParameters(size, options, request.Secrets));
+    }
+}

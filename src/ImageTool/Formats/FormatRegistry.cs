@@ -1,0 +1,106 @@
+using ImageTool.Formats.Raw;
+using ImageTool.IO;
+
+namespace ImageTool.Formats;
+
+/// <summary>The explicit list of formats; probing picks the highest score, raw is the fallback.</summary>
+internal static class FormatRegistry
+{
+    /// <summary>qemu reads 2 KiB to probe (BLOCK_PROBE_BUF_SIZE).</summary>
+    public const int MaxProbeSize = 2048;
+
+    /// <summary>qemu has no explicit limit and runs out of file descriptors; we stop well before.</summary>
+    public const int MaxChainDepth = 256;
+
+    // Order breaks probe ties, as qemu's driver registration order does. Raw stays last.
+    public static readonly IReadOnlyList<IImageFormat> All =
+    [
+        RawFormat.Instance,
+    ];
+
+    public static IImageFormat? Find(string name) => All.FirstOrDefault(f => f.Name == name);
+
+    public static IImageFormat ProbeBytes(ReadOnlySpan<byte> header)
+    {
+        IImageFormat best = RawFormat.Instance;
+        int bestScore = 0;
+        foreach (var format in All)
+        {
+            int score = format.Probe(header);
+            if (score > bestScore)
+            {
+                best = format;
+                bestScore = score;
+            }
+        }
+        return best;
+    }
+
+    public static IImageFormat ProbeFile(string path)
+    {
+        using var file = HostFile.Open(path, readOnly: true);
+        Span<byte> header = stackalloc byte[MaxProbeSize];
+        int n = file.ReadAvailable(0, header);
+        return ProbeBytes(header[..n]);
+    }
+
+    /// <summary>Opens one image (no backing chain); messages are the inner part of qemu's "Could not open".</summary>
+    public static IImage OpenSingle(string path, OpenOptions options)
+    {
+        IImageFormat format;
+        bool probed = options.Format == null;
+        if (options.Format != null)
+            format = Find(options.Format) ?? throw new ImageFormatException($"Unknown driver '{options.Format}'");
+        else
+            format = ProbeFile(path);
+        if (probed && format == RawFormat.Instance && !options.ReadOnly)
+            options.Warning?.Invoke(
+                $"WARNING: Image format was not specified for '{path}' and probing guessed raw.\n" +
+                "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n" +
+                "         Specify the 'raw' format explicitly to remove the restrictions.");
+        return format.Open(path, options with { FormatWasProbed = probed });
+    }
+
+    /// <summary>Opens an image and, when asked, its whole backing chain read-only.</summary>
+    public static IImage Open(string path, OpenOptions options)
+    {
+        var image = OpenSingle(path, options);
+        if (!options.OpenBacking) return image;
+        try
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal) { Path.GetFullPath(path) };
+            IImage current = image;
+            int depth = 0;
+            while (current.BackingFileName is { } name)
+            {
+                string backingPath = BackingPath.Resolve(current.FileName, name);
+                if (!seen.Add(Path.GetFullPath(backingPath)) || ++depth > MaxChainDepth)
+                    throw new ImageFormatException($"Could not open backing file: Backing file '{name}' creates an infinite loop.");
+                IImage backing;
+                try
+                {
+                    backing = OpenSingle(backingPath, new OpenOptions
+                    {
+                        ReadOnly = true,
+                        Format = current.BackingFormat,
+                        ForceShare = options.ForceShare,
+                        Secrets = options.Secrets,
+                    });
+                }
+                catch (ImageFormatException e)
+                {
+                    // qemu nests one prefix per level of the chain.
+                    throw new ImageFormatException(string.Concat(Enumerable.Repeat("Could not open backing file: ", depth)) + e.Message, e);
+                }
+                current.AttachBacking(backing);
+                current = backing;
+            }
+            return image;
+        }
+        catch
+        {
+            image.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,24 @@
+using ImageTool.Options;
+
+namespace ImageTool.Formats;
+
+/// <summary>A format provider: probing, opening and creating one kind of image.</summary>
+public interface IImageFormat
+{
+    /// <summary>The format name as qemu-img spells it ("qcow2", "raw", ...).</summary>
+    string Name { get; }
+
+    /// <summary>How many leading bytes <see cref="Probe"/> wants (at most 2048, qemu's probe buffer).</summary>
+    int ProbeSize { get; }
+
+    /// <summary>0 = not this format, 100 = certain; raw answers 1 so it wins only when nothing else does.</summary>
+    int Probe(ReadOnlySpan<byte> header);
+
+    /// <summary>The <c>-o</c> options <c>create</c> accepts, in qemu's declaration order.</summary>
+    IReadOnlyList<OptionSpec> CreateOptions { get; }
+
+    IImage Open(string path, OpenOptions options);
+
+    /// <summary>Creates (or replaces) the image; the options were validated against <see cref="CreateOptions"/>.</summary>
+    void Create(string path, CreateParameters parameters);
+}

@@ -1,0 +1,59 @@
+using ImageTool.IO;
+using ImageTool.Options;
+
+namespace ImageTool.Formats.Raw;
+
+/// <summary>Plain disk bytes in a (sparse) file; the fallback every probe ends in.</summary>
+internal sealed class RawFormat : IImageFormat
+{
+    public static readonly RawFormat Instance = new();
+
+    public string Name => "raw";
+    public int ProbeSize => 0;
+
+    // qemu's raw_probe: the smallest positive score, so any real format wins.
+    public int Probe(ReadOnlySpan<byte> header) => 1;
+
+    public IReadOnlyList<OptionSpec> CreateOptions { get; } =
+        [FileProtocolOptions.Size, .. FileProtocolOptions.All];
+
+    public IImage Open(string path, OpenOptions options) =>
+        new RawImage(HostFile.Open(path, options.ReadOnly), this, options.FormatWasProbed && !options.ReadOnly);
+
+    public void Create(string path, CreateParameters parameters)
+    {
+        string mode = parameters.Options.GetString("preallocation") ?? "off";
+        if (mode == "metadata") throw new ImageFormatException("Unsupported preallocation mode: metadata");
+        if (mode is not ("off" or "falloc" or "full")) throw new ImageFormatException($"invalid parameter value: {mode}");
+        long size = parameters.Size;
+        using var file = HostFile.Create(path);
+        CreateOnFile(file, size, mode);
+    }
+
+    /// <summary>Sizes a fresh file the way qemu's file driver does; also used for data files of other formats.</summary>
+    internal static void CreateOnFile(HostFile file, long size, string preallocation)
+    {
+        file.SetLength(size);
+        switch (preallocation)
+        {
+            case "falloc":
+                file.Allocate(0, size);
+                break;
+            case "full":
+                ZeroFill(file, 0, size);
+                break;
+            default:
+                // qemu writes the first 4 KiB so it can probe alignment later: "disk size: 4 KiB".
+                if (size > 0) file.Write(0, new byte[Math.Min(size, 4096)]);
+                break;
+        }
+        file.Flush();
+    }
+
+    internal static void ZeroFill(HostFile file, long offset, long length)
+    {
+        var zeros = new byte[(int)Math.Min(length, 1 << 20)];
+        for (long done = 0; done < length; done += zeros.Length)
+            file.Write(offset + done, zeros.AsSpan(0, (int)Math.Min(zeros.Length, length - done)));
+    }
+}

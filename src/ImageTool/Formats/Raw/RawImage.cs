@@ -1,0 +1,90 @@
+using ImageTool.Info;
+using ImageTool.IO;
+
+namespace ImageTool.Formats.Raw;
+
+/// <summary>An opened raw image: the file's bytes are the disk's bytes.</summary>
+internal sealed class RawImage : IImage
+{
+    private readonly HostFile _file;
+    private readonly bool _guardBlockZero;
+
+    public RawImage(HostFile file, IImageFormat format, bool guardBlockZero)
+    {
+        _file = file;
+        Format = format;
+        _guardBlockZero = guardBlockZero;
+    }
+
+    public string FileName => _file.Path;
+    public IImageFormat Format { get; }
+    public string? BackingFileName => null;
+    public string? BackingFormat => null;
+    public IImage? Backing => null;
+
+    public void AttachBacking(IImage? backing)
+    {
+        if (backing != null) throw new UnsupportedFeatureException("Backing file not supported for file format 'raw'");
+    }
+
+    // qemu reports (and converts) a raw file's size rounded up to a whole sector.
+    public long Length => (_file.Length + 511) & ~511L;
+    public bool IsReadOnly => _file.IsReadOnly;
+
+    public void Read(long offset, Span<byte> buffer)
+    {
+        BlockDeviceChecks.CheckRange(this, offset, buffer.Length);
+        _file.Read(offset, buffer);
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> buffer)
+    {
+        BlockDeviceChecks.CheckWrite(this, offset, buffer.Length);
+        if (_guardBlockZero && offset < 512) GuardBlockZero(offset, buffer);
+        _file.Write(offset, buffer);
+    }
+
+    // qemu restricts writes to sector 0 of a probed raw image that would make it probe as another format.
+    private void GuardBlockZero(long offset, ReadOnlySpan<byte> buffer)
+    {
+        var head = new byte[FormatRegistry.MaxProbeSize];
+        _file.Read(0, head);
+        buffer[..(int)Math.Min(buffer.Length, head.Length - offset)].CopyTo(head.AsSpan((int)offset));
+        if (FormatRegistry.ProbeBytes(head).Name != "raw")
+            throw new IOException("Operation not permitted");
+    }
+
+    public void WriteZeroes(long offset, long length, bool mayDeallocate)
+    {
+        BlockDeviceChecks.CheckWrite(this, offset, length);
+        long end = Math.Min(offset + length, _file.Length);
+        if (end <= offset) return;
+        if (mayDeallocate && _file.PunchHole(offset, end - offset)) return;
+        RawFormat.ZeroFill(_file, offset, end - offset);
+    }
+
+    public BlockStatus GetBlockStatus(long offset, long length)
+    {
+        BlockDeviceChecks.CheckRange(this, offset, length);
+        long fileLength = _file.Length;
+        long limit = offset + length;
+        if (offset >= fileLength) return new BlockStatus(offset, length, BlockState.Zero);
+        long? data = _file.NextData(offset);
+        if (data == null) return new BlockStatus(offset, length, BlockState.Zero);
+        if (data > offset) return new BlockStatus(offset, Math.Min(data.Value, limit) - offset, BlockState.Zero);
+        long hole = Math.Min(_file.NextHole(offset), limit);
+        return new BlockStatus(offset, hole - offset, BlockState.Data, HostOffset: offset, HostFile: _file.Path);
+    }
+
+    public void Flush() => _file.Flush();
+
+    public ImageInfo GetInfo() => new()
+    {
+        Format = Format.Name,
+        VirtualSize = Length,
+        ActualSize = _file.AllocatedBytes,
+        DirtyFlag = false,
+    };
+
+    public void Dispose() => _file.Dispose();
+}

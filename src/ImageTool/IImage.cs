@@ -1,0 +1,28 @@
+using ImageTool.Formats;
+using ImageTool.Info;
+
+namespace ImageTool;
+
+/// <summary>An opened image file: a block device plus the metadata its format stores.</summary>
+public interface IImage : IBlockDevice
+{
+    /// <summary>The path the image was opened with.</summary>
+    string FileName { get; }
+
+    IImageFormat Format { get; }
+
+    /// <summary>The backing file name exactly as stored in the image, or null.</summary>
+    string? BackingFileName { get; }
+
+    /// <summary>The backing format recorded in the image, or null.</summary>
+    string? BackingFormat { get; }
+
+    /// <summary>The opened backing image, or null (none, or not opened).</summary>
+    IImage? Backing { get; }
+
+    /// <summary>Attaches the opened backing image; the image owns it from then on.</summary>
+    void AttachBacking(IImage? backing);
+
+    /// <summary>What <c>img info</c> shows; filename, actual size and backing paths are filled by the caller.</summary>
+    ImageInfo GetInfo();
+}

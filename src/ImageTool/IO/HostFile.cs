@@ -1,0 +1,158 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace ImageTool.IO;
+
+/// <summary>
+/// A file an image lives in: positional I/O (pread/pwrite through RandomAccess), holes, allocation and size.
+/// Every format reads and writes its files through this one type.
+/// </summary>
+public sealed class HostFile : IDisposable
+{
+    private readonly SafeFileHandle _handle;
+
+    public string Path { get; }
+    public bool IsReadOnly { get; }
+
+    private HostFile(string path, SafeFileHandle handle, bool readOnly)
+    {
+        Path = path;
+        _handle = handle;
+        IsReadOnly = readOnly;
+    }
+
+    /// <summary>Opens an existing file; errors are worded as qemu's "Could not open" reasons.</summary>
+    public static HostFile Open(string path, bool readOnly)
+    {
+        if (Directory.Exists(path))
+            throw new ImageFormatException($"Could not open '{path}': 'file' driver requires '{path}' to be a regular file");
+        try
+        {
+            var handle = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
+                FileShare.ReadWrite | FileShare.Delete);
+            return new HostFile(path, handle, readOnly);
+        }
+        catch (FileNotFoundException e) { throw OpenError(path, "No such file or directory", e); }
+        catch (DirectoryNotFoundException e) { throw OpenError(path, "No such file or directory", e); }
+        catch (UnauthorizedAccessException e) { throw OpenError(path, "Permission denied", e); }
+    }
+
+    /// <summary>Creates or truncates a file for a new image.</summary>
+    public static HostFile Create(string path)
+    {
+        try
+        {
+            var handle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            return new HostFile(path, handle, false);
+        }
+        catch (DirectoryNotFoundException e) { throw OpenError(path, "No such file or directory", e); }
+        catch (UnauthorizedAccessException e) { throw OpenError(path, "Permission denied", e); }
+    }
+
+    // qemu repeats the prefix: "Could not open 'x': Could not open 'x': No such file or directory".
+    private static ImageFormatException OpenError(string path, string reason, Exception inner) =>
+        new($"Could not open '{path}': {reason}", inner);
+
+    public long Length => RandomAccess.GetLength(_handle);
+
+    internal int Fd => (int)_handle.DangerousGetHandle();
+
+    internal SafeFileHandle Handle => _handle;
+
+    /// <summary>Reads exactly buffer.Length bytes; bytes past the end of the file read as zeros.</summary>
+    public void Read(long offset, Span<byte> buffer)
+    {
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            int n = RandomAccess.Read(_handle, buffer[done..], offset + done);
+            if (n == 0)
+            {
+                buffer[done..].Clear();
+                return;
+            }
+            done += n;
+        }
+    }
+
+    /// <summary>Reads what the file holds at offset; returns fewer bytes at the end of the file.</summary>
+    public int ReadAvailable(long offset, Span<byte> buffer)
+    {
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            int n = RandomAccess.Read(_handle, buffer[done..], offset + done);
+            if (n == 0) break;
+            done += n;
+        }
+        return done;
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> buffer) => RandomAccess.Write(_handle, buffer, offset);
+
+    public void SetLength(long length) => RandomAccess.SetLength(_handle, length);
+
+    public void Flush()
+    {
+        if (IsReadOnly) return;
+        if (Native.FSync(Fd) != 0) throw LastError("fsync");
+    }
+
+    /// <summary>Deallocates a range (keeps the size); returns false where the file system cannot.</summary>
+    public bool PunchHole(long offset, long length) =>
+        Native.FAllocate(Fd, Native.FallocPunchHole | Native.FallocKeepSize, offset, length) == 0;
+
+    /// <summary>Allocates blocks for a range (posix_fallocate semantics, may grow the file).</summary>
+    public void Allocate(long offset, long length)
+    {
+        if (length <= 0) return;
+        if (Native.FAllocate(Fd, 0, offset, length) != 0) throw LastError("fallocate");
+    }
+
+    /// <summary>The next offset at or after <paramref name="offset"/> holding data, or null past the last data.</summary>
+    public long? NextData(long offset)
+    {
+        long r = Native.LSeek(Fd, offset, Native.SeekData);
+        if (r >= 0) return r;
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno == Native.Enxio) return null;
+        return offset; // no SEEK_DATA support: everything is data
+    }
+
+    /// <summary>The next hole at or after <paramref name="offset"/> (the end of the file counts as a hole).</summary>
+    public long NextHole(long offset)
+    {
+        long r = Native.LSeek(Fd, offset, Native.SeekHole);
+        return r >= 0 ? r : Length;
+    }
+
+    /// <summary>Bytes allocated on the host (st_blocks * 512), as qemu-img's "disk size".</summary>
+    public unsafe long AllocatedBytes
+    {
+        get
+        {
+            byte* buffer = stackalloc byte[256];
+            if (Native.Statx(Fd, "", Native.AtEmptyPath, Native.StatxBlocks, buffer) != 0) throw LastError("statx");
+            return *(long*)(buffer + 48) * 512;
+        }
+    }
+
+    private IOException LastError(string call)
+    {
+        int errno = Marshal.GetLastPInvokeError();
+        return new IOException($"{Path}: {call} failed: {Native.ErrorText(errno)}");
+    }
+
+    public void Dispose() => _handle.Dispose();
+
+    /// <summary>Allocated bytes of a file by path, without keeping it open; null if it cannot be read.</summary>
+    public static long? AllocatedBytesOf(string path)
+    {
+        try
+        {
+            using var f = Open(path, true);
+            return f.AllocatedBytes;
+        }
+        catch (Exception e) when (e is IOException or ImageFormatException) { return null; }
+    }
+}

@@ -1,0 +1,30 @@
+using ImageTool.Options;
+
+namespace ImageTool;
+
+/// <summary>How to open an image.</summary>
+public sealed record OpenOptions
+{
+    public bool ReadOnly { get; init; } = true;
+
+    /// <summary>Format name; null probes the content.</summary>
+    public string? Format { get; init; }
+
+    /// <summary>Open the backing chain too (info does not, everything else does).</summary>
+    public bool OpenBacking { get; init; } = true;
+
+    /// <summary>qemu's -U: do not take the shared locks a reader normally takes.</summary>
+    public bool ForceShare { get; init; }
+
+    /// <summary>Driver options (qemu's --image-opts and encryption settings), e.g. encrypt.key-secret.</summary>
+    public ImageOptions? DriverOptions { get; init; }
+
+    /// <summary>Secrets by id, as qemu's <c>--object secret,id=ID,data=...</c>.</summary>
+    public IReadOnlyDictionary<string, string>? Secrets { get; init; }
+
+    /// <summary>Receives warnings qemu-img prints on stderr (e.g. a probed raw image opened for writing).</summary>
+    public Action<string>? Warning { get; init; }
+
+    /// <summary>Set by the registry when the format was probed (not given).</summary>
+    internal bool FormatWasProbed { get; init; }
+}

@@ -1,0 +1,41 @@
+using ImageTool.Formats;
+using ImageTool.Info;
+
+namespace ImageTool.Operations;
+
+/// <summary><c>img info</c>: opens each image of the chain in turn (never the chain at once) and collects what it reports.</summary>
+public static class InfoOperation
+{
+    public static IReadOnlyList<ImageInfo> Collect(string path, OpenOptions options, bool backingChain)
+    {
+        var result = new List<ImageInfo>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        string current = path;
+        var currentOptions = options with { OpenBacking = false, ReadOnly = true };
+        while (true)
+        {
+            if (!seen.Add(Path.GetFullPath(current)))
+                throw new ImageFormatException($"Backing file '{current}' creates an infinite loop.");
+            using var image = DiskImage.Open(current, currentOptions);
+            var info = Describe(image);
+            result.Add(info);
+            if (!backingChain || info.BackingFilename == null) break;
+            current = info.FullBackingFilename!;
+            currentOptions = currentOptions with { Format = info.BackingFilenameFormat };
+        }
+        return result;
+    }
+
+    /// <summary>The image's own report plus the fields qemu's generic layer adds (name, backing path).</summary>
+    public static ImageInfo Describe(IImage image)
+    {
+        var info = image.GetInfo();
+        return info with
+        {
+            Filename = image.FileName,
+            BackingFilename = image.BackingFileName,
+            FullBackingFilename = image.BackingFileName == null ? null : BackingPath.Resolve(image.FileName, image.BackingFileName),
+            BackingFilenameFormat = image.BackingFormat,
+        };
+    }
+}

@@ -1,0 +1,170 @@
+using System.Text;
+
+namespace ImageTool.Options;
+
+/// <summary>
+/// Parsed <c>key=value</c> options as qemu takes them: comma separated, <c>,,</c> for a literal comma,
+/// the last duplicate wins.
+/// </summary>
+public sealed class ImageOptions
+{
+    private readonly Dictionary<string, string> _values = new(StringComparer.Ordinal);
+
+    public IReadOnlyDictionary<string, string> Values => _values;
+
+    public bool Contains(string name) => _values.ContainsKey(name);
+
+    public ImageOptions Set(string name, string value)
+    {
+        _values[name] = value;
+        return this;
+    }
+
+    public ImageOptions Remove(string name)
+    {
+        _values.Remove(name);
+        return this;
+    }
+
+    /// <summary>Parses one option list (e.g. <c>cluster_size=4k,lazy_refcounts=on</c>) into this set.</summary>
+    /// <param name="list">The list.</param>
+    /// <param name="implicitKey">Key for a bare first word (qemu's "driver" or "file" shorthand), or null.</param>
+    public ImageOptions Parse(string list, string? implicitKey = null)
+    {
+        if (list.Length == 0 || list[0] == ',')
+            throw new ArgumentException($"Invalid option list: {list}");
+        int i = 0;
+        bool first = true;
+        while (i <= list.Length)
+        {
+            string item = ReadItem(list, ref i);
+            int eq = item.IndexOf('=');
+            if (eq < 0)
+            {
+                if (first && implicitKey != null) _values[implicitKey] = item;
+                else if (item.Length == 0) throw new ArgumentException($"Invalid option list: {list}");
+                else _values[item] = "on"; // qemu: a bare name is a boolean flag
+            }
+            else
+            {
+                _values[item[..eq]] = item[(eq + 1)..];
+            }
+            first = false;
+            if (i >= list.Length) break;
+        }
+        return this;
+    }
+
+    private static string ReadItem(string list, ref int i)
+    {
+        var sb = new StringBuilder();
+        while (i < list.Length)
+        {
+            char c = list[i];
+            if (c == ',')
+            {
+                if (i + 1 < list.Length && list[i + 1] == ',')
+                {
+                    sb.Append(',');
+                    i += 2;
+                    continue;
+                }
+                i++;
+                return sb.ToString();
+            }
+            sb.Append(c);
+            i++;
+        }
+        i++;
+        return sb.ToString();
+    }
+
+    public string? GetString(string name) => _values.TryGetValue(name, out var v) ? v : null;
+
+    public bool? GetBool(string name)
+    {
+        if (!_values.TryGetValue(name, out var v)) return null;
+        return ParseBool(name, v);
+    }
+
+    public long? GetSize(string name)
+    {
+        if (!_values.TryGetValue(name, out var v)) return null;
+        return ParseSizeValue(name, v);
+    }
+
+    public long? GetNumber(string name)
+    {
+        if (!_values.TryGetValue(name, out var v)) return null;
+        if (!ulong.TryParse(v.Trim(), out ulong n) || n > long.MaxValue)
+            throw new ArgumentException($"Parameter '{name}' expects a number");
+        return (long)n;
+    }
+
+    public static bool ParseBool(string name, string value) => value switch
+    {
+        "on" or "yes" or "true" => true,
+        "off" or "no" or "false" => false,
+        _ => throw new ArgumentException($"Parameter '{name}' expects 'on' or 'off'"),
+    };
+
+    internal static long ParseSizeValue(string name, string value)
+    {
+        if (!SizeParser.TryParse(value, out long n, out _))
+            throw new ArgumentException(
+                $"Parameter '{name}' expects a non-negative number below 2^64\n" +
+                "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n" +
+                "and exabytes, respectively.");
+        return n;
+    }
+
+    /// <summary>Checks every option against the schema: unknown names and badly typed values.</summary>
+    public void Validate(IReadOnlyList<OptionSpec> schema)
+    {
+        foreach (var (name, value) in _values)
+        {
+            var spec = schema.FirstOrDefault(s => s.Name == name)
+                ?? throw new ArgumentException($"Invalid parameter '{name}'");
+            switch (spec.Type)
+            {
+                case OptionType.Bool: ParseBool(name, value); break;
+                case OptionType.Size: ParseSizeValue(name, value); break;
+                case OptionType.Number: GetNumber(name); break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The option part of qemu's "Formatting" line: schema order, defaults included, sizes and numbers as
+    /// integers, strings and bools as typed, commas doubled.
+    /// </summary>
+    public string FormatForDisplay(IReadOnlyList<OptionSpec> schema)
+    {
+        var parts = new List<string>();
+        foreach (var spec in schema)
+        {
+            string? value = GetString(spec.Name);
+            if (value != null && spec.Type is OptionType.Size) value = ParseSizeValue(spec.Name, value).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            value ??= spec.Default;
+            if (value != null) parts.Add($"{spec.Name}={value.Replace(",", ",,", StringComparison.Ordinal)}");
+        }
+        return string.Join(' ', parts);
+    }
+
+    /// <summary>The lines of <c>-o help</c>: sorted by name, "  name=&lt;type&gt;  - help".</summary>
+    public static IEnumerable<string> HelpLines(IReadOnlyList<OptionSpec> schema)
+    {
+        foreach (var spec in schema.OrderBy(s => s.Name, StringComparer.Ordinal))
+        {
+            string type = spec.Type switch
+            {
+                OptionType.Bool => "bool (on/off)",
+                OptionType.Number => "num",
+                OptionType.Size => "size",
+                _ => "str",
+            };
+            string head = $"  {spec.Name}=<{type}>";
+            yield return spec.Help.Length == 0 ? head : $"{head.PadRight(24)} - {spec.Help}";
+        }
+    }
+}
