@@ -28,7 +28,7 @@ internal sealed unsafe class ImageLock : IDisposable
             bool top = true;
             foreach (var file in BackingChain.Images(image))
             {
-                int[] held = top && writable ? [ConsistentRead, Write, WriteUnchanged] : [ConsistentRead];
+                int[] held = top && writable ? [ConsistentRead, Write, Resize] : [ConsistentRead];
                 int[] unshared = [Write, Resize];
                 result.Lock(file.FileName, held, unshared);
                 top = false;

@@ -15,7 +15,6 @@ public class LinuxBootTests
         + "clearcpuid=141,151,158,306,308,137,147,148,153,129,317";
 
     [Test]
-    [Explicit("Minutes on nested/PVM KVM; set IMG_KVM_LINUX_KERNEL")]
     public void Run_Bzimage_PrintsBannerAndEnumeratesTheVirtioDisk()
     {
         string? kernel = Environment.GetEnvironmentVariable("IMG_KVM_LINUX_KERNEL");

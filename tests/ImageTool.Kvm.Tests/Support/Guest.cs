@@ -34,32 +34,71 @@ public static class Guest
     /// <summary>Runs <c>img run</c> arguments until the guest stops, or until <paramref name="until"/> appears in its output.</summary>
     public static Result Run(IReadOnlyList<string> args, string? until = null, string input = "", int timeoutSeconds = 60)
     {
-        var output = new CapturingStream();
-        using var console = new GuestConsole(output);
-        using var cancel = new CancellationTokenSource();
-        if (input.Length > 0) console.Type(Encoding.ASCII.GetBytes(input));
-        int exitCode = -1;
-        Exception? failure = null;
-        var runner = new Thread(() =>
+        using var running = Start(args, input);
+        if (until == null) running.WaitForExit(timeoutSeconds);
+        else if (running.WaitFor(until, timeoutSeconds))
         {
-            try { exitCode = KvmRunner.Run(RunOptions.Parse(args), console, cancel.Token); }
-            catch (Exception e) { failure = e; }
-        });
-        runner.Start();
-        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
-        while (!runner.Join(10))
-        {
-            if ((until != null && output.Text.Contains(until, StringComparison.Ordinal)) || DateTime.UtcNow > deadline)
-            {
-                // Let the guest print a little more (SAY text after a prompt), then stop it.
-                Thread.Sleep(until != null && DateTime.UtcNow <= deadline ? 300 : 0);
-                cancel.Cancel();
-                runner.Join();
-                break;
-            }
+            Thread.Sleep(300); // let the guest print a little more (SAY text after a prompt)
         }
-        if (failure != null) throw failure;
-        return new Result(exitCode, output.Text);
+        return running.Stop();
+    }
+
+    /// <summary>Starts a guest on its own thread; stop it with <see cref="Running.Stop"/>.</summary>
+    public static Running Start(IReadOnlyList<string> args, string input = "") => new(args, input);
+
+    public sealed class Running : IDisposable
+    {
+        private readonly CapturingStream _output = new();
+        private readonly GuestConsole _console;
+        private readonly CancellationTokenSource _cancel = new();
+        private readonly Thread _thread;
+        private int _exitCode = -1;
+        private Exception? _failure;
+
+        internal Running(IReadOnlyList<string> args, string input)
+        {
+            _console = new GuestConsole(_output);
+            if (input.Length > 0) _console.Type(Encoding.ASCII.GetBytes(input));
+            var options = RunOptions.Parse(args);
+            _thread = new Thread(() =>
+            {
+                try { _exitCode = KvmRunner.Run(options, _console, _cancel.Token); }
+                catch (Exception e) { _failure = e; }
+            });
+            _thread.Start();
+        }
+
+        public string Output => _output.Text;
+
+        /// <summary>True when the text appeared (false when the guest stopped or the time ran out first).</summary>
+        public bool WaitFor(string text, int timeoutSeconds)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+            while (!Output.Contains(text, StringComparison.Ordinal))
+            {
+                if (_thread.Join(10) || DateTime.UtcNow > deadline) return Output.Contains(text, StringComparison.Ordinal);
+            }
+            return true;
+        }
+
+        public void WaitForExit(int timeoutSeconds) => _thread.Join(TimeSpan.FromSeconds(timeoutSeconds));
+
+        /// <summary>Stops the guest (as Ctrl-A x would) and returns how it ended; rethrows the runner's exception.</summary>
+        public Result Stop()
+        {
+            _cancel.Cancel();
+            _thread.Join();
+            if (_failure != null) throw _failure;
+            return new Result(_exitCode, Output);
+        }
+
+        public void Dispose()
+        {
+            _cancel.Cancel();
+            _thread.Join();
+            _console.Dispose();
+            _cancel.Dispose();
+        }
     }
 
     private sealed class CapturingStream : MemoryStream
