@@ -18,20 +18,23 @@ public static class KvmRunner
     private static readonly int[] VirtioIrqs = [10, 11, 5, 9];
 
     /// <summary>Runs the guest until it halts, resets or powers off, or the user quits; returns the exit code (0).</summary>
+    /// <param name="options">What to boot.</param>
+    /// <param name="console">The guest's serial and BIOS text console.</param>
+    /// <param name="cancel">Stops the guest, as Ctrl-A x does.</param>
+    /// <param name="warning">Receives qemu's warnings (e.g. a raw image whose format was probed).</param>
     /// <exception cref="KvmException">No usable /dev/kvm, or the guest crashed (triple fault, emulation failure).</exception>
     /// <exception cref="KvmBootException">Nothing bootable.</exception>
     /// <exception cref="ImageFormatException">An image could not be opened.</exception>
     /// <exception cref="ArgumentException">Inconsistent options.</exception>
-    public static int Run(RunOptions options, GuestConsole console, CancellationToken cancel = default)
+    public static int Run(RunOptions options, GuestConsole console, CancellationToken cancel = default, Action<string>? warning = null)
     {
         var disks = new List<GuestDisk>();
         try
         {
-            foreach (var spec in options.Drives) disks.Add(GuestDisk.Open(spec, options.Snapshot, null));
+            foreach (var spec in options.Drives) disks.Add(GuestDisk.Open(spec, options.Snapshot, warning));
             using var vm = new Vm(options.Memory);
             using var vcpu = vm.CreateVcpu();
-            var stop = RunGuest(options, console, disks, vm, vcpu, cancel);
-            _ = stop;
+            RunGuest(options, console, disks, vm, vcpu, cancel); // halt, reset, power-off and quit all end with 0, as in qemu -no-reboot
             return 0;
         }
         finally

@@ -31,6 +31,6 @@ internal static class RunCommand
         }
         context.Out.Flush();
         using var console = new TerminalConsole();
-        return KvmRunner.Run(options, console);
+        return KvmRunner.Run(options, console, warning: context.Warn);
     }
 }

@@ -9,8 +9,6 @@ namespace ImageTool.Kvm.Machine;
 /// </summary>
 internal sealed class EmulationFixups(Vcpu vcpu, GuestMemory memory)
 {
-    public int Applied { get; private set; }
-
     /// <summary>Performs the failed instruction; false when it is not one of those handled.</summary>
     public bool TryFix(out string instruction)
     {
@@ -21,7 +19,7 @@ internal sealed class EmulationFixups(Vcpu vcpu, GuestMemory memory)
         if (!TryReadCode(sregs, regs.Rip, code)) return false;
         instruction = Convert.ToHexString(code).ToLowerInvariant();
         bool protectedMode = (sregs.Cr0 & 1) != 0;
-        bool handled = code[0] switch
+        return code[0] switch
         {
             0xCF when protectedMode && sregs.Cs.Db == 1 && sregs.Cs.L == 0 => Iret32(ref regs, ref sregs),
             0xCC when protectedMode => Int3(ref regs),
@@ -29,8 +27,6 @@ internal sealed class EmulationFixups(Vcpu vcpu, GuestMemory memory)
             0x0F when code[1] == 0xAE && ((code[2] >> 3) & 7) == 2 => Skip(ref regs, ModRmLength(code, 2)),
             _ => false,
         };
-        if (handled) Applied++;
-        return handled;
     }
 
     private bool TryReadCode(in KvmSregs sregs, ulong rip, Span<byte> code)
