@@ -9,7 +9,6 @@ internal sealed class KeyboardService(GuestConsole console, Func<bool> stopping)
 {
     private const int WaitMs = 20;
     private readonly Queue<ushort> _keys = new();
-    private readonly List<byte> _pending = [];
 
     public void Handle(BiosCall call)
     {
@@ -51,23 +50,24 @@ internal sealed class KeyboardService(GuestConsole console, Func<bool> stopping)
         call.Memory.WriteUInt16(ipAt, (ushort)(call.Memory.ReadUInt16(ipAt) - 2));
     }
 
+    // Takes one key from the console at a time (the serial port reads the same input), folding ESC [ X into an arrow key.
     private void Translate()
     {
-        while (console.TryTake(out byte b)) _pending.Add(b);
-        int i = 0;
-        while (i < _pending.Count)
+        if (_keys.Count > 0 || !console.TryTake(out byte b)) return;
+        if (b == 0x1B && console.TryPeek(out byte next) && next == '[')
         {
-            byte b = _pending[i];
-            if (b == 0x1B && i + 2 < _pending.Count && _pending[i + 1] == '[' && Arrow(_pending[i + 2]) is { } arrow)
+            console.TryTake(out _);
+            if (console.TryPeek(out byte final) && Arrow(final) is { } arrow)
             {
+                console.TryTake(out _);
                 _keys.Enqueue(arrow);
-                i += 3;
-                continue;
+                return;
             }
             _keys.Enqueue(Key(b));
-            i++;
+            _keys.Enqueue(Key((byte)'['));
+            return;
         }
-        _pending.Clear();
+        _keys.Enqueue(Key(b));
     }
 
     private static ushort? Arrow(byte final) => final switch
