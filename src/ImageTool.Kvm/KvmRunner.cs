@@ -34,7 +34,7 @@ public static class KvmRunner
             foreach (var spec in options.Drives) disks.Add(GuestDisk.Open(spec, options.Snapshot, warning));
             using var vm = new Vm(options.Memory);
             using var vcpu = vm.CreateVcpu();
-            RunGuest(options, console, disks, vm, vcpu, cancel); // halt, reset, power-off and quit all end with 0, as in qemu -no-reboot
+            RunGuest(options, console, disks, vm, vcpu, cancel, warning); // halt, reset, power-off and quit all end with 0, as in qemu -no-reboot
             return 0;
         }
         finally
@@ -44,7 +44,8 @@ public static class KvmRunner
         }
     }
 
-    private static StopReason RunGuest(RunOptions options, GuestConsole console, List<GuestDisk> disks, Vm vm, Vcpu vcpu, CancellationToken cancel)
+    private static StopReason RunGuest(RunOptions options, GuestConsole console, List<GuestDisk> disks, Vm vm, Vcpu vcpu,
+        CancellationToken cancel, Action<string>? warning)
     {
         var bus = new IoBus();
         var loop = new VcpuLoop(vcpu, vm.Memory, bus);
@@ -73,6 +74,8 @@ public static class KvmRunner
 
         if (options.Kernel != null)
         {
+            foreach (var disk in disks.Where(d => d.Spec.Interface == DriveInterface.Ide))
+                warning?.Invoke($"img: warning: '{disk.Spec.File}' is on the IDE bus, which only the BIOS serves; Linux sees if=virtio disks");
             LinuxBoot.Prepare(vcpu, vm.Memory, options.Kernel, options.Initrd, options.Append ?? "");
         }
         else
