@@ -140,20 +140,23 @@ public static class ConvertOperation
                 var status = options.SparseSize == 0 && _targetBase == null
                     ? new BlockStatus(offset, remaining, BlockState.Data)
                     : BackingChain.GetStatus(source, offset, remaining);
-                bool copy = status.IsData || options.SparseSize == 0;
-                long length = copy ? Math.Min(status.Length, ChunkSize) : status.Length;
-                if (copy)
+                long runEnd = offset + status.Length;
+                if (status.IsData || options.SparseSize == 0)
                 {
-                    long from = offset;
-                    var chunk = new Chunk(targetOffset + offset, (int)length);
-                    pending.Enqueue(Task.Run(() => Prepare(source, from, chunk)));
-                    if (pending.Count >= Depth) Commit(pending.Dequeue());
+                    // One status query per run: asking again per chunk would rescan long runs over and over.
+                    for (; offset < runEnd; offset += ChunkSize)
+                    {
+                        long from = offset;
+                        var chunk = new Chunk(targetOffset + offset, (int)Math.Min(ChunkSize, runEnd - offset));
+                        pending.Enqueue(Task.Run(() => Prepare(source, from, chunk)));
+                        if (pending.Count >= Depth) Commit(pending.Dequeue());
+                    }
                 }
                 else
                 {
-                    WriteZeroRun(targetOffset + offset, length);
+                    WriteZeroRun(targetOffset + offset, status.Length);
                 }
-                offset += length;
+                offset = runEnd;
             }
             while (pending.Count > 0) Commit(pending.Dequeue());
         }
