@@ -112,6 +112,9 @@ public static class ConvertOperation
 
         private readonly bool _targetIsFresh = !options.SkipCreate;
         private readonly IImage? _targetBase = output.Backing;
+        // Zero detection works on whole target clusters: a cluster holding any data is written whole (one
+        // allocation, one write), as it ends up allocated anyway.
+        private readonly long _block = Math.Max(options.SparseSize == 0 ? 4096 : options.SparseSize, output.GetInfo().ClusterSize ?? 0);
         private long _copied;
 
         private enum SegmentKind { Write, Zero, Skip }
@@ -188,7 +191,7 @@ public static class ConvertOperation
         /// <summary>Splits a chunk at -S aligned blocks: zero blocks stay holes, blocks equal to the target's base stay unwritten.</summary>
         private void Plan(Chunk chunk, ReadOnlySpan<byte> data, ReadOnlySpan<byte> baseData)
         {
-            long block = options.SparseSize == 0 ? 4096 : options.SparseSize;
+            long block = _block;
             int pos = 0;
             while (pos < data.Length)
             {
