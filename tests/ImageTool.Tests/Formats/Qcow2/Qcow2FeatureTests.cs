@@ -95,4 +95,51 @@ public class Qcow2FeatureTests
         Assert.That(image.GetBlockStatus(0, image.Length).State, Is.EqualTo(BlockState.Data));
         Assert.Throws<UnsupportedFeatureException>(() => image.Read(0, new byte[512]));
     }
+
+    [TestCase("bitmap")]
+    [TestCase("dirty")]
+    [TestCase("corrupt")]
+    [TestCase("v2-backing")]
+    [TestCase("lazy")]
+    public void Info_SameAsQemu_HumanAndJson(string kind)
+    {
+        using var dir = new TempDir();
+        string path = dir["i.qcow2"];
+        Tools.QemuImg("create", "-q", "-f", "qcow2", dir["b.raw"], "1M").Ok();
+        switch (kind)
+        {
+            case "bitmap":
+                Tools.QemuImg("create", "-q", "-f", "qcow2", path, "16M").Ok();
+                Tools.QemuImg("bitmap", "--add", "-g", "128k", path, "bm1").Ok();
+                Tools.QemuImg("bitmap", "--add", "--disable", path, "bm2").Ok();
+                Tools.QemuIo("-c", "write 0 64k", path).Ok();
+                break;
+            case "dirty":
+                Tools.QemuImg("create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", path, "16M").Ok();
+                Tools.QemuIo("-c", "write 0 64k", "-c", "abort", path);
+                break;
+            case "corrupt":
+                Tools.QemuImg("create", "-q", "-f", "qcow2", path, "16M").Ok();
+                var bytes = File.ReadAllBytes(path);
+                bytes[79] |= 2;
+                File.WriteAllBytes(path, bytes);
+                break;
+            case "v2-backing":
+                Tools.QemuImg("create", "-q", "-f", "qcow2", "-o", "compat=0.10", "-b", "b.raw", "-F", "raw", path).Ok();
+                break;
+            case "lazy":
+                Tools.QemuImg("create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on,refcount_bits=2,cluster_size=1k", path, "5G").Ok();
+                break;
+        }
+        foreach (bool json in new[] { false, true })
+        {
+            string[] output = json ? ["--output=json"] : [];
+            var qemu = Tools.QemuImg(["info", .. output, path]).Ok().Stdout;
+            using var image = DiskImage.Open(path, new OpenOptions { OpenBacking = false });
+            var infos = new[] { ImageTool.Operations.InfoOperation.Describe(image) };
+            string mine = json ? ImageTool.Info.ImageInfoFormatter.Json(infos, false) : ImageTool.Info.ImageInfoFormatter.Human(infos);
+            Assert.That(mine, Is.EqualTo(qemu));
+        }
+        if (kind == "bitmap") Tools.QemuImg("check", path).Ok();
+    }
 }
