@@ -21,6 +21,7 @@ internal sealed partial class Qcow2Image : IImage
     private readonly Dictionary<long, ulong[]> _l2Cache = [];
     private ulong[] _l1;
     private IImage? _backing;
+    private Action<string>? _warning;
 
     private Qcow2Image(HostFile file, Qcow2Header header, IImageFormat format)
     {
@@ -32,7 +33,7 @@ internal sealed partial class Qcow2Image : IImage
         _l1 = ReadL1(file, header);
     }
 
-    public static Qcow2Image Open(HostFile file, IImageFormat format)
+    public static Qcow2Image Open(HostFile file, IImageFormat format, Action<string>? warning = null)
     {
         try
         {
@@ -45,7 +46,7 @@ internal sealed partial class Qcow2Image : IImage
                 throw new UnsupportedFeatureException("qcow2 images with extended L2 entries are not supported yet");
             if (header.CryptMethod != 0 && !file.IsReadOnly)
                 throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
-            var image = new Qcow2Image(file, header, format);
+            var image = new Qcow2Image(file, header, format) { _warning = warning };
             if (!file.IsReadOnly) image.OpenForWriting();
             return image;
         }
