@@ -1,3 +1,5 @@
+using ImageTool.Formats.Cloop;
+using ImageTool.Formats.Cow;
 using ImageTool.Formats.Raw;
 using ImageTool.IO;
 
@@ -15,6 +17,8 @@ internal static class FormatRegistry
     // Order breaks probe ties, as qemu's driver registration order does. Raw stays last.
     public static readonly IReadOnlyList<IImageFormat> All =
     [
+        CowFormat.Instance,
+        CloopFormat.Instance,
         RawFormat.Instance,
     ];
 
