@@ -1,5 +1,6 @@
 using ImageTool.Formats.Cloop;
 using ImageTool.Formats.Cow;
+using ImageTool.Formats.Qcow;
 using ImageTool.Formats.Raw;
 using ImageTool.IO;
 
@@ -17,6 +18,7 @@ internal static class FormatRegistry
     // Order breaks probe ties, as qemu's driver registration order does. Raw stays last.
     public static readonly IReadOnlyList<IImageFormat> All =
     [
+        QcowFormat.Instance,
         CowFormat.Instance,
         CloopFormat.Instance,
         RawFormat.Instance,
