@@ -20,10 +20,11 @@ internal sealed class CloopFormat : IImageFormat
     // qemu's cloop_probe: the first three preamble lines exactly, and a low score since it is only a shell script.
     public int Probe(ReadOnlySpan<byte> header) => header.StartsWith(CloopHeader.ProbeMagic) ? 2 : 0;
 
-    public static readonly OptionSpec BlockSizeOption =
-        new("block_size", OptionType.Size, "Uncompressed bytes per block (multiple of 512, at most 64 MiB)", Default: "65536");
-
-    public IReadOnlyList<OptionSpec> CreateOptions { get; } = [FileProtocolOptions.Size, BlockSizeOption];
+    public IReadOnlyList<OptionSpec> CreateOptions { get; } =
+    [
+        FileProtocolOptions.Size,
+        new("block_size", OptionType.Size, "Uncompressed bytes per block (multiple of 512, at most 64 MiB)", Default: "65536"),
+    ];
 
     public IImage Open(string path, OpenOptions options)
     {
