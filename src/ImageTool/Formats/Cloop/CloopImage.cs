@@ -171,6 +171,7 @@ internal sealed class CloopImage : IImage, ICheckable
             ImageEndOffset = _offsets[^1],
             TotalClusters = _header.BlockCount,
             AllocatedClusters = _header.BlockCount,
+            CompressedClusters = _header.BlockCount,
         };
     }
 
