@@ -74,7 +74,11 @@ internal sealed class CloopImage : IImage, ICheckable
             int n = Math.Min(buffer.Length, blockSize - inBlock);
             if (n == blockSize)
             {
-                ReadBlock(block, buffer[..n]);
+                // Whole blocks (convert reads megabytes at a time) are inflated on every core.
+                int whole = buffer.Length / blockSize;
+                n = whole * blockSize;
+                if (whole == 1) ReadBlock(block, buffer[..n]);
+                else ReadBlocks(block, whole, buffer[..n]);
             }
             else
             {
@@ -91,6 +95,23 @@ internal sealed class CloopImage : IImage, ICheckable
             }
             buffer = buffer[n..];
             offset += n;
+        }
+    }
+
+    private unsafe void ReadBlocks(long first, int count, Span<byte> output)
+    {
+        int blockSize = BlockSize;
+        fixed (byte* start = output)
+        {
+            byte* at = start;
+            try
+            {
+                Parallel.For(0, count, i => ReadBlock(first + i, new Span<byte>(at + (long)i * blockSize, blockSize)));
+            }
+            catch (AggregateException e)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+            }
         }
     }
 

@@ -174,6 +174,7 @@ public class CloopImageTests
         var buffer = new byte[65536];
         image.Read(0, buffer);
         Assert.Throws<ImageCorruptException>(() => image.Read(4 * 65536, buffer));
+        Assert.Throws<ImageCorruptException>(() => image.Read(0, new byte[5 * 65536]));
         var lines = new List<string>();
         var result = CheckOperation.Run(image, CheckRepair.None, lines.Add);
         Assert.That(result.ExitCode, Is.EqualTo(2));
