@@ -1,6 +1,7 @@
 using ImageTool.Formats.Cloop;
 using ImageTool.Formats.Cow;
 using ImageTool.Formats.Qcow;
+using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
 using ImageTool.IO;
 
@@ -18,6 +19,7 @@ internal static class FormatRegistry
     // Order breaks probe ties, as qemu's driver registration order does. Raw stays last.
     public static readonly IReadOnlyList<IImageFormat> All =
     [
+        Qcow2Format.Instance,
         QcowFormat.Instance,
         CowFormat.Instance,
         CloopFormat.Instance,
