@@ -199,8 +199,9 @@ public class CowImageTests
         Assert.That(File.ReadAllBytes(dir["back.raw"]), Is.EqualTo(data));
     }
 
-    [Test]
-    public void Chain_QcowOverCowOverRaw_ReadsThroughEveryLevel()
+    [TestCase("qcow")]
+    [TestCase("qcow2")]
+    public void Chain_OverCowOverRaw_ReadsThroughEveryLevel(string topFormat)
     {
         using var dir = new TempDir();
         var model = MakeBase(dir, 1 << 20);
@@ -212,7 +213,7 @@ public class CowImageTests
             d.CopyTo(model, 65536);
         }
         File.SetLastWriteTimeUtc(dir["base.raw"], BaseTime);
-        DiskImage.Create(new CreateRequest(dir["top.qcow"], "qcow")
+        DiskImage.Create(new CreateRequest(dir["top.qcow"], topFormat)
         {
             Options = new ImageTool.Options.ImageOptions().Set("backing_file", "mid.cow").Set("backing_fmt", "cow"),
         });
@@ -221,7 +222,7 @@ public class CowImageTests
             var d = SeededData.Bytes(3000, 22);
             top.Write(70_000, d);
             d.CopyTo(model, 70_000);
-            Assert.That(BackingChain.Images(top).Select(i => i.Format.Name), Is.EqualTo(new[] { "qcow", "cow", "raw" }));
+            Assert.That(BackingChain.Images(top).Select(i => i.Format.Name), Is.EqualTo(new[] { topFormat, "cow", "raw" }));
             Assert.That(ReadAll(top), Is.EqualTo(model));
         }
         ConvertOperation.Run([dir["top.qcow"]], dir["flat.raw"], new ConvertOptions());
