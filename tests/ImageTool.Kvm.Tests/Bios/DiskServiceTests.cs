@@ -154,6 +154,7 @@ public class DiskServiceTests
     [TestCase("raw")]
     [TestCase("qcow2")]
     [TestCase("vmdk")]
+    [TestCase("qcow")]
     public void Run_Int13ReadsAndWrites_WritesLandInTheTopImageOnly(string format)
     {
         Guest.RequireKvm();

@@ -200,6 +200,7 @@ public class VirtioBlkTests
     [TestCase("raw")]
     [TestCase("qcow2")]
     [TestCase("vmdk")]
+    [TestCase("qcow")]
     public void Run_BareMetalDriver_ReadsAndWritesThroughTheChain(string format)
     {
         Guest.RequireKvm();
