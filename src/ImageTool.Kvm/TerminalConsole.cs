@@ -1,10 +1,12 @@
+using System.Runtime.InteropServices;
 using ImageTool.Kvm.Interop;
 
 namespace ImageTool.Kvm;
 
 /// <summary>
 /// stdin/stdout as the guest console, like qemu's <c>-nographic</c>: a terminal is put in raw mode (restored at
-/// dispose), Ctrl-A x quits, Ctrl-A a sends Ctrl-A.
+/// dispose), Ctrl-A x quits, Ctrl-A a sends Ctrl-A. SIGTERM and SIGHUP quit the same way, so the terminal is
+/// restored then too.
 /// </summary>
 public sealed unsafe class TerminalConsole : GuestConsole
 {
@@ -12,6 +14,7 @@ public sealed unsafe class TerminalConsole : GuestConsole
     private const int CtrlA = 1;
     private readonly byte[]? _savedTermios;
     private readonly Thread _reader;
+    private readonly PosixSignalRegistration[] _signals;
     private volatile bool _stopping;
 
     public TerminalConsole() : base(Console.OpenStandardOutput())
@@ -25,8 +28,15 @@ public sealed unsafe class TerminalConsole : GuestConsole
                 else _savedTermios = null;
             }
         }
+        _signals = [PosixSignalRegistration.Create(PosixSignal.SIGTERM, Quit), PosixSignalRegistration.Create(PosixSignal.SIGHUP, Quit)];
         _reader = new Thread(ReadInput) { IsBackground = true, Name = "guest console input" };
         _reader.Start();
+    }
+
+    private void Quit(PosixSignalContext context)
+    {
+        context.Cancel = true;
+        RequestQuit();
     }
 
     // cfmakeraw's input and local flags, keeping output processing so "\n" still returns the carriage.
@@ -79,6 +89,7 @@ public sealed unsafe class TerminalConsole : GuestConsole
     protected override void Dispose(bool disposing)
     {
         _stopping = true;
+        foreach (var registration in _signals) registration.Dispose();
         if (_savedTermios != null)
         {
             fixed (byte* t = _savedTermios) LibC.TcSetAttr(0, 0, t);
