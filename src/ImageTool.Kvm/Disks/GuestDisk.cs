@@ -14,7 +14,7 @@ internal sealed class GuestDisk : IDisposable
     public DriveSpec Spec { get; }
     public IImage Image { get; }
 
-    /// <summary>The image itself, or the throw-away overlay above it under -snapshot.</summary>
+    /// <summary>The image itself, or the temporary qcow2 overlay above it under -snapshot (which owns the image).</summary>
     public IBlockDevice Device { get; }
 
     public ImageLock? Lock { get; }
@@ -22,7 +22,7 @@ internal sealed class GuestDisk : IDisposable
     /// <summary>
     /// Opens the image and its backing chain through the library. The image is opened read-write only when the
     /// guest may write it (not a CD, not readonly=on, not -snapshot); with -snapshot it is opened read-only and
-    /// an in-memory overlay takes the writes.
+    /// a temporary qcow2 overlay takes the writes.
     /// </summary>
     public static GuestDisk Open(DriveSpec spec, bool snapshot, Action<string>? warning)
     {
@@ -33,7 +33,7 @@ internal sealed class GuestDisk : IDisposable
         try
         {
             imageLock = ImageLock.Acquire(image, writable);
-            IBlockDevice device = snap ? new SnapshotOverlay(image) : image;
+            IBlockDevice device = snap ? TemporaryOverlay.Create(image) : image;
             return new GuestDisk(spec, image, device, imageLock);
         }
         catch
@@ -48,13 +48,13 @@ internal sealed class GuestDisk : IDisposable
     {
         if (!ReferenceEquals(Device, Image))
         {
-            Device.Dispose();
+            Device.Dispose(); // the overlay disposes the image below it
         }
-        else if (!Image.IsReadOnly)
+        else
         {
-            Image.Flush();
+            if (!Image.IsReadOnly) Image.Flush();
+            Image.Dispose();
         }
         Lock?.Dispose();
-        Image.Dispose();
     }
 }
