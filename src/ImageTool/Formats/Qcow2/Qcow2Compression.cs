@@ -28,11 +28,11 @@ internal static class Qcow2Compression
     }
 
     /// <summary>Decodes a stored payload (with whatever trailing bytes were read along) into exactly one cluster.</summary>
-    public static void Decompress(byte compressionType, ReadOnlySpan<byte> stored, Span<byte> cluster, long guestOffset)
+    public static void Decompress(byte compressionType, ReadOnlySpan<byte> stored, Span<byte> cluster, ulong descriptor)
     {
         bool ok = compressionType == Zstd ? ZstdCodec.TryDecompress(stored, cluster) : RawInflater.TryDecompress(stored, cluster);
         if (!ok)
-            throw new ImageCorruptException($"Compressed cluster at guest offset {guestOffset} is corrupt: it does not decompress to {cluster.Length} bytes");
+            throw new ImageCorruptException($"Corrupt compressed cluster (L2 entry {descriptor:x16}): it does not decompress to {cluster.Length} bytes");
     }
 
     /// <summary>The L2 descriptor for a payload of <paramref name="length"/> bytes at host byte offset <paramref name="offset"/>.</summary>
