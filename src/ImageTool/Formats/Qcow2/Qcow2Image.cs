@@ -120,14 +120,6 @@ internal sealed partial class Qcow2Image : IImage
         }
     }
 
-    /// <summary>Decompresses one cluster; the codecs come with compressed-cluster support.</summary>
-    private void ReadCompressedCluster(ulong entry, Span<byte> cluster)
-    {
-        _ = entry;
-        _ = cluster;
-        throw new UnsupportedFeatureException("Compressed qcow2 clusters are not supported yet");
-    }
-
     public BlockStatus GetBlockStatus(long offset, long length)
     {
         BlockDeviceChecks.CheckRange(this, offset, length);
