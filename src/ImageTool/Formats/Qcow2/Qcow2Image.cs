@@ -46,6 +46,7 @@ internal sealed partial class Qcow2Image : IImage
             if (header.CryptMethod != 0 && !file.IsReadOnly)
                 throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
             var image = new Qcow2Image(file, header, format);
+            image.LoadSnapshots();
             if (!file.IsReadOnly) image.OpenForWriting();
             return image;
         }
@@ -238,6 +239,7 @@ internal sealed partial class Qcow2Image : IImage
             Encrypted = _header.CryptMethod != 0,
             FormatSpecificType = "qcow2",
             FormatSpecificData = data,
+            Snapshots = LoadSnapshots().Select(s => s.ToInfo()).ToList(),
         };
     }
 
