@@ -20,6 +20,7 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
         ("convert", ConvertCommand.Synopsis, ConvertCommand.Build),
         ("create", CreateCommand.Synopsis, CreateCommand.Build),
         ("info", InfoCommand.Synopsis, InfoCommand.Build),
+        ("snapshot", SnapshotCommand.Synopsis, SnapshotCommand.Build),
     ];
 
     public int Run(string[] args)
