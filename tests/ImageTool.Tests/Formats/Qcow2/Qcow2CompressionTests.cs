@@ -60,6 +60,11 @@ public class Qcow2CompressionTests
         File.WriteAllBytes(dir["in.raw"], data);
         CompressInto(dir["c.qcow2"], data, 4, options);
         Tools.QemuImg("check", dir["c.qcow2"]).Ok();
+        using (var image = DiskImage.Open(dir["c.qcow2"]))
+        {
+            var report = ((ImageTool.Check.ICheckable)image).Check(ImageTool.Check.CheckRepair.None, _ => { });
+            Assert.That((report.Corruptions, report.Leaks, report.CompressedClusters), Is.EqualTo((0, 0, 24L)));
+        }
         Tools.QemuImg("compare", "-f", "raw", "-F", "qcow2", dir["in.raw"], dir["c.qcow2"]).Ok();
         Assert.That(new FileInfo(dir["c.qcow2"]).Length % 512, Is.Zero, "file padded to a sector as qemu-img leaves it");
         var map = Tools.QemuImg("check", "--output=json", dir["c.qcow2"]).Ok().Stdout;

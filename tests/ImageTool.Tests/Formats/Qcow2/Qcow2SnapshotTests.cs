@@ -15,6 +15,12 @@ public class Qcow2SnapshotTests
     private static void AssertQemuSees(TempDir dir, string img, byte[] expected)
     {
         Tools.QemuImg("check", img).Ok();
+        using (var image = DiskImage.Open(img))
+        {
+            var lines = new List<string>();
+            var report = ((ImageTool.Check.ICheckable)image).Check(ImageTool.Check.CheckRepair.None, lines.Add);
+            Assert.That((report.Corruptions, report.Leaks, report.CheckErrors), Is.EqualTo((0, 0, 0)), string.Join('\n', lines));
+        }
         WriteRaw(dir["expected.raw"], expected);
         Tools.QemuImg("compare", "-f", "raw", "-F", "qcow2", dir["expected.raw"], img).Ok();
     }
