@@ -45,7 +45,7 @@ internal sealed class Qcow2Format : IImageFormat
         FileProtocolOptions.ExtentSizeHint,
     ];
 
-    public IImage Open(string path, OpenOptions options) => Qcow2Image.Open(HostFile.Open(path, options.ReadOnly), this);
+    public IImage Open(string path, OpenOptions options) => Qcow2Image.Open(HostFile.Open(path, options.ReadOnly), this, options);
 
     public void Create(string path, CreateParameters parameters)
     {
@@ -79,8 +79,7 @@ internal sealed class Qcow2Format : IImageFormat
             throw new ImageFormatException("data-file-raw requires data-file");
         if (parameters.BackingFile != null && preallocation != "off")
             throw new ImageFormatException("Backing file and preallocation can only be used at the same time if extended_l2 is on");
-        if (o.GetBool("encryption") == true || o.GetString("encrypt.format") != null)
-            throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
+        var (encryptFormat, password, iterTime) = EncryptionOptions(o, parameters.Secrets);
         if (o.GetBool("extended_l2") == true) throw new UnsupportedFeatureException("Extended L2 entries are not supported yet");
         if (o.GetString("data_file") != null) throw new UnsupportedFeatureException("External data files are not supported yet");
 
@@ -112,7 +111,36 @@ internal sealed class Qcow2Format : IImageFormat
         }
         using var image = Qcow2Image.Open(HostFile.Open(path, readOnly: false), this);
         image.InitializeSize(size, preallocation);
+        if (encryptFormat != null) image.InitializeEncryption(encryptFormat, password!, iterTime);
         image.Flush();
+    }
+
+    /// <summary>encrypt.* / encryption=on as qemu validates them; LUKS only with qemu's default algorithms.</summary>
+    private static (string? Format, string? Password, int IterTime) EncryptionOptions(ImageOptions o, IReadOnlyDictionary<string, string>? secrets)
+    {
+        string? format = o.GetString("encrypt.format");
+        if (o.GetBool("encryption") == true)
+        {
+            if (format != null && format != "aes")
+                throw new ImageFormatException("Encryption option 'encryption=on' and 'encrypt.format' are mutually exclusive");
+            format = "aes";
+        }
+        if (format == null) return (null, null, 0);
+        if (format is not ("aes" or "luks")) throw new ImageFormatException($"Parameter 'format' does not accept value '{format}'");
+        string secretId = o.GetString("encrypt.key-secret")
+            ?? throw new ImageFormatException("Parameter 'encrypt.key-secret' is required for cipher");
+        string password = Qcow2Image.LookupSecret(secrets, secretId);
+        if (format == "luks")
+        {
+            foreach (var (name, value) in new[] { ("encrypt.cipher-alg", "aes-256"), ("encrypt.cipher-mode", "xts"), ("encrypt.ivgen-alg", "plain64"), ("encrypt.hash-alg", "sha256") })
+            {
+                if (o.GetString(name) is { } given && given != value)
+                    throw new UnsupportedFeatureException($"LUKS with {name}={given} is not supported (only {value})");
+            }
+        }
+        long iterTime = o.GetNumber("encrypt.iter-time") ?? Codecs.LuksVolume.DefaultIterTimeMs;
+        if (iterTime is < 1 or > int.MaxValue) throw new ImageFormatException("Parameter 'encrypt.iter-time' expects a positive number");
+        return (format, password, (int)iterTime);
     }
 
     private static void SetRefcount(byte[] block, int order, int index, ulong value)

@@ -32,7 +32,7 @@ internal sealed partial class Qcow2Image : IImage
         _l1 = ReadL1(file, header);
     }
 
-    public static Qcow2Image Open(HostFile file, IImageFormat format)
+    public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null)
     {
         try
         {
@@ -43,10 +43,9 @@ internal sealed partial class Qcow2Image : IImage
                 throw new UnsupportedFeatureException("qcow2 images with an external data file are not supported yet");
             if ((header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0)
                 throw new UnsupportedFeatureException("qcow2 images with extended L2 entries are not supported yet");
-            if (header.CryptMethod != 0 && !file.IsReadOnly)
-                throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
             var image = new Qcow2Image(file, header, format);
             image.LoadSnapshots();
+            image.SetupEncryption(options ?? new OpenOptions());
             if (!file.IsReadOnly) image.OpenForWriting();
             return image;
         }
@@ -106,8 +105,7 @@ internal sealed partial class Qcow2Image : IImage
                 part.Clear();
                 break;
             case Qcow2ClusterType.Normal:
-                if (_header.CryptMethod != 0) throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
-                _file.Read(run.HostOffset, part);
+                ReadData(run.HostOffset, offset, part);
                 break;
             case Qcow2ClusterType.Compressed:
                 var cluster = ArrayPool<byte>.Shared.Rent(ClusterSize);
@@ -228,7 +226,7 @@ internal sealed partial class Qcow2Image : IImage
                 .Add("extended-l2", (_header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0);
         }
         data.Add("refcount-bits", _header.RefcountBits);
-        if (_header.CryptMethod == 1) data.Add("encrypt", new InfoObject().Add("format", "aes"));
+        data.Add("encrypt", EncryptionInfo());
         return new ImageInfo
         {
             Format = Format.Name,
