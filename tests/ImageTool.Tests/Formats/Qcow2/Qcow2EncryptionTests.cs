@@ -21,9 +21,25 @@ public class Qcow2EncryptionTests
 
     private static string ImageOpts(string path) => $"driver=qcow2,file.filename={path},encrypt.key-secret=sec0";
 
-    private static void QemuCreate(string path, string format) =>
-        Tools.QemuImg(["create", "-q", "-f", "qcow2", .. QemuSecret(), "-o",
-            $"encrypt.format={format},encrypt.key-secret=sec0" + (format == "luks" ? ",encrypt.iter-time=10" : ""), path, "4M"]).Ok();
+    private TempDir _templates = null!;
+
+    [OneTimeSetUp]
+    public void SetUpTemplates() => _templates = new TempDir();
+
+    [OneTimeTearDown]
+    public void TearDownTemplates() => _templates.Dispose();
+
+    /// <summary>qemu-img's LUKS set-up benchmarks PBKDF2 for seconds on a busy machine, so each template is made once.</summary>
+    private void QemuCreate(string path, string format)
+    {
+        string template = _templates[format + ".qcow2"];
+        if (!File.Exists(template))
+        {
+            Tools.QemuImg(["create", "-q", "-f", "qcow2", .. QemuSecret(), "-o",
+                $"encrypt.format={format},encrypt.key-secret=sec0" + (format == "luks" ? ",encrypt.iter-time=10" : ""), template, "4M"]).Ok();
+        }
+        File.Copy(template, path);
+    }
 
     private static void ImgCreate(string path, string format)
     {
