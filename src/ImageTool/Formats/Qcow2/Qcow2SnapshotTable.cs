@@ -16,7 +16,10 @@ internal static class Qcow2SnapshotTable
     private const int HeaderSize = 40;
     private const int KnownExtraSize = 24;
 
-    /// <summary>Parses <paramref name="count"/> entries at <paramref name="offset"/>; returns them and the table's byte length.</summary>
+    /// <summary>
+    /// Parses <paramref name="count"/> entries at <paramref name="offset"/>; returns them and the table's byte length.
+    /// Like qemu, bytes past the end of the file read as zeros (the size limits bound the work).
+    /// </summary>
     public static (List<Qcow2Snapshot> Snapshots, long Size) Read(HostFile file, long offset, int count, int clusterSize, long virtualSize)
     {
         var list = new List<Qcow2Snapshot>();
@@ -24,13 +27,11 @@ internal static class Qcow2SnapshotTable
         if (count < 0 || count > MaxSnapshots) throw new ImageCorruptException("Snapshot table too large");
         if (offset <= 0 || offset % clusterSize != 0) throw new ImageCorruptException("Snapshot table offset invalid");
 
-        long fileLength = file.Length;
         long pos = offset;
         Span<byte> h = stackalloc byte[HeaderSize + KnownExtraSize];
         for (int i = 0; i < count; i++)
         {
             pos = (pos + 7) & ~7L;
-            if (pos + HeaderSize > fileLength) throw new ImageCorruptException("Failed to read snapshot table: Unexpected end of file");
             file.Read(pos, h[..HeaderSize]);
             long l1Offset = BinaryPrimitives.ReadInt64BigEndian(h);
             uint l1Size = BinaryPrimitives.ReadUInt32BigEndian(h[8..]);
@@ -42,7 +43,6 @@ internal static class Qcow2SnapshotTable
 
             long entryEnd = pos + HeaderSize + extraSize + idLen + nameLen;
             if (entryEnd - offset > MaxTableSize) throw new ImageCorruptException("Snapshot table is too big");
-            if (entryEnd > fileLength) throw new ImageCorruptException("Failed to read snapshot table: Unexpected end of file");
 
             var rest = new byte[extraSize + idLen + nameLen];
             file.Read(pos + HeaderSize, rest);

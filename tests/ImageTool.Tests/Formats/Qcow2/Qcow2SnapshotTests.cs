@@ -110,6 +110,33 @@ public class Qcow2SnapshotTests
         Assert.That(opened.GetInfo().Snapshots.Select(s => s.Id), Is.EqualTo(new[] { "1", "2", "3" }));
     }
 
+    [TestCase(256u, null)]
+    [TestCase(65537u, "Snapshot table too large")]
+    public void Open_PatchedSnapshotCount_BehavesAsQemu(uint count, string? error)
+    {
+        using var dir = new TempDir();
+        string img = dir["p.qcow2"];
+        Tools.QemuImg("create", "-q", "-f", "qcow2", img, "1M").Ok();
+        Tools.QemuImg("snapshot", "-c", "s", img).Ok();
+        using (var fs = new FileStream(img, FileMode.Open))
+        {
+            var b = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(b, count);
+            fs.Position = 60;
+            fs.Write(b);
+        }
+        var qemu = Tools.QemuImg("info", "--output=json", img);
+        if (error == null)
+        {
+            using var opened = DiskImage.Open(img, new OpenOptions { OpenBacking = false });
+            Assert.That(ImageInfoFormatter.Json([Operations.InfoOperation.Describe(opened)], false), Is.EqualTo(qemu.Ok().Stdout));
+            return;
+        }
+        Assert.That(qemu.Stderr, Does.Contain(error));
+        var e = Assert.Catch<ImageFormatException>(() => DiskImage.Open(img));
+        Assert.That(e!.Message, Does.EndWith(error));
+    }
+
     [Test]
     public void Delete_UnknownName_ThrowsAndChangesNothing()
     {
