@@ -226,6 +226,17 @@ internal sealed partial class Qcow2Image : IImage
                 .Add("extended-l2", (_header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0);
         }
         data.Add("refcount-bits", _header.RefcountBits);
+        var bitmaps = Qcow2Bitmap.ReadDirectory(_file, _header).Bitmaps;
+        if (bitmaps.Count > 0)
+        {
+            data.Add("bitmaps", new InfoList(bitmaps.Select(b =>
+            {
+                var flags = new List<InfoNode>();
+                if ((b.Flags & Qcow2Bitmap.FlagInUse) != 0) flags.Add(InfoNode.Of("in-use"));
+                if ((b.Flags & Qcow2Bitmap.FlagAuto) != 0) flags.Add(InfoNode.Of("auto"));
+                return (InfoNode)new InfoObject().Add("flags", new InfoList(flags)).Add("name", b.Name).Add("granularity", 1L << b.GranularityBits);
+            }).ToList()));
+        }
         data.Add("encrypt", EncryptionInfo());
         return new ImageInfo
         {

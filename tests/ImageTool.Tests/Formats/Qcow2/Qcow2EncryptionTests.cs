@@ -105,9 +105,9 @@ public class Qcow2EncryptionTests
         string img = dir["q.qcow2"];
         QemuCreate(img, format);
         using var opened = DiskImage.Open(img, new OpenOptions { OpenBacking = false });
-        string mine = ImageInfoFormatter.Json([Operations.InfoOperation.Describe(opened)], false);
+        string mine = ImageInfoFormatter.Json([global::ImageTool.Operations.InfoOperation.Describe(opened)], false);
         Assert.That(mine, Is.EqualTo(Tools.QemuImg("info", "--output=json", img).Ok().Stdout));
-        Assert.That(ImageInfoFormatter.Human([Operations.InfoOperation.Describe(opened)]), Is.EqualTo(Tools.QemuImg("info", img).Ok().Stdout));
+        Assert.That(ImageInfoFormatter.Human([global::ImageTool.Operations.InfoOperation.Describe(opened)]), Is.EqualTo(Tools.QemuImg("info", img).Ok().Stdout));
     }
 
     [Test]

@@ -23,7 +23,7 @@ public class Qcow2InteropTests
     private static string ImgInfo(string path)
     {
         using var image = DiskImage.Open(path, new OpenOptions { OpenBacking = false });
-        return ImageInfoFormatter.Json([Operations.InfoOperation.Describe(image)], false);
+        return ImageInfoFormatter.Json([ImageTool.Operations.InfoOperation.Describe(image)], false);
     }
 
     [TestCase("", 1L << 30)]
