@@ -137,6 +137,43 @@ public class Qcow2SnapshotTests
         Assert.That(e!.Message, Does.EndWith(error));
     }
 
+    private static string QemuMonitor(string img, string commands)
+    {
+        Tools.Require("qemu-system-x86_64");
+        string script = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(img)!, "monitor.txt");
+        File.WriteAllText(script, commands + "\nquit\n");
+        return Tools.Run("sh", "-c",
+            $"qemu-system-x86_64 -M none -nodefaults -display none -drive if=none,file={img},id=d0,format=qcow2 -monitor stdio < {script}").Ok().Stdout;
+    }
+
+    [Test]
+    public void VmStateSnapshotMadeByQemu_SurvivesImgSnapshotOperations()
+    {
+        using var dir = new TempDir();
+        string img = dir["vm.qcow2"];
+        Tools.QemuImg("create", "-q", "-f", "qcow2", img, "4M").Ok();
+        Tools.QemuIo("-c", "write -P 0x42 0 64k", img).Ok();
+        QemuMonitor(img, "savevm vmsnap");
+        Tools.QemuIo("-c", "write -P 0x43 0 64k", img).Ok();
+        using (var opened = DiskImage.Open(img, new OpenOptions { OpenBacking = false }))
+        {
+            Assert.That(opened.GetInfo().Snapshots[0].VmStateSize, Is.GreaterThan(0));
+            Assert.That(ImageInfoFormatter.Json([global::ImageTool.Operations.InfoOperation.Describe(opened)], false),
+                Is.EqualTo(Tools.QemuImg("info", "--output=json", img).Ok().Stdout));
+        }
+        using (var image = OpenRw(img))
+        {
+            image.CreateSnapshot("disk-only", DateTimeOffset.UtcNow);
+            image.DeleteSnapshot("disk-only");
+            image.ApplySnapshot("vmsnap");
+        }
+        Tools.QemuImg("check", img).Ok();
+        Tools.QemuIo("-c", "read -P 0x42 0 64k", img).Ok();
+        string output = QemuMonitor(img, "loadvm vmsnap");
+        Assert.That(output, Does.Not.Contain("Error").And.Not.Contain("error"));
+        Tools.QemuImg("check", img).Ok();
+    }
+
     [Test]
     public void Delete_UnknownName_ThrowsAndChangesNothing()
     {
