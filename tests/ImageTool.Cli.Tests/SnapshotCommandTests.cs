@@ -62,6 +62,27 @@ public class SnapshotCommandTests
         }
     }
 
+    [TestCase("convert -O raw -l nosuch t.qcow2 out.raw")]
+    [TestCase("convert -O raw -l snapshot.id=1,snapshot.name=zz t.qcow2 out.raw")]
+    [TestCase("convert -O raw -l 1 t.qcow2 t.qcow2 out.raw")]
+    [TestCase("convert -f raw -O raw -l 1 r.raw out.raw")]
+    public void ConvertSnapshotErrors_SameAsQemuImg(string command) => Img.AssertSameAsQemu(_dir.Path, command.Split(' '), Fresh);
+
+    [TestCase("1")]
+    [TestCase("snap1")]
+    [TestCase("snapshot.name=snap1")]
+    [TestCase("snapshot.id=1,snapshot.name=snap1")]
+    public void ConvertSnapshot_ReadsSnapshotState(string param)
+    {
+        Fresh();
+        Tools.QemuIo("-c", "write -P 0x66 0 300k", _dir["w.qcow2"]).Ok();
+        Tools.RunIn(_dir.Path, "qemu-img", "convert", "-O", "raw", "-l", param, "w.qcow2", "q.raw").Ok();
+        Img.Run(_dir.Path, "convert", "-O", "raw", "-l", param, "w.qcow2", "i.raw").Ok();
+        byte[] mine = File.ReadAllBytes(_dir["i.raw"]);
+        Assert.That(mine, Is.EqualTo(File.ReadAllBytes(_dir["q.raw"])));
+        Assert.That(mine[0], Is.EqualTo(0x5a), "the snapshot's data, not the current 0x66");
+    }
+
     [Test]
     public void CreateApplyDelete_ByImg_QemuSeesSnapshotsAndCheckIsClean()
     {

@@ -65,8 +65,25 @@ public static class SnapshotOperation
         }
     }
 
+    /// <summary>convert -l: "ID_OR_NAME" (ID first, then name) or "snapshot.id=ID,snapshot.name=NAME".</summary>
+    public static void LoadForReading(IImage image, string snapshotParam)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(snapshotParam);
+        if (image is not Qcow2Image qcow2)
+            throw new ImageFormatException($"Failed to load snapshot: Block format '{image.Format.Name}' used by device '' does not support temporarily loading internal snapshots");
+        if (!snapshotParam.StartsWith("snapshot.", StringComparison.Ordinal))
+        {
+            bool byId = qcow2.Snapshots.Any(s => s.Id == snapshotParam);
+            LoadForReading(image, byId ? snapshotParam : null, byId ? null : snapshotParam);
+            return;
+        }
+        var o = new Options.ImageOptions().Parse(snapshotParam);
+        LoadForReading(image, o.GetString("snapshot.id"), o.GetString("snapshot.name"));
+    }
+
     /// <summary>
-    /// Switches a read-only image to a snapshot's contents (convert -l / -s). <paramref name="id"/> and
+    /// Switches a read-only image to a snapshot's contents (convert -l). <paramref name="id"/> and
     /// <paramref name="name"/> as qemu's snapshot.id / snapshot.name; both given must both match.
     /// </summary>
     public static void LoadForReading(IImage image, string? id, string? name)
