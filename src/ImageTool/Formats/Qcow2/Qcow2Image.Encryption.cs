@@ -9,7 +9,7 @@ namespace ImageTool.Formats.Qcow2;
 /// Encrypted data clusters: legacy AES (crypt_method 1, IV from the guest sector, FORMATS.md §7) and LUKS
 /// (crypt_method 2: a LUKS1 header in clusters named by the 0x0537BE77 extension, aes-xts-plain64 with the IV from
 /// the host sector, as qemu sets crypt_physical_offset for LUKS). Metadata stays plain. The key comes from
-/// <c>encrypt.key-secret</c>; without it the image opens for info, and data access fails as qemu's open would.
+/// <c>encrypt.key-secret</c>; without it the image opens only for metadata (info), as in qemu.
 /// </summary>
 internal sealed partial class Qcow2Image
 {
@@ -33,7 +33,7 @@ internal sealed partial class Qcow2Image
         if (secretId == null)
         {
             _missingKeyMessage = "Parameter 'encrypt.key-secret' is required for cipher";
-            if (!IsReadOnly) throw new ImageFormatException(_missingKeyMessage);
+            if (!options.MetadataOnly) throw new ImageFormatException(_missingKeyMessage);
             return;
         }
         string password = LookupSecret(options.Secrets, secretId);
