@@ -25,6 +25,8 @@ fi
 # Inputs in other formats, made by qemu-img once (so img reads what qemu writes).
 ensure() { [ -s "$1" ] || { echo "building $1 ..." >&2; shift; "$@"; }; }
 ensure fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2
+ensure fs-zlib.qcow2 "$QEMU" convert -c -O qcow2 fs.raw fs-zlib.qcow2
+ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw fs-zstd.qcow2
 
 printf '| %-34s | %9s | %9s | %6s |\n' "operation" "img s" "qemu s" "ratio"
 printf '|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "-----------" "--------"
@@ -69,6 +71,8 @@ row "convert raw->qcow2" "$rm_out" convert -O qcow2 fs.raw out.img -- convert -O
 row "convert qcow2->raw" "$rm_out" convert -O raw fs.qcow2 out.img -- convert -O raw fs.qcow2 out.img
 row "convert -c raw->qcow2 (zlib)" "$rm_out" convert -c -O qcow2 fs.raw out.img -- convert -c -O qcow2 fs.raw out.img
 row "convert -c raw->qcow2 (zstd)" "$rm_out" convert -c -O qcow2 -o compression_type=zstd fs.raw out.img -- convert -c -O qcow2 -o compression_type=zstd fs.raw out.img
+row "convert -c qcow2 (zlib)->raw" "$rm_out" convert -O raw fs-zlib.qcow2 out.img -- convert -O raw fs-zlib.qcow2 out.img
+row "convert -c qcow2 (zstd)->raw" "$rm_out" convert -O raw fs-zstd.qcow2 out.img -- convert -O raw fs-zstd.qcow2 out.img
 row "convert raw->qcow" "$rm_out" convert -O qcow fs.raw out.img -- convert -O qcow fs.raw out.img
 row "convert raw->vmdk" "$rm_out" convert -O vmdk fs.raw out.img -- convert -O vmdk fs.raw out.img
 row "convert raw->vmdk streamOptimized" "$rm_out" convert -O vmdk -o subformat=streamOptimized fs.raw out.img -- convert -O vmdk -o subformat=streamOptimized fs.raw out.img

@@ -69,13 +69,33 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         BlockDeviceChecks.CheckWrite(this, offset, buffer.Length);
         lock (_lock)
         {
-            while (buffer.Length > 0)
+            try
             {
-                int n = WriteInTable(offset, buffer);
-                offset += n;
-                buffer = buffer[n..];
+                while (buffer.Length > 0)
+                {
+                    int n = WriteInTable(offset, buffer);
+                    offset += n;
+                    buffer = buffer[n..];
+                }
+            }
+            catch (ImageCorruptException e)
+            {
+                MarkCorrupt(e.Message);
+                throw;
             }
         }
+    }
+
+    /// <summary>As qemu: metadata found broken while writing sets the corrupt bit, so nothing writes the image again until it is repaired.</summary>
+    private void MarkCorrupt(string reason)
+    {
+        if ((_header.IncompatibleFeatures & Qcow2Header.IncompatCorrupt) != 0) return;
+        _warning?.Invoke($"qcow2: Marking image as corrupt: {reason}; further corruption events will be suppressed");
+        _header.IncompatibleFeatures |= Qcow2Header.IncompatCorrupt;
+        Span<byte> b = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(b, _header.IncompatibleFeatures);
+        _file.Write(72, b);
+        _file.Flush();
     }
 
     private static bool InPlace(ulong entry) =>
@@ -218,26 +238,36 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         BlockDeviceChecks.CheckWrite(this, offset, length);
         lock (_lock)
         {
-            long cs = ClusterSize;
-            long end = offset + length;
-            while (offset < end)
+            try { ZeroRange(offset, length, mayDeallocate); }
+            catch (ImageCorruptException e)
             {
-                long clusterStart = offset & ~(cs - 1);
-                long clusterEnd = Math.Min(clusterStart + cs, Length);
-                if (offset > clusterStart || end < clusterEnd)
-                {
-                    long partEnd = Math.Min(end, clusterEnd);
-                    if (!ReadsAsZeros(Lookup(offset >> _clusterBits, out _), clusterStart))
-                        WriteZeroBytes(offset, partEnd - offset);
-                    offset = partEnd;
-                    continue;
-                }
-                long tableEnd = ((offset >> (_clusterBits + _l2Bits)) + 1) << (_clusterBits + _l2Bits);
-                long fullEnd = Math.Min(Math.Min(tableEnd, end), clusterStart + (((end - clusterStart) >> _clusterBits) << _clusterBits));
-                if (end >= Length) fullEnd = Math.Min(tableEnd, Length);
-                ZeroClustersInTable(offset, fullEnd, mayDeallocate);
-                offset = fullEnd;
+                MarkCorrupt(e.Message);
+                throw;
             }
+        }
+    }
+
+    private void ZeroRange(long offset, long length, bool mayDeallocate)
+    {
+        long cs = ClusterSize;
+        long end = offset + length;
+        while (offset < end)
+        {
+            long clusterStart = offset & ~(cs - 1);
+            long clusterEnd = Math.Min(clusterStart + cs, Length);
+            if (offset > clusterStart || end < clusterEnd)
+            {
+                long partEnd = Math.Min(end, clusterEnd);
+                if (!ReadsAsZeros(Lookup(offset >> _clusterBits, out _), clusterStart))
+                    WriteZeroBytes(offset, partEnd - offset);
+                offset = partEnd;
+                continue;
+            }
+            long tableEnd = ((offset >> (_clusterBits + _l2Bits)) + 1) << (_clusterBits + _l2Bits);
+            long fullEnd = Math.Min(Math.Min(tableEnd, end), clusterStart + (((end - clusterStart) >> _clusterBits) << _clusterBits));
+            if (end >= Length) fullEnd = Math.Min(tableEnd, Length);
+            ZeroClustersInTable(offset, fullEnd, mayDeallocate);
+            offset = fullEnd;
         }
     }
 

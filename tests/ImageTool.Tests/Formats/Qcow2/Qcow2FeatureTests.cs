@@ -144,4 +144,26 @@ public class Qcow2FeatureTests
         }
         if (kind == "bitmap") Tools.QemuImg("check", path).Ok();
     }
+
+    [Test]
+    public void Write_ImageWithInternalSnapshot_CopiesSharedClustersAndKeepsSnapshot()
+    {
+        using var dir = new TempDir();
+        string path = dir["s.qcow2"];
+        Tools.QemuImg("create", "-q", "-f", "qcow2", path, "8M").Ok();
+        Tools.QemuIo("-c", "write -P 1 0 1M", path).Ok();
+        Tools.QemuImg("snapshot", "-c", "snap", path).Ok();
+        using (var image = Qcow2InteropTests.OpenRw(path))
+        {
+            image.Write(4096, Enumerable.Repeat((byte)2, 70000).ToArray());
+            image.WriteZeroes(512 << 10, 128 << 10, true);
+        }
+        Tools.QemuImg("check", path).Ok();
+        var r = Tools.QemuIo("-c", "read -P 1 0 4k", "-c", "read -P 2 4k 70000", "-c", "read -P 1 74096 450192",
+            "-c", "read -P 0 512k 128k", "-c", "read -P 1 640k 384k", path).Ok();
+        Assert.That(r.Stdout, Does.Not.Contain("failed"));
+        Tools.QemuImg("convert", "-l", "snap", "-O", "raw", path, dir["snap.raw"]).Ok();
+        var snap = File.ReadAllBytes(dir["snap.raw"]);
+        Assert.That(snap.AsSpan(0, 1 << 20).IndexOfAnyExcept((byte)1), Is.EqualTo(-1));
+    }
 }
