@@ -45,12 +45,7 @@ internal sealed class Qcow2Format : IImageFormat
         FileProtocolOptions.ExtentSizeHint,
     ];
 
-<<<<<<< HEAD
     public IImage Open(string path, OpenOptions options) => Qcow2Image.Open(HostFile.Open(path, options), this, options);
-=======
-    public IImage Open(string path, OpenOptions options) =>
-        Qcow2Image.Open(HostFile.Open(path, options.ReadOnly), this, options.Warning);
->>>>>>> qcow2-core
 
     public void Create(string path, CreateParameters parameters)
     {

@@ -33,11 +33,7 @@ internal sealed partial class Qcow2Image : IImage
         _l1 = ReadL1(file, header);
     }
 
-<<<<<<< HEAD
     public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null)
-=======
-    public static Qcow2Image Open(HostFile file, IImageFormat format, Action<string>? warning = null)
->>>>>>> qcow2-core
     {
         try
         {
@@ -48,15 +44,9 @@ internal sealed partial class Qcow2Image : IImage
                 throw new UnsupportedFeatureException("qcow2 images with an external data file are not supported yet");
             if ((header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0)
                 throw new UnsupportedFeatureException("qcow2 images with extended L2 entries are not supported yet");
-<<<<<<< HEAD
-            var image = new Qcow2Image(file, header, format);
+            var image = new Qcow2Image(file, header, format) { _warning = options?.Warning };
             image.LoadSnapshots();
             image.SetupEncryption(options ?? new OpenOptions());
-=======
-            if (header.CryptMethod != 0 && !file.IsReadOnly)
-                throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
-            var image = new Qcow2Image(file, header, format) { _warning = warning };
->>>>>>> qcow2-core
             if (!file.IsReadOnly) image.OpenForWriting();
             return image;
         }
