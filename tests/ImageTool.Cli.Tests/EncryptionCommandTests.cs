@@ -32,6 +32,7 @@ public class EncryptionCommandTests
     [TestCase("create -f qcow2 -o encrypt.format=aes new.qcow2 1M")]
     [TestCase("create -f qcow2 -o encrypt.format=aes,encrypt.key-secret=nope new.qcow2 1M")]
     [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=foo,encrypt.key-secret=sec0 new.qcow2 1M")]
+    [TestCase("convert -c --object secret,id=sec0,data=pw -O qcow2 -o encrypt.format=aes,encrypt.key-secret=sec0 pw.txt new.qcow2")]
     [TestCase("info aes.qcow2")]
     [TestCase("info --output=json aes.qcow2")]
     [TestCase("convert -O raw aes.qcow2 out.raw")]

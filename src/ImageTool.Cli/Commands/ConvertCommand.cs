@@ -82,6 +82,8 @@ internal static class ConvertCommand
             var targetOptions = CommonOptions.ParseImageOptions(optionLists);
             if (DiskImage.FindFormat(outFormat) == null)
                 throw new UsageException($"Unknown file format '{outFormat}'", showTryHint: false);
+            if (compressed && (targetOptions.GetBool("encryption") == true || targetOptions.GetString("encrypt.format") != null))
+                throw new UsageException("Compression and encryption not supported at the same time", showTryHint: false);
             if (compressed && targetOptions.GetString("preallocation") is { } pre && pre != "off")
                 throw new UsageException("Compression and preallocation not supported at the same time", showTryHint: false);
             string target = names[^1];
