@@ -67,8 +67,14 @@ internal static class BenchCommand
             using var image = DiskImage.Open(path, open with { ReadOnly = !isWrite });
             var options = new BenchOptions
             {
-                Count = requests, Depth = queueDepth, Offset = start, BufferSize = size, Step = stepSize,
-                Write = isWrite, Pattern = fill, FlushInterval = interval,
+                Count = requests,
+                Depth = queueDepth,
+                Offset = start,
+                BufferSize = size,
+                Step = stepSize,
+                Write = isWrite,
+                Pattern = fill,
+                FlushInterval = interval,
             };
             // bench ignores -q, as qemu-img does.
             context.Out.WriteLine(BenchOperation.Header(options));
