@@ -71,7 +71,8 @@ internal sealed partial class Qcow2Image : IImage
     public string? BackingFileName => _header.BackingFile;
     public string? BackingFormat => _header.BackingFormat;
     public IImage? Backing => _backing;
-    public long Length => (long)_header.Size;
+    // qemu keeps whole sectors only (bs->total_sectors = size / 512).
+    public long Length => (long)_header.Size & ~511L;
     public bool IsReadOnly => _file.IsReadOnly;
     private int ClusterSize => 1 << _clusterBits;
     private int L2Entries => 1 << _l2Bits;
