@@ -164,6 +164,12 @@ internal sealed partial class Qcow2Image
         finally { ArrayPool<byte>.Shared.Return(tmp); }
     }
 
+    private void DisposeEncryption()
+    {
+        _aes?.Dispose();
+        _xts?.Dispose();
+    }
+
     /// <summary>qemu's "encrypt" member of the format-specific info.</summary>
     private InfoObject? EncryptionInfo()
     {

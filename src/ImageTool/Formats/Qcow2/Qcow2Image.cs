@@ -264,6 +264,7 @@ internal sealed partial class Qcow2Image : IImage
         {
             _file.Dispose();
             _backing?.Dispose();
+            DisposeEncryption();
         }
     }
 }
