@@ -16,11 +16,13 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
     /// <summary>Every command: name, qemu's synopsis, and the factory of its parser.</summary>
     public static readonly IReadOnlyList<(string Name, string Synopsis, Func<CliContext, Command> Build)> Commands =
     [
+        ("bench", BenchCommand.Synopsis, BenchCommand.Build),
         ("check", CheckCommand.Synopsis, CheckCommand.Build),
         ("commit", CommitCommand.Synopsis, CommitCommand.Build),
         ("convert", ConvertCommand.Synopsis, ConvertCommand.Build),
         ("create", CreateCommand.Synopsis, CreateCommand.Build),
         ("info", InfoCommand.Synopsis, InfoCommand.Build),
+        ("snapshot", SnapshotCommand.Synopsis, SnapshotCommand.Build),
     ];
 
     public int Run(string[] args)

@@ -25,6 +25,8 @@ fi
 # Inputs in other formats, made by qemu-img once (so img reads what qemu writes).
 ensure() { [ -s "$1" ] || { echo "building $1 ..." >&2; shift; "$@"; }; }
 ensure fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2
+ensure fs-zlib.qcow2 "$QEMU" convert -c -O qcow2 fs.raw fs-zlib.qcow2
+ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw fs-zstd.qcow2
 ensure fs.qcow "$QEMU" convert -O qcow fs.raw fs.qcow
 ensure fs.cloop create_compressed_fs -q -B 65536 fs.raw fs.cloop
 
@@ -86,6 +88,8 @@ row "convert raw->qcow2" "$rm_out" convert -O qcow2 fs.raw out.img -- convert -O
 row "convert qcow2->raw" "$rm_out" convert -O raw fs.qcow2 out.img -- convert -O raw fs.qcow2 out.img
 row "convert -c raw->qcow2 (zlib)" "$rm_out" convert -c -O qcow2 fs.raw out.img -- convert -c -O qcow2 fs.raw out.img
 row "convert -c raw->qcow2 (zstd)" "$rm_out" convert -c -O qcow2 -o compression_type=zstd fs.raw out.img -- convert -c -O qcow2 -o compression_type=zstd fs.raw out.img
+row "convert -c qcow2 (zlib)->raw" "$rm_out" convert -O raw fs-zlib.qcow2 out.img -- convert -O raw fs-zlib.qcow2 out.img
+row "convert -c qcow2 (zstd)->raw" "$rm_out" convert -O raw fs-zstd.qcow2 out.img -- convert -O raw fs-zstd.qcow2 out.img
 row "convert raw->qcow" "$rm_out" convert -O qcow fs.raw out.img -- convert -O qcow fs.raw out.img
 row "convert qcow->raw" "$rm_out" convert -O raw fs.qcow out.img -- convert -O raw fs.qcow out.img
 row "convert cloop->raw" "$rm_out" convert -O raw fs.cloop out.img -- convert -O raw fs.cloop out.img
