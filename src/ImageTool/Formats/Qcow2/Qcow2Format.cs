@@ -46,7 +46,7 @@ internal sealed class Qcow2Format : IImageFormat
     ];
 
     public IImage Open(string path, OpenOptions options) =>
-        Qcow2Image.Open(HostFile.Open(path, options), this, options.Warning);
+        Qcow2Image.Open(HostFile.Open(path, options), this, options.Warning, options.ForRepair);
 
     public void Create(string path, CreateParameters parameters)
     {

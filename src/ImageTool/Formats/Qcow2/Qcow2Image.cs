@@ -33,13 +33,13 @@ internal sealed partial class Qcow2Image : IImage
         _l1 = ReadL1(file, header);
     }
 
-    public static Qcow2Image Open(HostFile file, IImageFormat format, Action<string>? warning = null)
+    public static Qcow2Image Open(HostFile file, IImageFormat format, Action<string>? warning = null, bool forRepair = false)
     {
         try
         {
             var head = new byte[(int)Math.Min(file.Length, 1 << Qcow2Header.MaxClusterBits)];
             int n = file.ReadAvailable(0, head);
-            var header = Qcow2Header.Read(head.AsSpan(0, n), !file.IsReadOnly);
+            var header = Qcow2Header.Read(head.AsSpan(0, n), !file.IsReadOnly && !forRepair);
             if ((header.IncompatibleFeatures & Qcow2Header.IncompatDataFile) != 0)
                 throw new UnsupportedFeatureException("qcow2 images with an external data file are not supported yet");
             if ((header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0)
@@ -47,7 +47,7 @@ internal sealed partial class Qcow2Image : IImage
             if (header.CryptMethod != 0 && !file.IsReadOnly)
                 throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
             var image = new Qcow2Image(file, header, format) { _warning = warning };
-            if (!file.IsReadOnly) image.OpenForWriting();
+            if (!file.IsReadOnly && !forRepair) image.OpenForWriting();
             return image;
         }
         catch
