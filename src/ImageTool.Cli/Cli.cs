@@ -65,11 +65,9 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
         }
         if (first.StartsWith('-')) throw new UsageException($"unrecognized option '{first}'");
         var entry = Commands.FirstOrDefault(c => c.Name == first);
-        if (entry.Build == null)
-        {
-            if (first == "run" && RunHook != null) return RunHook(args[1..], _context);
-            throw new UsageException($"Command not found: {first}");
-        }
+        // img run takes qemu-system's single-dash long options, so it parses its own arguments.
+        if (first == "run") return RunCommand.Run(args[1..], _context);
+        if (entry.Build == null) throw new UsageException($"Command not found: {first}");
         string[] rest = args[1..];
         // qemu-img 7.2 has no per-command help: -h anywhere prints the usage. We print the command's part.
         if (rest.TakeWhile(a => a != "--").Any(a => a is "-h" or "--help"))
@@ -83,7 +81,4 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
         if (result.Errors.Count > 0) throw new UsageException(result.Errors[0].Message);
         return result.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
-
-    /// <summary>The KVM runner plugs in here (img run), so the CLI core does not depend on it.</summary>
-    public static Func<string[], CliContext, int>? RunHook { get; set; }
 }
