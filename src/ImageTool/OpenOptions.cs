@@ -34,6 +34,9 @@ public sealed record OpenOptions
     /// <summary>Receives warnings qemu-img prints on stderr (e.g. a probed raw image opened for writing).</summary>
     public Action<string>? Warning { get; init; }
 
+    /// <summary>Opened read-write to be repaired (qemu's BDRV_O_CHECK): a qcow2 image marked corrupt may be opened.</summary>
+    public bool ForRepair { get; init; }
+
     /// <summary>Set by the registry when the format was probed (not given).</summary>
     internal bool FormatWasProbed { get; init; }
 }

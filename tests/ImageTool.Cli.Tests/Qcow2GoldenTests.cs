@@ -30,9 +30,19 @@ public class Qcow2GoldenTests
         Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 3 1M 100k", "-c", "write -z 2M 64k", "top.qcow2").Ok();
         Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "leak.qcow2", "4M").Ok();
         Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 4 0 128k", "leak.qcow2").Ok();
-        using var fs = new FileStream(_dir["leak.qcow2"], FileMode.Open);
-        fs.Position = 0x20000 + 2 * 5;
-        fs.Write([0, 2]);
+        using (var fs = new FileStream(_dir["leak.qcow2"], FileMode.Open))
+        {
+            fs.Position = 0x20000 + 2 * 5;
+            fs.Write([0, 2]);
+        }
+        File.Copy(_dir["leak.qcow2"], _dir["corrupt.qcow2"]);
+        using (var fs = new FileStream(_dir["corrupt.qcow2"], FileMode.Open))
+        {
+            fs.Position = 79;
+            fs.WriteByte(2); // incompatible feature "corrupt bit"
+        }
+        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", "dirty.qcow2", "4M").Ok();
+        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 5 0 192k", "-c", "abort", "dirty.qcow2");
     }
 
     [TestCase("create -f qcow2 new.qcow2 1G")]
@@ -52,6 +62,12 @@ public class Qcow2GoldenTests
     [TestCase("check --output=json leak.qcow2")]
     [TestCase("check -r leaks leak.qcow2")]
     [TestCase("check -r all --output=json leak.qcow2")]
+    [TestCase("check corrupt.qcow2")]
+    [TestCase("check -r all corrupt.qcow2")]
+    [TestCase("check dirty.qcow2")]
+    [TestCase("check -r all dirty.qcow2")]
+    [TestCase("info dirty.qcow2")]
+    [TestCase("info --output=json corrupt.qcow2")]
     [TestCase("commit top.qcow2")]
     [TestCase("commit -q -d top.qcow2")]
     [TestCase("commit -b base.qcow2 top.qcow2")]

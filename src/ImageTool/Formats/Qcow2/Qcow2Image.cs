@@ -35,11 +35,12 @@ internal sealed partial class Qcow2Image : IImage
 
     public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null)
     {
+        bool forRepair = options?.ForRepair ?? false;
         try
         {
             var head = new byte[(int)Math.Min(file.Length, 1 << Qcow2Header.MaxClusterBits)];
             int n = file.ReadAvailable(0, head);
-            var header = Qcow2Header.Read(head.AsSpan(0, n), !file.IsReadOnly);
+            var header = Qcow2Header.Read(head.AsSpan(0, n), !file.IsReadOnly && !forRepair);
             if ((header.IncompatibleFeatures & Qcow2Header.IncompatDataFile) != 0)
                 throw new UnsupportedFeatureException("qcow2 images with an external data file are not supported yet");
             if ((header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0)
@@ -47,7 +48,7 @@ internal sealed partial class Qcow2Image : IImage
             var image = new Qcow2Image(file, header, format) { _warning = options?.Warning };
             image.LoadSnapshots();
             image.SetupEncryption(options ?? new OpenOptions());
-            if (!file.IsReadOnly) image.OpenForWriting();
+            if (!file.IsReadOnly && !forRepair) image.OpenForWriting();
             return image;
         }
         catch
