@@ -1,3 +1,4 @@
+using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
 using ImageTool.IO;
 
@@ -15,6 +16,7 @@ internal static class FormatRegistry
     // Order breaks probe ties, as qemu's driver registration order does. Raw stays last.
     public static readonly IReadOnlyList<IImageFormat> All =
     [
+        Qcow2Format.Instance,
         RawFormat.Instance,
     ];
 
