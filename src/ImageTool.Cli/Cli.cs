@@ -17,9 +17,11 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
     public static readonly IReadOnlyList<(string Name, string Synopsis, Func<CliContext, Command> Build)> Commands =
     [
         ("check", CheckCommand.Synopsis, CheckCommand.Build),
+        ("compare", CompareCommand.Synopsis, CompareCommand.Build),
         ("convert", ConvertCommand.Synopsis, ConvertCommand.Build),
         ("create", CreateCommand.Synopsis, CreateCommand.Build),
         ("info", InfoCommand.Synopsis, InfoCommand.Build),
+        ("map", MapCommand.Synopsis, MapCommand.Build),
     ];
 
     public int Run(string[] args)

@@ -70,8 +70,9 @@ internal sealed class RawImage : IImage
         long limit = offset + length;
         if (offset >= fileLength) return new BlockStatus(offset, length, BlockState.Zero);
         long? data = _file.NextData(offset);
-        if (data == null) return new BlockStatus(offset, length, BlockState.Zero);
-        if (data > offset) return new BlockStatus(offset, Math.Min(data.Value, limit) - offset, BlockState.Zero);
+        // Holes are still mapped plainly (qemu map shows their offset too).
+        if (data == null) return new BlockStatus(offset, length, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
+        if (data > offset) return new BlockStatus(offset, Math.Min(data.Value, limit) - offset, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
         long hole = Math.Min(_file.NextHole(offset), limit);
         return new BlockStatus(offset, hole - offset, BlockState.Data, HostOffset: offset, HostFile: _file.Path);
     }

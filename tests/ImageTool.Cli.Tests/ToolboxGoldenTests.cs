@@ -1,0 +1,93 @@
+using ImageTool.Tests.Support;
+
+namespace ImageTool.Cli.Tests;
+
+/// <summary>compare, map, dd, measure, resize, rebase, amend: img and qemu-img on the same inputs print the same and exit the same.</summary>
+[Category("Qemu")]
+public class ToolboxGoldenTests
+{
+    private TempDir _dir = null!;
+
+    [OneTimeSetUp]
+    public void SetUp()
+    {
+        Tools.Require("qemu-img");
+        Tools.Require("qemu-io");
+        _dir = new TempDir();
+        // a.raw: data at odd places in holes; b.raw: one byte differs; t.raw: a.raw grown with a zero or data tail.
+        SeededData.WriteRaw(_dir["a.raw"], 4 << 20, 5, (65536, 70000), (3 << 20, 1000));
+        var b = File.ReadAllBytes(_dir["a.raw"]);
+        b[70001] ^= 0x5a;
+        File.WriteAllBytes(_dir["b.raw"], b);
+        SeededData.WriteRaw(_dir["c.raw"], 4 << 20, 5, (65536, 70000), (3 << 20, 1000), (2000001, 1));
+        File.Copy(_dir["a.raw"], _dir["t.raw"]);
+        using (var t = new FileStream(_dir["t.raw"], FileMode.Open)) t.SetLength(6 << 20);
+        File.Copy(_dir["t.raw"], _dir["tail.raw"]);
+        using (var t = new FileStream(_dir["tail.raw"], FileMode.Open)) { t.Position = 5000000; t.WriteByte(1); }
+        File.WriteAllBytes(_dir["e.raw"], []);
+        Qemu("convert", "-O", "qcow2", "a.raw", "a.qcow2");
+        Qemu("convert", "-c", "-O", "qcow2", "a.raw", "c.qcow2");
+        Qemu("create", "-q", "-f", "qcow2", "big.qcow2", "5M");
+        Qemu("create", "-q", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", "ov.qcow2", "8M");
+        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 1 1M 64k", "-c", "write -z 3M 64k", "ov.qcow2").Ok();
+        Qemu("create", "-q", "-f", "qcow2", "-b", "a.raw", "-F", "raw", "ovr.qcow2", "2M");
+    }
+
+    [OneTimeTearDown]
+    public void TearDown() => _dir.Dispose();
+
+    private void Qemu(params string[] args) => Tools.RunIn(_dir.Path, "qemu-img", args).Ok();
+
+    [TestCase("compare a.raw b.raw")]
+    [TestCase("compare a.raw a.qcow2")]
+    [TestCase("compare a.raw c.raw")]
+    [TestCase("compare c.raw a.raw")]
+    [TestCase("compare a.raw c.qcow2")]
+    [TestCase("compare -s a.raw a.qcow2")]
+    [TestCase("compare -s a.qcow2 a.qcow2")]
+    [TestCase("compare -s ov.qcow2 ov.qcow2")]
+    [TestCase("compare a.raw big.qcow2")]
+    [TestCase("compare -s a.raw big.qcow2")]
+    [TestCase("compare -p a.raw a.qcow2")]
+    [TestCase("compare -p a.raw b.raw")]
+    [TestCase("compare -q a.raw b.raw")]
+    [TestCase("compare a.raw t.raw")]
+    [TestCase("compare -p t.raw a.raw")]
+    [TestCase("compare a.raw tail.raw")]
+    [TestCase("compare -f raw -F qcow2 tail.raw a.qcow2")]
+    [TestCase("compare -F raw a.qcow2 a.raw")]
+    [TestCase("compare -f qcow2 a.raw a.raw")]
+    [TestCase("compare ov.qcow2 a.qcow2")]
+    [TestCase("compare ovr.qcow2 a.raw")]
+    [TestCase("compare -s ovr.qcow2 a.raw")]
+    [TestCase("compare big.qcow2 ov.qcow2")]
+    [TestCase("compare -U a.raw a.raw")]
+    [TestCase("compare a.raw nonexist")]
+    [TestCase("compare -T bogus a.raw a.raw")]
+    [TestCase("compare a.raw")]
+    [TestCase("compare a.raw a.raw a.raw")]
+    [TestCase("map a.raw")]
+    [TestCase("map --output=json a.raw")]
+    [TestCase("map a.qcow2")]
+    [TestCase("map --output=json a.qcow2")]
+    [TestCase("map ov.qcow2")]
+    [TestCase("map --output=json ov.qcow2")]
+    [TestCase("map ovr.qcow2")]
+    [TestCase("map --output=json ovr.qcow2")]
+    [TestCase("map c.qcow2")]
+    [TestCase("map --output=json c.qcow2")]
+    [TestCase("map e.raw")]
+    [TestCase("map --output=json e.raw")]
+    [TestCase("map --output=json --start-offset=1000 --max-length 70000 a.raw")]
+    [TestCase("map --start-offset 1M --max-length=2M --output=json ov.qcow2")]
+    [TestCase("map --start-offset=-1 a.raw")]
+    [TestCase("map --max-length=1x a.raw")]
+    [TestCase("map --max-length=0 a.raw")]
+    [TestCase("map --start-offset=1G a.raw")]
+    [TestCase("map -U -f raw a.qcow2")]
+    [TestCase("map --output=xml a.raw")]
+    [TestCase("map nonexist")]
+    [TestCase("map")]
+    public void ReadOnlyCommand_MatchesQemuImg(string commandLine) =>
+        Img.AssertSameAsQemu(_dir.Path, commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+}
