@@ -22,6 +22,7 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
         ("create", CreateCommand.Synopsis, CreateCommand.Build),
         ("info", InfoCommand.Synopsis, InfoCommand.Build),
         ("map", MapCommand.Synopsis, MapCommand.Build),
+        ("snapshot", SnapshotCommand.Synopsis, SnapshotCommand.Build),
     ];
 
     public int Run(string[] args)

@@ -73,13 +73,14 @@ internal sealed class Qcow2Format : IImageFormat
             throw new ImageFormatException("Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)");
         if (version < 3 && lazy)
             throw new ImageFormatException("Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)");
+        if (version < 3 && compression != "zlib")
+            throw new ImageFormatException("Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)");
         if (o.GetBool("data_file_raw") == true && o.GetString("data_file") == null)
             throw new ImageFormatException("data-file-raw requires data-file");
         if (parameters.BackingFile != null && preallocation != "off")
             throw new ImageFormatException("Backing file and preallocation can only be used at the same time if extended_l2 is on");
         if (o.GetBool("encryption") == true || o.GetString("encrypt.format") != null)
             throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
-        if (compression == "zstd") throw new UnsupportedFeatureException("Compression type 'zstd' is not supported yet");
         if (o.GetBool("extended_l2") == true) throw new UnsupportedFeatureException("Extended L2 entries are not supported yet");
         if (o.GetString("data_file") != null) throw new UnsupportedFeatureException("External data files are not supported yet");
 
@@ -91,6 +92,8 @@ internal sealed class Qcow2Format : IImageFormat
             RefcountOrder = BitOperations.Log2((ulong)refcountBits),
             HeaderLength = (uint)(version == 3 ? Qcow2Header.V3Length : Qcow2Header.V2Length),
             CompatibleFeatures = lazy ? Qcow2Header.CompatLazyRefcounts : 0,
+            IncompatibleFeatures = compression == "zstd" ? Qcow2Header.IncompatCompression : 0,
+            CompressionType = compression == "zstd" ? Qcow2Compression.Zstd : Qcow2Compression.Zlib,
             RefcountTableOffset = (ulong)clusterSize,
             RefcountTableClusters = 1,
             BackingFile = parameters.BackingFile,

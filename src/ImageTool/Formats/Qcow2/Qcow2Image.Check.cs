@@ -56,7 +56,7 @@ internal sealed partial class Qcow2Image : ICheckable
                 if (s.Rebuild)
                 {
                     log("ERROR need to rebuild refcount structures");
-                    throw new ImageFormatException("Check failed: Input/output error");
+                    throw new ImageFormatException("Input/output error");
                 }
                 if (s.Leaks > 0 || s.Corruptions > 0)
                 {

@@ -46,6 +46,7 @@ internal sealed partial class Qcow2Image : IImage
             if (header.CryptMethod != 0 && !file.IsReadOnly)
                 throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
             var image = new Qcow2Image(file, header, format);
+            image.LoadSnapshots();
             if (!file.IsReadOnly) image.OpenForWriting();
             return image;
         }
@@ -118,14 +119,6 @@ internal sealed partial class Qcow2Image : IImage
                 finally { ArrayPool<byte>.Shared.Return(cluster); }
                 break;
         }
-    }
-
-    /// <summary>Decompresses one cluster; the codecs come with compressed-cluster support.</summary>
-    private void ReadCompressedCluster(ulong entry, Span<byte> cluster)
-    {
-        _ = entry;
-        _ = cluster;
-        throw new UnsupportedFeatureException("Compressed qcow2 clusters are not supported yet");
     }
 
     public BlockStatus GetBlockStatus(long offset, long length)
@@ -246,6 +239,7 @@ internal sealed partial class Qcow2Image : IImage
             Encrypted = _header.CryptMethod != 0,
             FormatSpecificType = "qcow2",
             FormatSpecificData = data,
+            Snapshots = LoadSnapshots().Select(s => s.ToInfo()).ToList(),
         };
     }
 

@@ -49,7 +49,7 @@ public class Qcow2CheckTests
         }
         catch (ImageFormatException e)
         {
-            return ("", string.Concat(errors.Select(l => l + "\n")) + "qemu-img: " + e.Message + "\n", 1);
+            return ("", string.Concat(errors.Select(l => l + "\n")) + "qemu-img: Check failed: " + e.Message + "\n", 1);
         }
     }
 
