@@ -20,8 +20,10 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
         ("compare", CompareCommand.Synopsis, CompareCommand.Build),
         ("convert", ConvertCommand.Synopsis, ConvertCommand.Build),
         ("create", CreateCommand.Synopsis, CreateCommand.Build),
+        ("dd", DdCommand.Synopsis, DdCommand.Build),
         ("info", InfoCommand.Synopsis, InfoCommand.Build),
         ("map", MapCommand.Synopsis, MapCommand.Build),
+        ("measure", MeasureCommand.Synopsis, MeasureCommand.Build),
         ("snapshot", SnapshotCommand.Synopsis, SnapshotCommand.Build),
     ];
 

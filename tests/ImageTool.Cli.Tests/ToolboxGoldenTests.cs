@@ -88,6 +88,66 @@ public class ToolboxGoldenTests
     [TestCase("map --output=xml a.raw")]
     [TestCase("map nonexist")]
     [TestCase("map")]
+    [TestCase("measure -O qcow2 a.raw")]
+    [TestCase("measure -O qcow2 a.qcow2")]
+    [TestCase("measure --output=json -O qcow2 a.qcow2")]
+    [TestCase("measure -O qcow2 -o compat=0.10 a.qcow2")]
+    [TestCase("measure -O qcow2 ov.qcow2")]
+    [TestCase("measure -O qcow2 -o backing_file=x ov.qcow2")]
+    [TestCase("measure -O qcow2 -o preallocation=full a.raw")]
+    [TestCase("measure -O qcow2 -o preallocation=bogus a.raw")]
+    [TestCase("measure -O qcow2 c.qcow2")]
+    [TestCase("measure a.raw")]
+    [TestCase("measure --output=json a.qcow2")]
+    [TestCase("measure --size 1G -O qcow2")]
+    [TestCase("measure -O qcow2 --size 12345678")]
+    [TestCase("measure -O qcow2 --size 100T")]
+    [TestCase("measure -O qcow2 -o cluster_size=512 --size 100T")]
+    [TestCase("measure -O qcow2 -o refcount_bits=64,cluster_size=2M --size 3T")]
+    [TestCase("measure --size 1G -O qcow2 -o cluster_size=4k,refcount_bits=1 --output=json")]
+    [TestCase("measure --size 1000")]
+    [TestCase("measure")]
+    [TestCase("measure --size 1G a.raw")]
+    [TestCase("measure -f raw --size 1G")]
+    [TestCase("measure --size -1")]
+    [TestCase("measure -O bogus --size 1G")]
+    [TestCase("measure -O qcow2 -o cluster_size=3k --size 1G")]
+    [TestCase("measure -O qcow2 -o bogus=1 --size 1G")]
+    [TestCase("measure a.raw b.raw")]
     public void ReadOnlyCommand_MatchesQemuImg(string commandLine) =>
         Img.AssertSameAsQemu(_dir.Path, commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+
+    [TestCase("dd if=a.raw of=o.raw")]
+    [TestCase("dd bs=512k count=3 skip=1 if=a.raw of=o.raw")]
+    [TestCase("dd -O qcow2 bs=1M count=2 if=a.raw of=o.qcow2")]
+    [TestCase("dd bs=4k skip=3 if=a.qcow2 of=o.raw")]
+    [TestCase("dd -f qcow2 bs=64k count=20 if=ov.qcow2 of=o.raw")]
+    [TestCase("dd skip=9999 if=a.raw of=o.raw")]
+    [TestCase("dd conv=notrunc if=a.raw of=o.raw")]
+    [TestCase("dd foo if=a.raw of=o.raw")]
+    [TestCase("dd if=a.raw")]
+    [TestCase("dd bs=0 if=a.raw of=o.raw")]
+    [TestCase("dd bs=1x if=a.raw of=o.raw")]
+    [TestCase("dd count=-1 if=a.raw of=o.raw")]
+    [TestCase("dd -O bogus if=a.raw of=o.raw")]
+    [TestCase("dd if=nonexist of=o.raw")]
+    [TestCase("dd if=a.raw of=nodir/o.raw")]
+    [TestCase("dd if=a.raw of=o.raw extra")]
+    public void Dd_MatchesQemuImg_SameContentAndAllocation(string commandLine)
+    {
+        var args = commandLine.Split(' ');
+        string? output = args.FirstOrDefault(a => a.StartsWith("of=", StringComparison.Ordinal))?[3..];
+        void Clean()
+        {
+            foreach (var f in Directory.GetFiles(_dir.Path, "o.*")) File.Delete(f);
+        }
+        Img.AssertSameAsQemu(_dir.Path, args, Clean);
+        if (output == null || !File.Exists(_dir[output])) return;
+        File.Move(_dir[output], _dir["img-" + output], overwrite: true);
+        Clean();
+        Tools.RunIn(_dir.Path, "qemu-img", args);
+        Tools.QemuImg("compare", _dir[output], _dir["img-" + output]).Ok();
+        Assert.That(new FileInfo(_dir["img-" + output]).Length, Is.EqualTo(new FileInfo(_dir[output]).Length));
+        Clean();
+    }
 }
