@@ -60,7 +60,8 @@ internal static class FormatRegistry
                 $"WARNING: Image format was not specified for '{path}' and probing guessed raw.\n" +
                 "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n" +
                 "         Specify the 'raw' format explicitly to remove the restrictions.");
-        return format.Open(path, options with { FormatWasProbed = probed });
+        using (HostFile.ExpectLock(ImageLock.For(path, hasMetadata: format != RawFormat.Instance, options.ReadOnly, options.ForceShare)))
+            return format.Open(path, options with { FormatWasProbed = probed });
     }
 
     /// <summary>Opens an image and, when asked, its whole backing chain read-only.</summary>
