@@ -23,6 +23,7 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
         ("dd", DdCommand.Synopsis, DdCommand.Build),
         ("info", InfoCommand.Synopsis, InfoCommand.Build),
         ("map", MapCommand.Synopsis, MapCommand.Build),
+        ("resize", ResizeCommand.Synopsis, ResizeCommand.Build),
         ("measure", MeasureCommand.Synopsis, MeasureCommand.Build),
         ("snapshot", SnapshotCommand.Synopsis, SnapshotCommand.Build),
     ];
@@ -74,6 +75,7 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
             throw new UsageException($"Command not found: {first}");
         }
         string[] rest = args[1..];
+        if (entry.Name == "resize" && !rest.Any(a => a is "-h" or "--help")) rest = ResizeCommand.PrepareArguments(rest);
         // qemu-img 7.2 has no per-command help: -h anywhere prints the usage. We print the command's part.
         if (rest.TakeWhile(a => a != "--").Any(a => a is "-h" or "--help"))
         {

@@ -150,4 +150,79 @@ public class ToolboxGoldenTests
         Assert.That(new FileInfo(_dir["img-" + output]).Length, Is.EqualTo(new FileInfo(_dir[output]).Length));
         Clean();
     }
+
+    [TestCase("resize r.raw 8M")]
+    [TestCase("resize -f raw r.raw 5001")]
+    [TestCase("resize --preallocation=falloc r.raw 8M")]
+    [TestCase("resize --preallocation=full r.raw +1M")]
+    [TestCase("resize --preallocation=metadata r.raw 8M")]
+    [TestCase("resize --preallocation=bogus r.raw 8M")]
+    [TestCase("resize --preallocation=falloc r.raw 4M")]
+    [TestCase("resize r.raw -1M")]
+    [TestCase("resize -q r.raw 5000")]
+    [TestCase("resize --shrink r.raw -1M")]
+    [TestCase("resize r.raw +0")]
+    [TestCase("resize r.raw 0")]
+    [TestCase("resize r.raw -5M")]
+    [TestCase("resize r.raw 1x")]
+    [TestCase("resize r.raw")]
+    [TestCase("resize -f raw r.raw")]
+    [TestCase("resize -f qcow2 r.raw 8M")]
+    [TestCase("resize nonexist 1M")]
+    [TestCase("resize r.qcow2 8G")]
+    [TestCase("resize r.qcow2 +100M")]
+    [TestCase("resize r.qcow2 1000")]
+    [TestCase("resize r.qcow2 3M")]
+    [TestCase("resize --shrink r.qcow2 1M")]
+    [TestCase("resize --shrink r.qcow2 2500k")]
+    [TestCase("resize --shrink r.qcow2 -- -1M")]
+    [TestCase("resize r.qcow2 -- 5M")]
+    public void Resize_MatchesQemuImg_SameContentAndCleanCheck(string commandLine)
+    {
+        var args = commandLine.Split(' ');
+        void Prepare()
+        {
+            Qemu("create", "-q", "-f", "raw", "r.raw", "4M");
+            Qemu("create", "-q", "-f", "qcow2", "r.qcow2", "4M");
+            Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 7 0 3M", "r.qcow2").Ok();
+        }
+        Img.AssertSameAsQemu(_dir.Path, args, Prepare);
+        File.Move(_dir["r.qcow2"], _dir["img.qcow2"], overwrite: true);
+        File.Move(_dir["r.raw"], _dir["img.raw"], overwrite: true);
+        Prepare();
+        Tools.RunIn(_dir.Path, "qemu-img", args);
+        Qemu("check", "img.qcow2");
+        Qemu("compare", "r.qcow2", "img.qcow2");
+        Qemu("compare", "-s", "r.raw", "img.raw");
+        Assert.That(new FileInfo(_dir["img.raw"]).Length, Is.EqualTo(new FileInfo(_dir["r.raw"]).Length));
+    }
+
+    [TestCase("info l.qcow2")]
+    [TestCase("info -U l.qcow2")]
+    [TestCase("map l.qcow2")]
+    [TestCase("compare l.qcow2 a.qcow2")]
+    [TestCase("compare -U l.qcow2 a.qcow2")]
+    [TestCase("check l.qcow2")]
+    [TestCase("resize l.qcow2 8M")]
+    [TestCase("check -r all -U l.qcow2")]
+    [TestCase("info l.raw")]
+    public void LockedByQemuIo_MatchesQemuImg(string commandLine)
+    {
+        File.Copy(_dir["a.qcow2"], _dir["l.qcow2"], overwrite: true);
+        File.Copy(_dir["a.raw"], _dir["l.raw"], overwrite: true);
+        using (ImageTool.Tests.ImageLockTests.QemuIoHolding(_dir["l.qcow2"], readOnly: false))
+        using (ImageTool.Tests.ImageLockTests.QemuIoHolding(_dir["l.raw"], readOnly: false))
+            Img.AssertSameAsQemu(_dir.Path, commandLine.Split(' '));
+        Qemu("compare", "l.qcow2", "a.qcow2");
+    }
+
+    [TestCase("resize l.qcow2 8M")]
+    [TestCase("info l.qcow2")]
+    public void LockedByQemuIoReader_MatchesQemuImg(string commandLine)
+    {
+        File.Copy(_dir["a.qcow2"], _dir["l.qcow2"], overwrite: true);
+        using (ImageTool.Tests.ImageLockTests.QemuIoHolding(_dir["l.qcow2"], readOnly: true))
+            Img.AssertSameAsQemu(_dir.Path, commandLine.Split(' '));
+        Qemu("compare", "-s", "l.qcow2", "a.qcow2");
+    }
 }

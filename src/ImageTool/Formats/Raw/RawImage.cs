@@ -4,7 +4,7 @@ using ImageTool.IO;
 namespace ImageTool.Formats.Raw;
 
 /// <summary>An opened raw image: the file's bytes are the disk's bytes.</summary>
-internal sealed class RawImage : IImage
+internal sealed class RawImage : IImage, IResizable
 {
     private readonly HostFile _file;
     private readonly bool _guardBlockZero;
@@ -78,6 +78,27 @@ internal sealed class RawImage : IImage
     }
 
     public void Flush() => _file.Flush();
+
+    public void Resize(long size, string preallocation)
+    {
+        long old = _file.Length;
+        switch (preallocation)
+        {
+            case "off":
+                _file.SetLength(size);
+                break;
+            case "falloc":
+                _file.Allocate(old, size - old);
+                _file.SetLength(size);
+                break;
+            case "full":
+                _file.SetLength(size);
+                RawFormat.ZeroFill(_file, old, size - old);
+                break;
+            default:
+                throw new UnsupportedFeatureException($"Unsupported preallocation mode: {preallocation}");
+        }
+    }
 
     public ImageInfo GetInfo() => new()
     {
