@@ -23,6 +23,7 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
         ("dd", DdCommand.Synopsis, DdCommand.Build),
         ("info", InfoCommand.Synopsis, InfoCommand.Build),
         ("map", MapCommand.Synopsis, MapCommand.Build),
+        ("rebase", RebaseCommand.Synopsis, RebaseCommand.Build),
         ("resize", ResizeCommand.Synopsis, ResizeCommand.Build),
         ("measure", MeasureCommand.Synopsis, MeasureCommand.Build),
         ("snapshot", SnapshotCommand.Synopsis, SnapshotCommand.Build),

@@ -225,4 +225,45 @@ public class ToolboxGoldenTests
             Img.AssertSameAsQemu(_dir.Path, commandLine.Split(' '));
         Qemu("compare", "-s", "l.qcow2", "a.qcow2");
     }
+
+    [TestCase("rebase -b rbase2.raw -F raw rov.qcow2")]
+    [TestCase("rebase -b rbase2.raw rov.qcow2")]
+    [TestCase("rebase -u -b rbase2.raw -F raw rov.qcow2")]
+    [TestCase("rebase -u -b nonexist.raw -F raw rov.qcow2")]
+    [TestCase("rebase -b nonexist.raw -F raw rov.qcow2")]
+    [TestCase("rebase -b  rov.qcow2")]
+    [TestCase("rebase rov.qcow2")]
+    [TestCase("rebase -u rov.qcow2")]
+    [TestCase("rebase -b rbase2.raw -F bogus rov.qcow2")]
+    [TestCase("rebase -f raw -b rbase2.raw -F raw rbase1.raw")]
+    [TestCase("rebase -p -b rbase2.raw -F raw rov.qcow2")]
+    [TestCase("rebase -p -b  rov.qcow2")]
+    [TestCase("rebase -b rbase2.raw -F qcow2 rov.qcow2")]
+    [TestCase("rebase -b rbase2.raw -F raw rov.qcow2 x")]
+    public void Rebase_MatchesQemuImg_SameContentAndCleanCheck(string commandLine)
+    {
+        // "-b  x" (two spaces) stands for -b "" (detach).
+        var args = commandLine.Split(' ');
+        void Prepare()
+        {
+            Qemu("create", "-q", "-f", "raw", "rbase1.raw", "4M");
+            Tools.RunIn(_dir.Path, "qemu-io", "-f", "raw", "-c", "write -P 1 0 1M", "-c", "write -P 2 2M 512k", "rbase1.raw").Ok();
+            Qemu("create", "-q", "-f", "raw", "rbase2.raw", "3M");
+            Tools.RunIn(_dir.Path, "qemu-io", "-f", "raw", "-c", "write -P 1 0 512k", "-c", "write -P 3 1M 1M", "rbase2.raw").Ok();
+            Qemu("create", "-q", "-f", "qcow2", "-b", "rbase1.raw", "-F", "raw", "rov.qcow2", "4M");
+            Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 9 1536k 64k", "rov.qcow2").Ok();
+        }
+        Img.AssertSameAsQemu(_dir.Path, args, Prepare);
+        string ImageInfo() => Tools.RunIn(_dir.Path, "qemu-img", "info", "-U", "rov.qcow2").Stdout.Replace("img.qcow2", "rov.qcow2");
+        if (args.Contains("nonexist.raw")) return; // nothing to read through a missing backing file
+        Qemu("check", "rov.qcow2");
+        Qemu("convert", "-O", "raw", "rov.qcow2", "img-content.raw");
+        string imgInfo = ImageInfo();
+        Prepare();
+        Tools.RunIn(_dir.Path, "qemu-img", args);
+        Qemu("convert", "-O", "raw", "rov.qcow2", "qemu-content.raw");
+        Assert.That(File.ReadAllBytes(_dir["img-content.raw"]), Is.EqualTo(File.ReadAllBytes(_dir["qemu-content.raw"])));
+        Assert.That(imgInfo.Split('\n').Where(l => l.StartsWith("backing", StringComparison.Ordinal)),
+            Is.EqualTo(ImageInfo().Split('\n').Where(l => l.StartsWith("backing", StringComparison.Ordinal))));
+    }
 }
