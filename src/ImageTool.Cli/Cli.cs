@@ -16,6 +16,7 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
     /// <summary>Every command: name, qemu's synopsis, and the factory of its parser.</summary>
     public static readonly IReadOnlyList<(string Name, string Synopsis, Func<CliContext, Command> Build)> Commands =
     [
+        ("amend", AmendCommand.Synopsis, AmendCommand.Build),
         ("check", CheckCommand.Synopsis, CheckCommand.Build),
         ("compare", CompareCommand.Synopsis, CompareCommand.Build),
         ("convert", ConvertCommand.Synopsis, ConvertCommand.Build),

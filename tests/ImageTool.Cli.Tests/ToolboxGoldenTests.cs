@@ -266,4 +266,59 @@ public class ToolboxGoldenTests
         Assert.That(imgInfo.Split('\n').Where(l => l.StartsWith("backing", StringComparison.Ordinal)),
             Is.EqualTo(ImageInfo().Split('\n').Where(l => l.StartsWith("backing", StringComparison.Ordinal))));
     }
+
+    [TestCase("amend -o compat=0.10 am.qcow2")]
+    [TestCase("amend -o compat=0.10 amb.qcow2")]
+    [TestCase("amend -o compat=1.1,lazy_refcounts=on v2.qcow2")]
+    [TestCase("amend -o compat=v2 am.qcow2")]
+    [TestCase("amend -o compat=0.9 am.qcow2")]
+    [TestCase("amend -o lazy_refcounts=on am.qcow2")]
+    [TestCase("amend -o lazy_refcounts=off am.qcow2")]
+    [TestCase("amend -o compat=0.10,lazy_refcounts=on am.qcow2")]
+    [TestCase("amend -o refcount_bits=16 am.qcow2")]
+    [TestCase("amend -o refcount_bits=3 am.qcow2")]
+    [TestCase("amend -o compat=0.10 -o refcount_bits=8 am.qcow2")]
+    [TestCase("amend -o cluster_size=4k am.qcow2")]
+    [TestCase("amend -o bogus=1 am.qcow2")]
+    [TestCase("amend -o backing_file=a.raw,backing_fmt=raw am.qcow2")]
+    [TestCase("amend -o backing_fmt=raw am.qcow2")]
+    [TestCase("amend -o size=8M am.qcow2")]
+    [TestCase("amend -o size=1M am.qcow2")]
+    [TestCase("amend -p -o compat=0.10 am.qcow2")]
+    [TestCase("amend -o help am.qcow2")]
+    [TestCase("amend -f qcow2 -o help")]
+    [TestCase("amend -f raw -o help")]
+    [TestCase("amend -f raw -o compat=0.10 a.raw")]
+    [TestCase("amend am.qcow2")]
+    [TestCase("amend -o compat=0.10")]
+    public void Amend_MatchesQemuImg_SameHeaderContentAndCleanCheck(string commandLine)
+    {
+        var args = commandLine.Split(' ');
+        void Prepare()
+        {
+            Qemu("create", "-q", "-f", "qcow2", "am.qcow2", "4M");
+            Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 3 0 128k", "-c", "write -z 1M 128k", "-c", "write -P 5 2M 64k", "-c", "write -z -u 2M 64k", "am.qcow2").Ok();
+            Qemu("create", "-q", "-f", "qcow2", "-b", "a.raw", "-F", "raw", "amb.qcow2", "4M");
+            Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -z 64k 64k", "amb.qcow2").Ok();
+            Qemu("create", "-q", "-f", "qcow2", "-o", "compat=0.10", "v2.qcow2", "4M");
+            Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 3 0 128k", "v2.qcow2").Ok();
+        }
+        string State()
+        {
+            var sb = new System.Text.StringBuilder();
+            foreach (var f in new[] { "am.qcow2", "amb.qcow2", "v2.qcow2" })
+            {
+                sb.Append(string.Join('\n', Tools.RunIn(_dir.Path, "qemu-img", "info", f).Stdout.Split('\n').Where(l => !l.StartsWith("disk size", StringComparison.Ordinal))));
+                sb.Append(Tools.RunIn(_dir.Path, "qemu-img", "check", f).Stdout);
+                Qemu("convert", "-O", "raw", f, "content.raw");
+                sb.Append(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(_dir["content.raw"]))));
+            }
+            return sb.ToString();
+        }
+        Img.AssertSameAsQemu(_dir.Path, args, Prepare);
+        string afterImg = State();
+        Prepare();
+        Tools.RunIn(_dir.Path, "qemu-img", args);
+        Assert.That(afterImg, Is.EqualTo(State()));
+    }
 }

@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace ImageTool.Operations;
 
 /// <summary>
@@ -65,9 +63,10 @@ public static class CompareOperation
                     chunk = Math.Min(chunk, ChunkSize);
                     long at = offset;
                     int length = (int)chunk;
-                    task = s1.Allocated == s2.Allocated
-                        ? (s1.Allocated ? Task.Run(() => CompareData(first, second, firstName, secondName, at, length)) : Task.FromResult<long?>(null))
-                        : Task.Run(() => s1.Allocated ? FindNonZero(first, firstName, at, length) : FindNonZero(second, secondName, at, length));
+                    Func<long?> work = s1.Allocated == s2.Allocated
+                        ? (s1.Allocated ? () => CompareData(first, second, firstName, secondName, at, length) : () => null)
+                        : () => s1.Allocated ? FindNonZero(first, firstName, at, length) : FindNonZero(second, secondName, at, length);
+                    task = Task.Run(work);
                 }
                 pending.Enqueue((task, chunk));
                 if (pending.Count >= ReadAhead && CommitOne(pending, print, Advance)) return Different;
@@ -157,8 +156,8 @@ public static class CompareOperation
     /// <summary>qemu's compare_buffers: the mismatch is reported at the first differing 512-byte sector.</summary>
     private static long? CompareData(IImage first, IImage second, string firstName, string secondName, long offset, int length)
     {
-        byte[] a = ArrayPool<byte>.Shared.Rent(length);
-        byte[] b = ArrayPool<byte>.Shared.Rent(length);
+        byte[] a = Rent(length);
+        byte[] b = Rent(length);
         try
         {
             ReadChunk(first, firstName, offset, a.AsSpan(0, length));
@@ -168,15 +167,15 @@ public static class CompareOperation
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(a);
-            ArrayPool<byte>.Shared.Return(b);
+            Return(a);
+            Return(b);
         }
     }
 
     /// <summary>qemu's check_empty_sectors: one side reads zeros here, the other must too.</summary>
     private static long? FindNonZero(IImage image, string name, long offset, int length)
     {
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
+        byte[] buffer = Rent(length);
         try
         {
             ReadChunk(image, name, offset, buffer.AsSpan(0, length));
@@ -185,9 +184,17 @@ public static class CompareOperation
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            Return(buffer);
         }
     }
+
+    // Pinned chunk buffers kept for the whole run: fresh large arrays cost page faults on every read.
+    private static readonly System.Collections.Concurrent.ConcurrentBag<byte[]> Buffers = [];
+
+    private static byte[] Rent(int length) =>
+        Buffers.TryTake(out var buffer) ? buffer : GC.AllocateUninitializedArray<byte>(Math.Max(length, ChunkSize), pinned: true);
+
+    private static void Return(byte[] buffer) => Buffers.Add(buffer);
 
     private static void ReadChunk(IImage image, string name, long offset, Span<byte> buffer)
     {
