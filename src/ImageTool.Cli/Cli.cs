@@ -18,16 +18,17 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
     [
         ("amend", AmendCommand.Synopsis, AmendCommand.Build),
         ("check", CheckCommand.Synopsis, CheckCommand.Build),
+        ("commit", CommitCommand.Synopsis, CommitCommand.Build),
         ("compare", CompareCommand.Synopsis, CompareCommand.Build),
         ("convert", ConvertCommand.Synopsis, ConvertCommand.Build),
         ("create", CreateCommand.Synopsis, CreateCommand.Build),
         ("dd", DdCommand.Synopsis, DdCommand.Build),
         ("info", InfoCommand.Synopsis, InfoCommand.Build),
         ("map", MapCommand.Synopsis, MapCommand.Build),
-        ("rebase", RebaseCommand.Synopsis, RebaseCommand.Build),
-        ("resize", ResizeCommand.Synopsis, ResizeCommand.Build),
         ("measure", MeasureCommand.Synopsis, MeasureCommand.Build),
         ("snapshot", SnapshotCommand.Synopsis, SnapshotCommand.Build),
+        ("rebase", RebaseCommand.Synopsis, RebaseCommand.Build),
+        ("resize", ResizeCommand.Synopsis, ResizeCommand.Build),
     ];
 
     public int Run(string[] args)

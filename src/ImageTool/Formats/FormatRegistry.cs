@@ -1,3 +1,6 @@
+using ImageTool.Formats.Cloop;
+using ImageTool.Formats.Cow;
+using ImageTool.Formats.Qcow;
 using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
 using ImageTool.IO;
@@ -17,6 +20,9 @@ internal static class FormatRegistry
     public static readonly IReadOnlyList<IImageFormat> All =
     [
         Qcow2Format.Instance,
+        QcowFormat.Instance,
+        CowFormat.Instance,
+        CloopFormat.Instance,
         RawFormat.Instance,
     ];
 

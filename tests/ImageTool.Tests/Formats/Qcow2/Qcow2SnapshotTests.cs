@@ -105,7 +105,7 @@ public class Qcow2SnapshotTests
         }
         Tools.QemuImg("snapshot", "-c", "from-qemu", img).Ok();
         using var opened = DiskImage.Open(img, new OpenOptions { OpenBacking = false });
-        string mine = ImageInfoFormatter.Json([Operations.InfoOperation.Describe(opened)], false);
+        string mine = ImageInfoFormatter.Json([global::ImageTool.Operations.InfoOperation.Describe(opened)], false);
         Assert.That(mine, Is.EqualTo(Tools.QemuImg("info", "--output=json", img).Ok().Stdout));
         Assert.That(opened.GetInfo().Snapshots.Select(s => s.Id), Is.EqualTo(new[] { "1", "2", "3" }));
     }
