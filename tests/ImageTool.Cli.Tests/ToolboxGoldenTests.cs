@@ -206,6 +206,10 @@ public class ToolboxGoldenTests
     [TestCase("resize l.qcow2 8M")]
     [TestCase("check -r all -U l.qcow2")]
     [TestCase("info l.raw")]
+    [TestCase("create -f qcow2 l.qcow2 1M")]
+    [TestCase("create -f raw l.qcow2 1M")]
+    [TestCase("convert -O qcow2 a.raw l.qcow2")]
+    [TestCase("dd if=a.raw of=l.qcow2")]
     public void LockedByQemuIo_MatchesQemuImg(string commandLine)
     {
         File.Copy(_dir["a.qcow2"], _dir["l.qcow2"], overwrite: true);

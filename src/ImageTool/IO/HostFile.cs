@@ -86,7 +86,18 @@ public sealed class HostFile : IDisposable
     {
         try
         {
-            var handle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            // Like qemu's raw_co_create: lock before truncating, so an image in use is never clobbered.
+            var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            try
+            {
+                new ImageLock(path, Permission.Write | Permission.Resize, Permission.Resize).Apply(handle);
+                RandomAccess.SetLength(handle, 0);
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
             return new HostFile(path, handle, false);
         }
         catch (DirectoryNotFoundException e) { throw new ImageFormatException($"Could not create '{path}': No such file or directory", e); }
