@@ -147,15 +147,29 @@ public static class ConvertOperation
                     ? new BlockStatus(offset, remaining, BlockState.Data)
                     : BackingChain.GetStatus(source, offset, remaining);
                 long runEnd = offset + status.Length;
-                if (status.IsData || options.SparseSize == 0)
+                bool copy = status.IsData || options.SparseSize == 0;
+                if (!copy && runEnd < source.Length)
                 {
-                    // One status query per run: asking again per chunk would rescan long runs over and over.
-                    for (; offset < runEnd; offset += ChunkSize)
+                    // Stop a hole at the block boundary before the data that follows, so data is written in whole
+                    // target clusters (a partial cluster costs a copy-on-write of zeros); a hole inside one block
+                    // is simply copied with its data.
+                    long alignedEnd = AlignDown(targetOffset + runEnd, _block) - targetOffset;
+                    if (alignedEnd <= offset) copy = true;
+                    else runEnd = alignedEnd;
+                }
+                if (copy)
+                {
+                    runEnd = Math.Min(source.Length, AlignUp(targetOffset + runEnd, _block) - targetOffset);
+                    // One status query per run (asking per chunk would rescan long runs); chunks end on 2 MiB
+                    // boundaries of the target.
+                    while (offset < runEnd)
                     {
+                        long chunkEnd = Math.Min(runEnd, AlignDown(targetOffset + offset + ChunkSize, ChunkSize) - targetOffset);
                         long from = offset;
-                        var chunk = new Chunk(targetOffset + offset, (int)Math.Min(ChunkSize, runEnd - offset));
+                        var chunk = new Chunk(targetOffset + offset, (int)(chunkEnd - offset));
                         pending.Enqueue(Task.Run(() => Prepare(source, from, chunk)));
                         if (pending.Count >= Depth) Commit(pending.Dequeue());
+                        offset = chunkEnd;
                     }
                 }
                 else
@@ -236,6 +250,10 @@ public static class ConvertOperation
             Copied(chunk.Length);
         }
 
+        private static long AlignDown(long value, long alignment) => value - value % alignment;
+
+        private static long AlignUp(long value, long alignment) => AlignDown(value + alignment - 1, alignment);
+
         private void WriteZeroRun(long at, long length)
         {
             if (_targetBase != null)
@@ -310,7 +328,7 @@ public static class ConvertOperation
         private void Copied(long bytes)
         {
             _copied += bytes;
-            if (progress != null && toCopy > 0) progress.Report(100.0 * _copied / toCopy);
+            if (progress != null && toCopy > 0) progress.Report(Math.Min(100.0, 100.0 * _copied / toCopy));
         }
     }
 }
