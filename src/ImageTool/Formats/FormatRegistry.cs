@@ -1,4 +1,5 @@
 using ImageTool.Formats.Raw;
+using ImageTool.Formats.Vmdk;
 using ImageTool.IO;
 
 namespace ImageTool.Formats;
@@ -15,6 +16,7 @@ internal static class FormatRegistry
     // Order breaks probe ties, as qemu's driver registration order does. Raw stays last.
     public static readonly IReadOnlyList<IImageFormat> All =
     [
+        VmdkFormat.Instance,
         RawFormat.Instance,
     ];
 
