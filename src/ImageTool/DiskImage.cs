@@ -40,6 +40,10 @@ public static class DiskImage
             ?? throw new ImageFormatException($"Unknown file format '{request.Format}'");
         var schema = format.CreateOptions;
         var options = request.Options;
+        if (options.Contains("backing_file") && !schema.Any(s => s.Name == "backing_file"))
+            throw new ImageFormatException($"Backing file not supported for file format '{format.Name}'");
+        if (options.Contains("backing_fmt") && !schema.Any(s => s.Name == "backing_fmt"))
+            throw new ImageFormatException($"Backing file format not supported for file format '{format.Name}'");
         options.Validate(schema);
         if (request.Size != null)
         {
@@ -53,8 +57,6 @@ public static class DiskImage
             throw new ImageFormatException("Backing format cannot be used without backing file");
         if (backingFile != null)
         {
-            if (!schema.Any(s => s.Name == "backing_file"))
-                throw new ImageFormatException($"Backing file not supported for file format '{format.Name}'");
             if (backingFile == request.Path)
                 throw new ImageFormatException("Error: Trying to create an image with the same filename as the backing file");
             string backingPath = BackingPath.Resolve(request.Path, backingFile);
@@ -86,6 +88,13 @@ public static class DiskImage
         long size = options.GetSize("size") ?? throw new ImageFormatException("Image creation needs a size parameter");
 
         formatting?.Invoke($"Formatting '{request.Path}', fmt={format.Name} {options.FormatForDisplay(schema)}".TrimEnd());
-        format.Create(request.Path, new CreateParameters(size, options, request.Secrets));
+        try
+        {
+            format.Create(request.Path, new CreateParameters(size, options, request.Secrets));
+        }
+        catch (Exception e) when (e is ImageFormatException or IOException or ArgumentException)
+        {
+            throw new ImageCreateException(e.Message, e);
+        }
     }
 }

@@ -34,3 +34,11 @@ public sealed class ImageLockedException : ImageFormatException
     public ImageLockedException(string message, Exception inner) : base(message, inner) { }
     public ImageLockedException() { }
 }
+
+/// <summary>The format driver failed while writing a new image (qemu-img convert words these "error while converting").</summary>
+public sealed class ImageCreateException : ImageFormatException
+{
+    public ImageCreateException(string message) : base(message) { }
+    public ImageCreateException(string message, Exception inner) : base(message, inner) { }
+    public ImageCreateException() { }
+}

@@ -25,7 +25,7 @@ public sealed class HostFile : IDisposable
     public static HostFile Open(string path, bool readOnly)
     {
         if (Directory.Exists(path))
-            throw new ImageFormatException($"Could not open '{path}': 'file' driver requires '{path}' to be a regular file");
+            throw new ImageFormatException($"'file' driver requires '{path}' to be a regular file");
         try
         {
             var handle = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
@@ -45,8 +45,8 @@ public sealed class HostFile : IDisposable
             var handle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
             return new HostFile(path, handle, false);
         }
-        catch (DirectoryNotFoundException e) { throw OpenError(path, "No such file or directory", e); }
-        catch (UnauthorizedAccessException e) { throw OpenError(path, "Permission denied", e); }
+        catch (DirectoryNotFoundException e) { throw new ImageFormatException($"Could not create '{path}': No such file or directory", e); }
+        catch (UnauthorizedAccessException e) { throw new ImageFormatException($"Could not create '{path}': Permission denied", e); }
     }
 
     // qemu repeats the prefix: "Could not open 'x': Could not open 'x': No such file or directory".

@@ -1,0 +1,7 @@
+namespace ImageTool.Cli;
+
+/// <summary>Where a command prints: stdout for results, stderr for errors and warnings.</summary>
+internal sealed record CliContext(TextWriter Out, TextWriter Err)
+{
+    public void Warn(string message) => Err.WriteLine(message);
+}

@@ -1,0 +1,112 @@
+using System.CommandLine;
+using System.Globalization;
+using ImageTool.Operations;
+
+namespace ImageTool.Cli.Commands;
+
+internal static class ConvertCommand
+{
+    public const string Synopsis = "[--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] [--bitmaps] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] [-r rate_limit] [-m num_coroutines] [-W] [--salvage] filename [filename2 [...]] output_filename";
+
+    private const long MaxSparseSize = 16 << 20;
+
+    public static Command Build(CliContext context)
+    {
+        var objects = CommonOptions.Objects();
+        var imageOpts = CommonOptions.ImageOpts();
+        var targetImageOpts = new Option<bool>("--target-image-opts");
+        var targetIsZero = new Option<bool>("--target-is-zero") { Description = "assume the existing target reads as zeros (needs -n)" };
+        var bitmaps = new Option<bool>("--bitmaps");
+        var salvage = new Option<bool>("--salvage");
+        var skipBroken = new Option<bool>("--skip-broken-bitmaps");
+        var forceShare = CommonOptions.ForceShare();
+        var copyOffload = new Option<bool>("-C");
+        var compress = new Option<bool>("-c") { Description = "compress the target's clusters" };
+        var progress = new Option<bool>("-p") { Description = "show progress" };
+        var quiet = CommonOptions.Quiet();
+        var noCreate = new Option<bool>("-n") { Description = "write into an existing target" };
+        var format = CommonOptions.Format();
+        var cache = new Option<string?>("-t") { HelpName = "cache" };
+        var sourceCache = new Option<string?>("-T") { HelpName = "src_cache" };
+        var outputFormat = new Option<string?>("-O") { HelpName = "output_fmt", Description = "target format (raw)" };
+        var backing = new Option<string?>("-B") { HelpName = "backing_file" };
+        var backingFormat = CommonOptions.Format("-F");
+        var options = CommonOptions.ImageOptions();
+        var snapshot = new Option<string?>("-l") { HelpName = "snapshot_param" };
+        var sparse = new Option<string?>("-S") { HelpName = "sparse_size", Description = "minimum zero run kept sparse (4k; 0 = allocate all)" };
+        var rate = new Option<string?>("-r") { HelpName = "rate_limit" };
+        var coroutines = new Option<string?>("-m") { HelpName = "num_coroutines" };
+        var outOfOrder = new Option<bool>("-W");
+        var files = CommonOptions.Files();
+        var command = new Command("convert", "convert or copy images")
+        {
+            objects, imageOpts, targetImageOpts, targetIsZero, bitmaps, salvage, skipBroken, forceShare, copyOffload, compress, progress,
+            quiet, noCreate, format, cache, sourceCache, outputFormat, backing, backingFormat, options, snapshot, sparse, rate,
+            coroutines, outOfOrder, files,
+        };
+        command.SetAction(result =>
+        {
+            string outFormat = result.GetValue(outputFormat) ?? "raw";
+            var optionLists = result.GetValue(options);
+            if (CommonOptions.IsHelp(optionLists))
+            {
+                context.Out.Write(CommonOptions.OptionHelp(outFormat, withProtocol: false));
+                return 0;
+            }
+            long sparseSize = 4096;
+            if (result.GetValue(sparse) is { } s)
+            {
+                if (!Options.SizeParser.TryParse(s, out sparseSize, out _) || sparseSize % 512 != 0 || sparseSize > MaxSparseSize)
+                    throw new UsageException("Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates output).", showTryHint: false);
+            }
+            if (result.GetValue(coroutines) is { } m && (!int.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out int count) || count is < 1 or > 16))
+                throw new UsageException("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16", showTryHint: false);
+            if (result.GetValue(rate) is { } r) CommonOptions.ParseSize(r, "rate limit", context);
+            CommonOptions.CheckCache(result.GetValue(cache), "cache ");
+            CommonOptions.CheckCache(result.GetValue(sourceCache), "source cache ");
+            bool compressed = result.GetValue(compress);
+            if (result.GetValue(copyOffload) && compressed)
+                throw new UsageException("Cannot enable copy offloading when -c is used", showTryHint: false);
+            var names = result.GetValue(files) ?? [];
+            if (names.Length < 2) throw new UsageException("Must specify image file name", showTryHint: false);
+            bool skipCreate = result.GetValue(noCreate);
+            if (skipCreate && optionLists is { Length: > 0 })
+                throw new UsageException("-o has no effect when skipping image creation", showTryHint: false);
+            if (result.GetValue(targetImageOpts) && !skipCreate)
+                throw new UsageException("--target-image-opts requires use of -n flag", showTryHint: false);
+            if (result.GetValue(targetIsZero) && !skipCreate)
+                throw new UsageException("--target-is-zero requires use of -n flag", showTryHint: false);
+            if (result.GetValue(snapshot) != null)
+                throw new UsageException("Snapshot loading (-l) is not supported yet", showTryHint: false);
+
+            var targetOptions = CommonOptions.ParseImageOptions(optionLists);
+            if (DiskImage.FindFormat(outFormat) == null)
+                throw new UsageException($"Unknown file format '{outFormat}'", showTryHint: false);
+            if (compressed && targetOptions.GetString("preallocation") is { } pre && pre != "off")
+                throw new UsageException("Compression and preallocation not supported at the same time", showTryHint: false);
+            string target = names[^1];
+            var secrets = CommonOptions.Secrets(result, objects);
+            var (_, sourceOptions) = CommonOptions.Source(names[0], result.GetValue(format), result.GetValue(imageOpts),
+                result.GetValue(forceShare), secrets, context);
+            var sources = names[..^1].Select(n => CommonOptions.Source(n, result.GetValue(format), result.GetValue(imageOpts),
+                result.GetValue(forceShare), secrets, context).Path).ToList();
+            bool showProgress = result.GetValue(progress) && !result.GetValue(quiet);
+            ConvertOperation.Run(sources, target, new ConvertOptions
+            {
+                OutputFormat = outFormat,
+                OutputOptions = targetOptions,
+                Compress = compressed,
+                SparseSize = sparseSize,
+                SkipCreate = skipCreate,
+                BackingFile = result.GetValue(backing),
+                BackingFormat = result.GetValue(backingFormat),
+                SourceOptions = sourceOptions,
+                Secrets = secrets,
+                Progress = showProgress ? p => context.Out.Write(string.Create(CultureInfo.InvariantCulture, $"    ({p:F2}/100%)\r")) : null,
+            });
+            if (showProgress) context.Out.Write("\n");
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,26 @@
+using ImageTool.Options;
+
+namespace ImageTool.Operations;
+
+/// <summary>What <c>img convert</c> was asked to do.</summary>
+public sealed record ConvertOptions
+{
+    public string OutputFormat { get; init; } = "raw";
+    public ImageOptions OutputOptions { get; init; } = new();
+    /// <summary>-c: store clusters compressed (formats with <see cref="ICompressedClusterWriter"/>).</summary>
+    public bool Compress { get; init; }
+    /// <summary>-S: aligned zero runs at least this long stay holes; 0 writes everything.</summary>
+    public long SparseSize { get; init; } = 4096;
+    /// <summary>-n: write into an existing target instead of creating it.</summary>
+    public bool SkipCreate { get; init; }
+    /// <summary>-B / -F: the target gets this backing file and only what differs from it is written.</summary>
+    public string? BackingFile { get; init; }
+    public string? BackingFormat { get; init; }
+    /// <summary>Open options for the sources (format, force-share, secrets).</summary>
+    public OpenOptions SourceOptions { get; init; } = new();
+    public IReadOnlyDictionary<string, string>? Secrets { get; init; }
+    /// <summary>Receives progress in percent (0..100).</summary>
+    public Action<double>? Progress { get; init; }
+    /// <summary>Compression workers; 0 = one per core. Output is identical whatever the count.</summary>
+    public int Threads { get; init; }
+}
