@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.IO.Compression;
 
 namespace ImageTool.Formats.Vmdk;
@@ -17,7 +18,11 @@ internal static class VmdkCompression
         return output.ToArray();
     }
 
-    /// <summary>Inflates into <paramref name="grain"/>; the byte count, or null when the stream is corrupt or too long.</summary>
+    /// <summary>
+    /// Inflates into <paramref name="grain"/>; the byte count, or null when the stream is corrupt, too long or cut
+    /// short. zlib's uncompress (qemu) fails on a truncated stream, while the BCL just stops: the Adler-32
+    /// trailer (the last 4 bytes, big-endian) must therefore match what was produced.
+    /// </summary>
     public static unsafe int? Inflate(ReadOnlySpan<byte> compressed, Span<byte> grain)
     {
         fixed (byte* p = compressed)
@@ -30,16 +35,38 @@ internal static class VmdkCompression
                 while (total < grain.Length)
                 {
                     int n = z.Read(grain[total..]);
-                    if (n == 0) return total;
+                    if (n == 0) break;
                     total += n;
                 }
                 Span<byte> extra = stackalloc byte[1];
-                return z.Read(extra) == 0 ? total : null;
+                if (total == grain.Length && z.Read(extra) != 0) return null;
+                return compressed.Length >= 6 && BinaryPrimitives.ReadUInt32BigEndian(compressed[^4..]) == Adler32(grain[..total])
+                    ? total : null;
             }
             catch (InvalidDataException)
             {
                 return null;
             }
         }
+    }
+
+    private static uint Adler32(ReadOnlySpan<byte> data)
+    {
+        const uint mod = 65521;
+        uint a = 1, b = 0;
+        while (!data.IsEmpty)
+        {
+            // 5552 bytes is the most that cannot overflow b before the modulo (zlib's NMAX).
+            var block = data[..Math.Min(5552, data.Length)];
+            foreach (byte x in block)
+            {
+                a += x;
+                b += a;
+            }
+            a %= mod;
+            b %= mod;
+            data = data[block.Length..];
+        }
+        return (b << 16) | a;
     }
 }
