@@ -67,11 +67,17 @@ internal static class CommonOptions
         throw new UsageException($"Invalid {noun} specified. Must be between 0 and {max}.", showTryHint: false);
     }
 
-    public static void CheckCache(string? mode, string what)
+    /// <summary>qemu's cache mode names; null when not given.</summary>
+    public static CacheMode? CheckCache(string? mode, string what) => mode switch
     {
-        if (mode is null or "none" or "writeback" or "writethrough" or "directsync" or "unsafe") return;
-        throw new UsageException($"Invalid {what}option: {mode}", showTryHint: false);
-    }
+        null => null,
+        "none" => CacheMode.None,
+        "writeback" => CacheMode.Writeback,
+        "writethrough" => CacheMode.Writethrough,
+        "directsync" => CacheMode.DirectSync,
+        "unsafe" => CacheMode.Unsafe,
+        _ => throw new UsageException($"Invalid {what}option: {mode}", showTryHint: false),
+    };
 
     /// <summary>qemu's "-o help" listing for a format; with a file name the file protocol's options are merged in.</summary>
     public static string OptionHelp(string formatName, bool withProtocol)

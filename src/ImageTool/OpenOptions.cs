@@ -13,6 +13,9 @@ public sealed record OpenOptions
     /// <summary>Open the backing chain too (info does not, everything else does).</summary>
     public bool OpenBacking { get; init; } = true;
 
+    /// <summary>qemu's -t cache mode; <see cref="CacheMode.Unsafe"/> skips fsync on flush.</summary>
+    public CacheMode Cache { get; init; } = CacheMode.Writeback;
+
     /// <summary>qemu's -U: do not take the shared locks a reader normally takes.</summary>
     public bool ForceShare { get; init; }
 

@@ -62,7 +62,7 @@ internal static class ConvertCommand
             if (result.GetValue(coroutines) is { } m && (!int.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out int count) || count is < 1 or > 16))
                 throw new UsageException("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16", showTryHint: false);
             if (result.GetValue(rate) is { } r) CommonOptions.ParseSize(r, "rate limit", context);
-            CommonOptions.CheckCache(result.GetValue(cache), "cache ");
+            var targetCache = CommonOptions.CheckCache(result.GetValue(cache), "cache ") ?? CacheMode.Unsafe;
             CommonOptions.CheckCache(result.GetValue(sourceCache), "source cache ");
             bool compressed = result.GetValue(compress);
             if (result.GetValue(copyOffload) && compressed)
@@ -98,6 +98,7 @@ internal static class ConvertCommand
                 Compress = compressed,
                 SparseSize = sparseSize,
                 SkipCreate = skipCreate,
+                TargetCache = targetCache,
                 BackingFile = result.GetValue(backing),
                 BackingFormat = result.GetValue(backingFormat),
                 SourceOptions = sourceOptions,

@@ -1,3 +1,4 @@
+using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
 using ImageTool.Formats.Vmdk;
 using ImageTool.IO;
@@ -16,6 +17,7 @@ internal static class FormatRegistry
     // Order breaks probe ties, as qemu's driver registration order does. Raw stays last.
     public static readonly IReadOnlyList<IImageFormat> All =
     [
+        Qcow2Format.Instance,
         VmdkFormat.Instance,
         RawFormat.Instance,
     ];

@@ -14,11 +14,21 @@ public sealed class HostFile : IDisposable
     public string Path { get; }
     public bool IsReadOnly { get; }
 
+    private bool _syncOnFlush = true;
+
     private HostFile(string path, SafeFileHandle handle, bool readOnly)
     {
         Path = path;
         _handle = handle;
         IsReadOnly = readOnly;
+    }
+
+    /// <summary>Opens an image's file with the access and cache mode the open options ask for.</summary>
+    public static HostFile Open(string path, OpenOptions options)
+    {
+        var file = Open(path, options.ReadOnly);
+        file._syncOnFlush = options.Cache != CacheMode.Unsafe;
+        return file;
     }
 
     /// <summary>Opens an existing file; errors are worded as qemu's "Could not open" reasons.</summary>
@@ -94,7 +104,7 @@ public sealed class HostFile : IDisposable
 
     public void Flush()
     {
-        if (IsReadOnly) return;
+        if (IsReadOnly || !_syncOnFlush) return;
         if (Native.FSync(Fd) != 0) throw LastError("fsync");
     }
 

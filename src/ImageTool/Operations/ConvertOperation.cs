@@ -98,6 +98,7 @@ public static class ConvertOperation
         DiskImage.Open(target, new OpenOptions
         {
             ReadOnly = false,
+            Cache = options.TargetCache,
             Format = options.OutputFormat,
             Secrets = options.Secrets,
             DriverOptions = options.OutputOptions,
@@ -106,108 +107,149 @@ public static class ConvertOperation
     /// <summary>The copy loop for one target; keeps the buffers and progress state.</summary>
     private sealed class Copier(IImage output, ConvertOptions options, long toCopy, ICompressedClusterWriter? compressor, ProgressMeter? progress)
     {
+        // Chunks read and scanned ahead of the writer: reading overlaps writing, as qemu's coroutines do.
+        private static readonly int Depth = Math.Max(4, 2 * Environment.ProcessorCount);
+
         private readonly bool _targetIsFresh = !options.SkipCreate;
         private readonly IImage? _targetBase = output.Backing;
         private long _copied;
 
+        private enum SegmentKind { Write, Zero, Skip }
+
+        private sealed class Chunk(long at, int length)
+        {
+            public long At { get; } = at;
+            public int Length { get; } = length;
+            public byte[] Buffer { get; } = ArrayPool<byte>.Shared.Rent(ChunkSize);
+            public List<(int Start, int End, SegmentKind Kind)> Segments { get; } = [];
+        }
+
         public void Copy(IImage source, long targetOffset)
         {
-            byte[] buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
-            byte[] baseBuffer = _targetBase != null ? ArrayPool<byte>.Shared.Rent(ChunkSize) : [];
+            if (compressor != null)
+            {
+                CopyCompressed(source, targetOffset);
+                return;
+            }
+            var pending = new Queue<Task<Chunk>>();
+            long offset = 0;
+            while (offset < source.Length)
+            {
+                // Holes are taken whole (one step, as qemu's progress shows); data goes in 2 MiB chunks.
+                long remaining = source.Length - offset;
+                var status = options.SparseSize == 0 && _targetBase == null
+                    ? new BlockStatus(offset, remaining, BlockState.Data)
+                    : BackingChain.GetStatus(source, offset, remaining);
+                bool copy = status.IsData || options.SparseSize == 0;
+                long length = copy ? Math.Min(status.Length, ChunkSize) : status.Length;
+                if (copy)
+                {
+                    long from = offset;
+                    var chunk = new Chunk(targetOffset + offset, (int)length);
+                    pending.Enqueue(Task.Run(() => Prepare(source, from, chunk)));
+                    if (pending.Count >= Depth) Commit(pending.Dequeue());
+                }
+                else
+                {
+                    WriteZeroRun(targetOffset + offset, length);
+                }
+                offset += length;
+            }
+            while (pending.Count > 0) Commit(pending.Dequeue());
+        }
+
+        /// <summary>Runs on a worker: reads a chunk and decides which aligned blocks are written, zeroed or skipped.</summary>
+        private Chunk Prepare(IImage source, long sourceOffset, Chunk chunk)
+        {
+            var data = chunk.Buffer.AsSpan(0, chunk.Length);
+            source.Read(sourceOffset, data);
+            byte[]? baseBuffer = null;
             try
             {
-                long offset = 0;
-                if (compressor != null)
+                Span<byte> baseData = default;
+                if (_targetBase != null)
                 {
-                    CopyCompressed(source, targetOffset);
-                    return;
+                    baseBuffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+                    baseData = baseBuffer.AsSpan(0, chunk.Length);
+                    BackingChain.Read(_targetBase, chunk.At, baseData);
                 }
-                while (offset < source.Length)
+                Plan(chunk, data, baseData);
+            }
+            finally
+            {
+                if (baseBuffer != null) ArrayPool<byte>.Shared.Return(baseBuffer);
+            }
+            return chunk;
+        }
+
+        /// <summary>Splits a chunk at -S aligned blocks: zero blocks stay holes, blocks equal to the target's base stay unwritten.</summary>
+        private void Plan(Chunk chunk, ReadOnlySpan<byte> data, ReadOnlySpan<byte> baseData)
+        {
+            long block = options.SparseSize == 0 ? 4096 : options.SparseSize;
+            int pos = 0;
+            while (pos < data.Length)
+            {
+                // Blocks are aligned to the target offset, as qemu aligns its zero detection.
+                int blockLen = (int)Math.Min(block - (chunk.At + pos) % block, data.Length - pos);
+                var piece = data.Slice(pos, blockLen);
+                SegmentKind kind;
+                if (_targetBase != null)
+                    kind = piece.SequenceEqual(baseData.Slice(pos, blockLen)) ? SegmentKind.Skip : SegmentKind.Write;
+                else if (options.SparseSize != 0 && blockLen == block && !piece.ContainsAnyExcept((byte)0))
+                    kind = _targetIsFresh ? SegmentKind.Skip : SegmentKind.Zero;
+                else
+                    kind = SegmentKind.Write;
+                var segments = chunk.Segments;
+                if (segments.Count > 0 && segments[^1].Kind == kind)
+                    segments[^1] = (segments[^1].Start, pos + blockLen, kind);
+                else
+                    segments.Add((pos, pos + blockLen, kind));
+                pos += blockLen;
+            }
+        }
+
+        /// <summary>Runs on the copying thread, in order: writes what <see cref="Plan"/> decided.</summary>
+        private void Commit(Task<Chunk> task)
+        {
+            var chunk = task.GetAwaiter().GetResult();
+            try
+            {
+                foreach (var (start, end, kind) in chunk.Segments)
                 {
-                    // Holes are taken whole (one step, as qemu's progress shows); data goes in 2 MiB chunks.
-                    long remaining = source.Length - offset;
-                    var status = options.SparseSize == 0 && _targetBase == null
-                        ? new BlockStatus(offset, remaining, BlockState.Data)
-                        : BackingChain.GetStatus(source, offset, remaining);
-                    long length = status.IsData || options.SparseSize == 0 ? Math.Min(status.Length, ChunkSize) : status.Length;
-                    if (status.IsData || options.SparseSize == 0)
-                    {
-                        var chunk = buffer.AsSpan(0, (int)length);
-                        source.Read(offset, chunk);
-                        WriteData(targetOffset + offset, chunk, baseBuffer);
-                        Copied(length);
-                    }
-                    else
-                    {
-                        WriteZeroRun(targetOffset + offset, length, baseBuffer);
-                    }
-                    offset += length;
+                    if (kind == SegmentKind.Write) output.Write(chunk.At + start, chunk.Buffer.AsSpan(start, end - start));
+                    else if (kind == SegmentKind.Zero) output.WriteZeroes(chunk.At + start, end - start, mayDeallocate: true);
                 }
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
-                if (baseBuffer.Length > 0) ArrayPool<byte>.Shared.Return(baseBuffer);
+                ArrayPool<byte>.Shared.Return(chunk.Buffer);
             }
+            Copied(chunk.Length);
         }
 
-        private void WriteZeroRun(long at, long length, byte[] baseBuffer)
+        private void WriteZeroRun(long at, long length)
         {
             if (_targetBase != null)
             {
                 // The base may hold data here: zeros must be written where it does not read as zeros.
-                for (long done = 0; done < length; done += ChunkSize)
+                byte[] baseBuffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+                try
                 {
-                    int n = (int)Math.Min(ChunkSize, length - done);
-                    var chunk = baseBuffer.AsSpan(0, n);
-                    BackingChain.Read(_targetBase, at + done, chunk);
-                    if (chunk.ContainsAnyExcept((byte)0)) output.WriteZeroes(at + done, n, mayDeallocate: false);
+                    for (long done = 0; done < length; done += ChunkSize)
+                    {
+                        int n = (int)Math.Min(ChunkSize, length - done);
+                        var chunk = baseBuffer.AsSpan(0, n);
+                        BackingChain.Read(_targetBase, at + done, chunk);
+                        if (chunk.ContainsAnyExcept((byte)0)) output.WriteZeroes(at + done, n, mayDeallocate: false);
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(baseBuffer);
                 }
                 return;
             }
             if (!_targetIsFresh) output.WriteZeroes(at, length, mayDeallocate: true);
-        }
-
-        /// <summary>Writes a chunk, leaving aligned zero blocks of at least -S bytes as holes (or equal-to-base blocks unwritten).</summary>
-        private void WriteData(long at, Span<byte> chunk, byte[] baseBuffer)
-        {
-            long block = options.SparseSize == 0 ? 4096 : options.SparseSize;
-            Span<byte> baseChunk = default;
-            if (_targetBase != null)
-            {
-                baseChunk = baseBuffer.AsSpan(0, chunk.Length);
-                BackingChain.Read(_targetBase, at, baseChunk);
-            }
-            int pos = 0;
-            while (pos < chunk.Length)
-            {
-                // Blocks are aligned to the target offset, as qemu aligns its zero detection.
-                int blockLen = (int)Math.Min(block - (at + pos) % block, chunk.Length - pos);
-                var piece = chunk.Slice(pos, blockLen);
-                bool skip = _targetBase != null
-                    ? piece.SequenceEqual(baseChunk.Slice(pos, blockLen))
-                    : options.SparseSize != 0 && blockLen == block && !piece.ContainsAnyExcept((byte)0);
-                if (skip)
-                {
-                    if (_targetBase == null && !_targetIsFresh) output.WriteZeroes(at + pos, blockLen, mayDeallocate: true);
-                    pos += blockLen;
-                    continue;
-                }
-                // Extend over following blocks that are also written, so the target sees large writes.
-                int end = pos + blockLen;
-                while (end < chunk.Length)
-                {
-                    int nextLen = (int)Math.Min(block, chunk.Length - end);
-                    var next = chunk.Slice(end, nextLen);
-                    bool nextSkip = _targetBase != null
-                        ? next.SequenceEqual(baseChunk.Slice(end, nextLen))
-                        : options.SparseSize != 0 && nextLen == block && !next.ContainsAnyExcept((byte)0);
-                    if (nextSkip) break;
-                    end += nextLen;
-                }
-                output.Write(at + pos, chunk[pos..end]);
-                pos = end;
-            }
         }
 
         /// <summary>-c: whole clusters, compressed on every core, stored in order by this thread; zero clusters skipped.</summary>

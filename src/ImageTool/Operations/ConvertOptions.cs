@@ -16,6 +16,8 @@ public sealed record ConvertOptions
     /// <summary>-B / -F: the target gets this backing file and only what differs from it is written.</summary>
     public string? BackingFile { get; init; }
     public string? BackingFormat { get; init; }
+    /// <summary>-t: the target's cache mode; qemu's default for convert is unsafe (no fsync).</summary>
+    public CacheMode TargetCache { get; init; } = CacheMode.Unsafe;
     /// <summary>Open options for the sources (format, force-share, secrets).</summary>
     public OpenOptions SourceOptions { get; init; } = new();
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }

@@ -18,7 +18,7 @@ internal sealed class RawFormat : IImageFormat
         [FileProtocolOptions.Size, .. FileProtocolOptions.All];
 
     public IImage Open(string path, OpenOptions options) =>
-        new RawImage(HostFile.Open(path, options.ReadOnly), this, options.FormatWasProbed && !options.ReadOnly);
+        new RawImage(HostFile.Open(path, options), this, options.FormatWasProbed && !options.ReadOnly);
 
     public void Create(string path, CreateParameters parameters)
     {

@@ -1,0 +1,130 @@
+using System.Buffers.Binary;
+using System.Numerics;
+using ImageTool.IO;
+using ImageTool.Options;
+
+namespace ImageTool.Formats.Qcow2;
+
+/// <summary>qcow2 (QEMU copy-on-write v2/v3): probe, open and create as qemu-img 7.2 does.</summary>
+internal sealed class Qcow2Format : IImageFormat
+{
+    public static readonly Qcow2Format Instance = new();
+
+    public string Name => "qcow2";
+    public int ProbeSize => 8;
+
+    public int Probe(ReadOnlySpan<byte> header) =>
+        header.Length >= 8 && BinaryPrimitives.ReadUInt32BigEndian(header) == Qcow2Header.Magic
+        && BinaryPrimitives.ReadUInt32BigEndian(header[4..]) >= 2 ? 100 : 0;
+
+    // qemu's qcow2_create_opts order; defaults as the "Formatting" line prints them.
+    public IReadOnlyList<OptionSpec> CreateOptions { get; } =
+    [
+        new("encryption", OptionType.Bool, "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)"),
+        new("encrypt.format", OptionType.String, "Encrypt the image, format choices: 'aes', 'luks'"),
+        new("encrypt.key-secret", OptionType.String, "ID of secret providing qcow AES key or LUKS passphrase"),
+        new("encrypt.cipher-alg", OptionType.String, "Name of encryption cipher algorithm"),
+        new("encrypt.cipher-mode", OptionType.String, "Name of encryption cipher mode"),
+        new("encrypt.ivgen-alg", OptionType.String, "Name of IV generator algorithm"),
+        new("encrypt.ivgen-hash-alg", OptionType.String, "Name of IV generator hash algorithm"),
+        new("encrypt.hash-alg", OptionType.String, "Name of encryption hash algorithm"),
+        new("encrypt.iter-time", OptionType.Number, "Time to spend in PBKDF in milliseconds"),
+        new("cluster_size", OptionType.Size, "qcow2 cluster size", "65536"),
+        new("extended_l2", OptionType.Bool, "Extended L2 tables", "off"),
+        new("preallocation", OptionType.String, "Preallocation mode (allowed values: off, metadata, falloc, full)"),
+        new("compression_type", OptionType.String, "Compression method used for image cluster compression", "zlib"),
+        FileProtocolOptions.Size,
+        new("compat", OptionType.String, "Compatibility level (v2 [0.10] or v3 [1.1])"),
+        new("backing_file", OptionType.String, "File name of a base image"),
+        new("backing_fmt", OptionType.String, "Image format of the base image"),
+        new("data_file", OptionType.String, "File name of an external data file"),
+        new("data_file_raw", OptionType.Bool, "The external data file must stay valid as a raw image"),
+        new("lazy_refcounts", OptionType.Bool, "Postpone refcount updates", "off"),
+        new("refcount_bits", OptionType.Number, "Width of a reference count entry in bits", "16"),
+        FileProtocolOptions.Nocow,
+        FileProtocolOptions.ExtentSizeHint,
+    ];
+
+    public IImage Open(string path, OpenOptions options) => Qcow2Image.Open(HostFile.Open(path, options.ReadOnly), this);
+
+    public void Create(string path, CreateParameters parameters)
+    {
+        var o = parameters.Options;
+        int version = o.GetString("compat") switch
+        {
+            null or "1.1" or "v3" => 3,
+            "0.10" or "v2" => 2,
+            var v => throw new ImageFormatException($"Parameter 'version' does not accept value '{v}'"),
+        };
+        long clusterSize = o.GetSize("cluster_size") ?? 65536;
+        if (clusterSize is < 512 or > 2 << 20 || !BitOperations.IsPow2(clusterSize))
+            throw new ImageFormatException("Cluster size must be a power of two between 512 and 2048k");
+        string preallocation = o.GetString("preallocation") ?? "off";
+        if (preallocation is not ("off" or "metadata" or "falloc" or "full"))
+            throw new ImageFormatException($"Parameter 'preallocation' does not accept value '{preallocation}'");
+        string compression = o.GetString("compression_type") ?? "zlib";
+        if (compression is not ("zlib" or "zstd"))
+            throw new ImageFormatException($"Parameter 'compression-type' does not accept value '{compression}'");
+        bool lazy = o.GetBool("lazy_refcounts") ?? false;
+        long refcountBits = o.GetNumber("refcount_bits") ?? 16;
+        if (refcountBits is < 1 or > 64 || !BitOperations.IsPow2(refcountBits))
+            throw new ImageFormatException("Refcount width must be a power of two and may not exceed 64 bits");
+        if (version < 3 && refcountBits != 16)
+            throw new ImageFormatException("Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)");
+        if (version < 3 && lazy)
+            throw new ImageFormatException("Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)");
+        if (o.GetBool("data_file_raw") == true && o.GetString("data_file") == null)
+            throw new ImageFormatException("data-file-raw requires data-file");
+        if (parameters.BackingFile != null && preallocation != "off")
+            throw new ImageFormatException("Backing file and preallocation can only be used at the same time if extended_l2 is on");
+        if (o.GetBool("encryption") == true || o.GetString("encrypt.format") != null)
+            throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
+        if (compression == "zstd") throw new UnsupportedFeatureException("Compression type 'zstd' is not supported yet");
+        if (o.GetBool("extended_l2") == true) throw new UnsupportedFeatureException("Extended L2 entries are not supported yet");
+        if (o.GetString("data_file") != null) throw new UnsupportedFeatureException("External data files are not supported yet");
+
+        long size = (parameters.Size + 511) & ~511L;
+        var header = new Qcow2Header
+        {
+            Version = (uint)version,
+            ClusterBits = BitOperations.Log2((ulong)clusterSize),
+            RefcountOrder = BitOperations.Log2((ulong)refcountBits),
+            HeaderLength = (uint)(version == 3 ? Qcow2Header.V3Length : Qcow2Header.V2Length),
+            CompatibleFeatures = lazy ? Qcow2Header.CompatLazyRefcounts : 0,
+            RefcountTableOffset = (ulong)clusterSize,
+            RefcountTableClusters = 1,
+            BackingFile = parameters.BackingFile,
+            BackingFormat = parameters.BackingFormat,
+        };
+        using (var file = HostFile.Create(path))
+        {
+            // Like qemu: header, refcount table, one refcount block for these three clusters; L1 comes with the size.
+            file.Write(0, header.Write());
+            var table = new byte[clusterSize];
+            BinaryPrimitives.WriteUInt64BigEndian(table, (ulong)clusterSize * 2);
+            file.Write(clusterSize, table);
+            var block = new byte[clusterSize];
+            for (int c = 0; c < 3; c++) SetRefcount(block, header.RefcountOrder, c, 1);
+            file.Write(clusterSize * 2, block);
+        }
+        using var image = Qcow2Image.Open(HostFile.Open(path, readOnly: false), this);
+        image.InitializeSize(size, preallocation);
+        image.Flush();
+    }
+
+    private static void SetRefcount(byte[] block, int order, int index, ulong value)
+    {
+        int bits = 1 << order;
+        switch (bits)
+        {
+            case 8: block[index] = (byte)value; break;
+            case 16: BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan(index * 2), (ushort)value); break;
+            case 32: BinaryPrimitives.WriteUInt32BigEndian(block.AsSpan(index * 4), (uint)value); break;
+            case 64: BinaryPrimitives.WriteUInt64BigEndian(block.AsSpan(index * 8), value); break;
+            default:
+                int bit = index * bits;
+                block[bit >> 3] |= (byte)(value << (bit & 7));
+                break;
+        }
+    }
+}

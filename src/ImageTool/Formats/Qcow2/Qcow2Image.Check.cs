@@ -1,0 +1,453 @@
+using System.Buffers.Binary;
+using ImageTool.Check;
+
+namespace ImageTool.Formats.Qcow2;
+
+/// <summary>
+/// qemu's qcow2_check_refcounts: rebuild the refcounts from every reference, compare, check COPIED flags,
+/// and repair leaks, wrong refcounts (rebuilding the refcount structure when needed) and flags.
+/// Messages are qemu's, printed through the log as qemu prints them on stderr.
+/// </summary>
+internal sealed partial class Qcow2Image : ICheckable
+{
+    private sealed class CheckState
+    {
+        public ulong[] Refs = [];
+        public long FileLength;
+        public long Clusters;
+        public int Corruptions, Leaks, CheckErrors, CorruptionsFixed, LeaksFixed;
+        public long Allocated, Fragmented, Compressed, Highest = -1;
+        public bool Rebuild;
+    }
+
+    public CheckReport Check(CheckRepair repair, Action<string> log)
+    {
+        lock (_lock)
+        {
+            if (!IsReadOnly) WriteBackMetadata();
+            else repair = CheckRepair.None;
+            var s = new CheckState { FileLength = _file.Length };
+            s.Clusters = (s.FileLength + ClusterSize - 1) >> _clusterBits;
+            if (s.Clusters > int.MaxValue / 2) throw new ImageFormatException("Check failed: File too large");
+            CalculateRefcounts(s, log);
+            var beforeCompare = (s.Corruptions, s.Leaks, s.CheckErrors);
+            CompareRefcounts(s, CheckRepair.None, log);
+            if (s.Rebuild && (repair & CheckRepair.Errors) != 0)
+            {
+                int oldCorruptions = s.Corruptions, oldLeaks = s.Leaks;
+                log("Rebuilding refcount structure");
+                RebuildRefcountStructure(s);
+                // Recount against the new structure; the old one now shows up as leaks, fixed silently in the totals.
+                var fresh = new CheckState { FileLength = _file.Length };
+                fresh.Clusters = (fresh.FileLength + ClusterSize - 1) >> _clusterBits;
+                CalculateRefcounts(fresh, log);
+                var compare = new CheckState { Refs = fresh.Refs, FileLength = fresh.FileLength, Clusters = fresh.Clusters };
+                CompareRefcounts(compare, repair & CheckRepair.Leaks, log);
+                if (compare.Rebuild) log("ERROR rebuilt refcount structure is still broken");
+                s.Corruptions = fresh.Corruptions;
+                s.Leaks = fresh.Leaks;
+                s.Highest = compare.Highest;
+                if (s.Corruptions < oldCorruptions) s.CorruptionsFixed += oldCorruptions - s.Corruptions;
+                if (s.Leaks < oldLeaks) s.LeaksFixed += oldLeaks - s.Leaks;
+                s.Leaks += compare.Leaks;
+            }
+            else if (repair != CheckRepair.None)
+            {
+                if (s.Rebuild)
+                {
+                    log("ERROR need to rebuild refcount structures");
+                    throw new ImageFormatException("Input/output error");
+                }
+                if (s.Leaks > 0 || s.Corruptions > 0)
+                {
+                    (s.Corruptions, s.Leaks, s.CheckErrors) = beforeCompare;
+                    CompareRefcounts(s, repair, log);
+                }
+            }
+            CheckCopiedFlags(s, repair, log);
+            WriteBackMetadata();
+            if (repair != CheckRepair.None) _file.Flush();
+            if (repair != CheckRepair.None && (_header.IncompatibleFeatures & Qcow2Header.IncompatCorrupt) != 0 && s.Corruptions == 0)
+            {
+                _header.IncompatibleFeatures &= ~Qcow2Header.IncompatCorrupt;
+                WriteHeader();
+            }
+            return new CheckReport
+            {
+                Corruptions = s.Corruptions,
+                Leaks = s.Leaks,
+                CheckErrors = s.CheckErrors,
+                CorruptionsFixed = s.CorruptionsFixed,
+                LeaksFixed = s.LeaksFixed,
+                ImageEndOffset = (s.Highest + 1) << _clusterBits,
+                TotalClusters = (Length + ClusterSize - 1) >> _clusterBits,
+                AllocatedClusters = s.Allocated,
+                FragmentedClusters = s.Fragmented,
+                CompressedClusters = s.Compressed,
+            };
+        }
+    }
+
+    private ulong MaxRefcount => _header.RefcountOrder == 6 ? ulong.MaxValue : (1UL << _header.RefcountBits) - 1;
+
+    private void IncRefs(CheckState s, long offset, long size, Action<string> log)
+    {
+        if (size <= 0) return;
+        if (offset + size - s.FileLength >= ClusterSize)
+        {
+            log($"ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x{offset:x} size 0x{size:x}");
+            s.Corruptions++;
+            return;
+        }
+        long first = offset >> _clusterBits, last = (offset + size - 1) >> _clusterBits;
+        if (last >= s.Refs.Length) Array.Resize(ref s.Refs, (int)Math.Max(last + 1, s.Clusters + 1));
+        for (long k = first; k <= last; k++)
+        {
+            if (s.Refs[k] == MaxRefcount)
+            {
+                log($"ERROR: overflow cluster offset=0x{k << _clusterBits:x}");
+                log("Use qemu-img amend to increase the refcount entry width or qemu-img convert to create a clean copy if the image cannot be opened for writing");
+                s.Corruptions++;
+                continue;
+            }
+            s.Refs[k]++;
+        }
+    }
+
+    private void CalculateRefcounts(CheckState s, Action<string> log)
+    {
+        s.Refs = new ulong[s.Clusters + 1];
+        IncRefs(s, 0, ClusterSize, log);
+        CheckL1(s, (long)_header.L1TableOffset, _l1, active: true, log);
+        long snapshotsSize = 0;
+        foreach (var (l1Offset, l1Size, end) in ReadSnapshotL1s())
+        {
+            snapshotsSize = end;
+            if (l1Size > Qcow2Header.MaxL1Bytes / 8 || (l1Offset & (ClusterSize - 1)) != 0) continue;
+            var raw = new byte[l1Size * 8];
+            _file.Read(l1Offset, raw);
+            var l1 = new ulong[l1Size];
+            for (int i = 0; i < l1.Length; i++) l1[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
+            CheckL1(s, l1Offset, l1, active: false, log);
+        }
+        IncRefs(s, (long)_header.SnapshotsOffset, snapshotsSize, log);
+        IncRefs(s, (long)_header.RefcountTableOffset, (long)_header.RefcountTableClusters << _clusterBits, log);
+        foreach (var (type, data) in _header.OtherExtensions)
+        {
+            if (type == Qcow2Header.ExtCrypto && data.Length >= 16)
+                IncRefs(s, (long)BinaryPrimitives.ReadUInt64BigEndian(data), (long)BinaryPrimitives.ReadUInt64BigEndian(data.AsSpan(8)), log);
+        }
+        CheckRefblocks(s, log);
+    }
+
+    /// <summary>Each snapshot's L1 table (offset, entries) and the table's byte size up to that entry's end.</summary>
+    private List<(long L1Offset, long L1Size, long TableEnd)> ReadSnapshotL1s()
+    {
+        var result = new List<(long, long, long)>();
+        long at = (long)_header.SnapshotsOffset;
+        Span<byte> h = stackalloc byte[Qcow2Header.SnapshotHeaderSize];
+        for (uint n = 0; n < _header.SnapshotCount; n++)
+        {
+            at = (at + 7) & ~7L;
+            _file.Read(at, h);
+            long l1Offset = (long)BinaryPrimitives.ReadUInt64BigEndian(h);
+            long l1Size = BinaryPrimitives.ReadUInt32BigEndian(h[8..]);
+            int idSize = BinaryPrimitives.ReadUInt16BigEndian(h[12..]);
+            int nameSize = BinaryPrimitives.ReadUInt16BigEndian(h[14..]);
+            long extra = BinaryPrimitives.ReadUInt32BigEndian(h[36..]);
+            at += Qcow2Header.SnapshotHeaderSize + extra + idSize + nameSize;
+            result.Add((l1Offset, l1Size, at - (long)_header.SnapshotsOffset));
+        }
+        return result;
+    }
+
+    private void CheckL1(CheckState s, long l1Offset, ulong[] l1, bool active, Action<string> log)
+    {
+        IncRefs(s, l1Offset, l1.Length * 8L, log);
+        for (int i = 0; i < l1.Length; i++)
+        {
+            ulong entry = l1[i];
+            if (entry == 0) continue;
+            if ((entry & Qcow2Entry.L1ReservedMask) != 0)
+            {
+                log($"ERROR found L1 entry with reserved bits set: {entry:x}");
+                s.Corruptions++;
+            }
+            long l2Offset = Qcow2Entry.HostOffset(entry);
+            IncRefs(s, l2Offset, ClusterSize, log);
+            if ((l2Offset & (ClusterSize - 1)) != 0)
+            {
+                log($"ERROR l2_offset={l2Offset:x}: Table is not cluster aligned; L1 entry corrupted");
+                s.Corruptions++;
+            }
+            CheckL2(s, l2Offset, active, log);
+        }
+    }
+
+    private ulong[] ReadTableUncached(long offset)
+    {
+        if (_l2Cache.TryGetValue(offset, out var cached)) return cached;
+        var raw = new byte[ClusterSize];
+        _file.Read(offset, raw);
+        var table = new ulong[L2Entries];
+        for (int i = 0; i < table.Length; i++) table[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
+        return table;
+    }
+
+    private void CheckL2(CheckState s, long l2Offset, bool active, Action<string> log)
+    {
+        var table = ReadTableUncached(l2Offset);
+        long nextContiguous = 0;
+        foreach (ulong entry in table)
+        {
+            var type = Qcow2Entry.Type(entry);
+            if (type != Qcow2ClusterType.Compressed && (entry & Qcow2Entry.L2ReservedMask) != 0)
+            {
+                log($"ERROR found l2 entry with reserved bits set: {entry:x}");
+                s.Corruptions++;
+            }
+            switch (type)
+            {
+                case Qcow2ClusterType.Compressed:
+                    var (offset, length) = Qcow2Entry.CompressedRange(entry & ~Qcow2Entry.Copied, _clusterBits);
+                    if (Qcow2Entry.IsCopied(entry))
+                    {
+                        log($"ERROR: coffset=0x{offset:x}: copied flag must never be set for compressed clusters");
+                        s.Corruptions++;
+                    }
+                    IncRefs(s, offset, length, log);
+                    if (active)
+                    {
+                        s.Allocated++;
+                        s.Compressed++;
+                        s.Fragmented++;
+                    }
+                    break;
+                case Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc:
+                    long host = Qcow2Entry.HostOffset(entry);
+                    if ((host & (ClusterSize - 1)) != 0)
+                    {
+                        s.Corruptions++;
+                        log(type == Qcow2ClusterType.ZeroAlloc
+                            ? $"ERROR offset={host:x}: Preallocated cluster is not properly aligned; L2 entry corrupted."
+                            : $"ERROR offset={host:x}: Data cluster is not properly aligned; L2 entry corrupted.");
+                    }
+                    if (active)
+                    {
+                        s.Allocated++;
+                        if (nextContiguous != 0 && host != nextContiguous) s.Fragmented++;
+                        nextContiguous = host + ClusterSize;
+                    }
+                    IncRefs(s, host, ClusterSize, log);
+                    break;
+            }
+        }
+    }
+
+    private void CheckRefblocks(CheckState s, Action<string> log)
+    {
+        var table = Refcounts.Table;
+        for (int i = 0; i < table.Count; i++)
+        {
+            ulong entry = table[i];
+            long offset = (long)(entry & ~0x1FFUL);
+            if ((entry & 0x1FF) != 0)
+            {
+                log($"ERROR refcount table entry {i} has reserved bits set");
+                s.Corruptions++;
+                s.Rebuild = true;
+                continue;
+            }
+            if ((offset & (ClusterSize - 1)) != 0)
+            {
+                log($"ERROR refcount block {i} is not cluster aligned; refcount table entry corrupted");
+                s.Corruptions++;
+                s.Rebuild = true;
+                continue;
+            }
+            long cluster = offset >> _clusterBits;
+            if (cluster >= s.Clusters)
+            {
+                s.Corruptions++;
+                s.Rebuild = true;
+                log($"ERROR refcount block {i} is outside image");
+                continue;
+            }
+            if (offset == 0) continue;
+            IncRefs(s, offset, ClusterSize, log);
+            if (s.Refs[cluster] != 1)
+            {
+                log($"ERROR refcount block {i} refcount={s.Refs[cluster]}");
+                s.Corruptions++;
+                s.Rebuild = true;
+            }
+        }
+    }
+
+    private void CompareRefcounts(CheckState s, CheckRepair fix, Action<string> log)
+    {
+        for (long i = 0; i < s.Clusters; i++)
+        {
+            ulong onDisk;
+            try { onDisk = Refcounts.Get(i); }
+            catch (ImageFormatException)
+            {
+                log($"Can't get refcount for cluster {i}: Input/output error");
+                s.CheckErrors++;
+                continue;
+            }
+            ulong counted = s.Refs[i];
+            if (onDisk > 0 || counted > 0) s.Highest = i;
+            if (onDisk == counted) continue;
+            bool fixing = false;
+            if (onDisk == 0) s.Rebuild = true;
+            else if (onDisk > counted && (fix & CheckRepair.Leaks) != 0) fixing = true;
+            else if (onDisk < counted && (fix & CheckRepair.Errors) != 0) fixing = true;
+            log($"{(fixing ? "Repairing" : onDisk < counted ? "ERROR" : "Leaked")} cluster {i} refcount={onDisk} reference={counted}");
+            if (fixing)
+            {
+                Refcounts.Change(i, (long)counted - (long)onDisk);
+                if (onDisk > counted) s.LeaksFixed++;
+                else s.CorruptionsFixed++;
+                continue;
+            }
+            if (onDisk < counted) s.Corruptions++;
+            else s.Leaks++;
+        }
+    }
+
+    private void CheckCopiedFlags(CheckState s, CheckRepair fix, Action<string> log)
+    {
+        bool repair = (fix & CheckRepair.Errors) != 0
+            || ((fix & CheckRepair.Leaks) != 0 && s.CheckErrors == 0 && s.Corruptions == 0 && s.Leaks == 0);
+        string verb = repair ? "Repairing" : "ERROR";
+        for (int i = 0; i < _l1.Length; i++)
+        {
+            ulong l1Entry = _l1[i];
+            long l2Offset = Qcow2Entry.HostOffset(l1Entry);
+            if (l2Offset == 0) continue;
+            ulong refcount;
+            try { refcount = Refcounts.Get(l2Offset >> _clusterBits); }
+            catch (ImageFormatException) { continue; }
+            if ((refcount == 1) != Qcow2Entry.IsCopied(l1Entry))
+            {
+                log($"{verb} OFLAG_COPIED L2 cluster: l1_index={i} l1_entry={l1Entry:x} refcount={refcount}");
+                if (repair)
+                {
+                    _l1[i] = refcount == 1 ? l1Entry | Qcow2Entry.Copied : l1Entry & ~Qcow2Entry.Copied;
+                    _l1Dirty = true;
+                    s.CorruptionsFixed++;
+                }
+                else s.Corruptions++;
+            }
+            if ((l2Offset & (ClusterSize - 1)) != 0) continue;
+            var table = LoadL2(l2Offset, i);
+            for (int j = 0; j < table.Length; j++)
+            {
+                ulong entry = table[j];
+                var type = Qcow2Entry.Type(entry);
+                if (type is not (Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc)) continue;
+                try { refcount = Refcounts.Get(Qcow2Entry.HostOffset(entry) >> _clusterBits); }
+                catch (ImageFormatException) { continue; }
+                if ((refcount == 1) == Qcow2Entry.IsCopied(entry)) continue;
+                log($"{verb} OFLAG_COPIED data cluster: l2_entry={entry:x} refcount={refcount}");
+                if (repair)
+                {
+                    table[j] = refcount == 1 ? entry | Qcow2Entry.Copied : entry & ~Qcow2Entry.Copied;
+                    _dirtyL2.Add(l2Offset);
+                    s.CorruptionsFixed++;
+                }
+                else s.Corruptions++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes a new refcount table and blocks from the counted references, in free clusters of the
+    /// counted map (qemu's rebuild_refcount_structure); the old structure is simply no longer referenced.
+    /// </summary>
+    private void RebuildRefcountStructure(CheckState s)
+    {
+        var refs = s.Refs;
+        int perBlock = 1 << (_clusterBits + 3 - _header.RefcountOrder);
+        long firstFree = 0;
+        long AllocateInMap(long count)
+        {
+            long start = firstFree;
+            for (long c = start; c - start < count; c++)
+            {
+                if (c >= refs.Length) Array.Resize(ref refs, (int)Math.Max(c + 1, refs.Length * 2L));
+                if (refs[c] != 0) start = c + 1;
+            }
+            for (long c = start; c < start + count; c++) refs[c] = 1;
+            if (start == firstFree) firstFree = start + count;
+            return start;
+        }
+        var blocks = new Dictionary<long, long>();
+        long tableStart = -1, tableClusters = 0;
+        while (true)
+        {
+            long highest = refs.Length - 1;
+            while (highest >= 0 && refs[highest] == 0) highest--;
+            bool changed = false;
+            for (long b = 0; b <= highest / perBlock; b++)
+            {
+                if (blocks.ContainsKey(b)) continue;
+                bool used = false;
+                for (long c = b * perBlock; c < Math.Min((b + 1) * perBlock, refs.Length) && !used; c++) used = refs[c] != 0;
+                if (!used) continue;
+                blocks[b] = AllocateInMap(1);
+                changed = true;
+            }
+            long neededEntries = blocks.Count == 0 ? 1 : blocks.Keys.Max() + 1;
+            long neededClusters = (neededEntries * 8 + ClusterSize - 1) >> _clusterBits;
+            if (neededClusters > tableClusters)
+            {
+                if (tableStart >= 0) for (long c = tableStart; c < tableStart + tableClusters; c++) refs[c] = 0;
+                tableClusters = neededClusters;
+                tableStart = AllocateInMap(tableClusters);
+                changed = true;
+            }
+            if (!changed) break;
+        }
+        var block = new byte[ClusterSize];
+        foreach (var (b, cluster) in blocks.OrderBy(kv => kv.Key))
+        {
+            Array.Clear(block);
+            for (int i = 0; i < perBlock; i++)
+            {
+                long c = b * perBlock + i;
+                if (c < refs.Length && refs[c] != 0) SetRefcountRaw(block, i, refs[c]);
+            }
+            _file.Write(cluster << _clusterBits, block);
+        }
+        var table = new byte[tableClusters << _clusterBits];
+        foreach (var (b, cluster) in blocks) BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(b * 8)), (ulong)(cluster << _clusterBits));
+        _file.Write(tableStart << _clusterBits, table);
+        _file.Flush();
+        _header.RefcountTableOffset = (ulong)(tableStart << _clusterBits);
+        _header.RefcountTableClusters = (uint)tableClusters;
+        Span<byte> h = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt64BigEndian(h, _header.RefcountTableOffset);
+        BinaryPrimitives.WriteUInt32BigEndian(h[8..], _header.RefcountTableClusters);
+        _file.Write(48, h);
+        _file.Flush();
+        _refcounts = null;
+    }
+
+    private void SetRefcountRaw(byte[] block, int i, ulong value)
+    {
+        switch (_header.RefcountOrder)
+        {
+            case 3: block[i] = (byte)value; break;
+            case 4: BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan(i * 2), (ushort)value); break;
+            case 5: BinaryPrimitives.WriteUInt32BigEndian(block.AsSpan(i * 4), (uint)value); break;
+            case 6: BinaryPrimitives.WriteUInt64BigEndian(block.AsSpan(i * 8), value); break;
+            default:
+                int bits = _header.RefcountBits;
+                int bit = i * bits;
+                block[bit >> 3] |= (byte)((int)value << (bit & 7));
+                break;
+        }
+    }
+}

@@ -1,0 +1,415 @@
+using System.Buffers;
+using System.Buffers.Binary;
+
+namespace ImageTool.Formats.Qcow2;
+
+/// <summary>
+/// The write path: cluster allocation, copy-on-write from the backing file, zero clusters and the ordered
+/// write-back of metadata (refcount increments, then L2, then L1; decrements last).
+/// </summary>
+internal sealed partial class Qcow2Image
+{
+    private readonly HashSet<long> _dirtyL2 = [];
+    private readonly List<(long Offset, long Count)> _deferredFrees = [];
+    private Qcow2Refcounts? _refcounts;
+    private bool _l1Dirty;
+    private bool _markedDirty;
+
+    private Qcow2Refcounts Refcounts => _refcounts ??= new Qcow2Refcounts(_file, _header, OnRefcountTableMoved);
+
+    private void OpenForWriting()
+    {
+        // Unknown autoclear bits (and bitmaps, which we do not maintain) are cleared as qemu does.
+        if ((_header.AutoclearFeatures & ~Qcow2Header.AutoclearDataFileRaw) != 0)
+        {
+            _header.AutoclearFeatures &= Qcow2Header.AutoclearDataFileRaw;
+            WriteHeader();
+        }
+        if ((_header.IncompatibleFeatures & Qcow2Header.IncompatDirty) != 0)
+        {
+            var report = Check(ImageTool.Check.CheckRepair.All, _ => { });
+            if (report.CheckErrors > 0) throw new ImageFormatException("Could not repair dirty image: Input/output error");
+            _header.IncompatibleFeatures &= ~Qcow2Header.IncompatDirty;
+            WriteHeader();
+        }
+    }
+
+    private void WriteHeader()
+    {
+        _file.Write(0, _header.Write());
+        _file.Flush();
+    }
+
+    private void OnRefcountTableMoved(long offset, int clusters)
+    {
+        _header.RefcountTableOffset = (ulong)offset;
+        _header.RefcountTableClusters = (uint)clusters;
+        Span<byte> b = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt64BigEndian(b, (ulong)offset);
+        BinaryPrimitives.WriteUInt32BigEndian(b[8..], (uint)clusters);
+        _file.Write(48, b);
+        _file.Flush();
+    }
+
+    // With lazy refcounts qemu marks the image dirty before the first metadata change; we keep refcounts
+    // exact anyway, but set the bit so a crash is repaired the way qemu expects.
+    private void BeginMetadataChange()
+    {
+        if (_markedDirty || (_header.CompatibleFeatures & Qcow2Header.CompatLazyRefcounts) == 0) return;
+        _header.IncompatibleFeatures |= Qcow2Header.IncompatDirty;
+        Span<byte> b = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(b, _header.IncompatibleFeatures);
+        _file.Write(72, b);
+        _file.Flush();
+        _markedDirty = true;
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> buffer)
+    {
+        BlockDeviceChecks.CheckWrite(this, offset, buffer.Length);
+        lock (_lock)
+        {
+            while (buffer.Length > 0)
+            {
+                int n = WriteInTable(offset, buffer);
+                offset += n;
+                buffer = buffer[n..];
+            }
+        }
+    }
+
+    private static bool InPlace(ulong entry) =>
+        Qcow2Entry.Type(entry) == Qcow2ClusterType.Normal && Qcow2Entry.IsCopied(entry);
+
+    /// <summary>Writes the part of the request that falls in one L2 table; returns its length.</summary>
+    private int WriteInTable(long offset, ReadOnlySpan<byte> data)
+    {
+        long cs = ClusterSize;
+        long l1Index = offset >> (_clusterBits + _l2Bits);
+        long tableEnd = (l1Index + 1) << (_clusterBits + _l2Bits);
+        int n = (int)Math.Min(data.Length, tableEnd - offset);
+        long end = offset + n;
+        ulong[]? table = null; // loaded for reading until something must change
+        bool writable = false;
+        long pos = offset;
+        while (pos < end)
+        {
+            long cluster = pos >> _clusterBits;
+            int i = (int)(cluster & (L2Entries - 1));
+            ulong entry = table?[i] ?? Lookup(cluster, out _);
+            long clusterStart = cluster << _clusterBits;
+            int j = i;
+            long runEnd;
+            if (InPlace(entry))
+            {
+                long host = Qcow2Entry.HostOffset(entry);
+                table ??= LoadL2(Qcow2Entry.HostOffset(_l1[l1Index]), l1Index);
+                while (((long)(j + 1 - i) << _clusterBits) + clusterStart < end && j + 1 < L2Entries
+                       && InPlace(table[j + 1]) && Qcow2Entry.HostOffset(table[j + 1]) == host + (j + 1 - i) * cs)
+                    j++;
+                runEnd = Math.Min(end, clusterStart + ((long)(j + 1 - i) << _clusterBits));
+                _file.Write(host + (pos - clusterStart), data[(int)(pos - offset)..(int)(runEnd - offset)]);
+                pos = runEnd;
+                continue;
+            }
+            if (!writable || table == null)
+            {
+                table = GetL2ForWrite(l1Index);
+                writable = true;
+            }
+            while (((long)(j + 1 - i) << _clusterBits) + clusterStart < end && j + 1 < L2Entries && !InPlace(table[j + 1]))
+                j++;
+            int count = j - i + 1;
+            long runGuestEnd = clusterStart + ((long)count << _clusterBits);
+            runEnd = Math.Min(end, runGuestEnd);
+            BeginMetadataChange();
+            long newHost = Refcounts.Allocate(count);
+            if (pos > clusterStart) CopyOnWrite(table[i], clusterStart, newHost, 0, (int)(pos - clusterStart));
+            _file.Write(newHost + (pos - clusterStart), data[(int)(pos - offset)..(int)(runEnd - offset)]);
+            if (runEnd < runGuestEnd)
+            {
+                long lastStart = runGuestEnd - cs;
+                CopyOnWrite(table[j], lastStart, newHost + (lastStart - clusterStart), (int)(runEnd - lastStart), (int)(runGuestEnd - runEnd));
+            }
+            for (int k = i; k <= j; k++)
+            {
+                ReleaseEntry(table[k]);
+                table[k] = (ulong)(newHost + (long)(k - i) * cs) | Qcow2Entry.Copied;
+            }
+            pos = runEnd;
+        }
+        return n;
+    }
+
+    /// <summary>Fills part of a freshly allocated host cluster with what the guest cluster held before.</summary>
+    private void CopyOnWrite(ulong oldEntry, long guestClusterStart, long newHostCluster, int from, int length)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(ClusterSize);
+        try
+        {
+            var span = buffer.AsSpan(0, ClusterSize);
+            switch (Qcow2Entry.Type(oldEntry))
+            {
+                case Qcow2ClusterType.Normal:
+                    _file.Read(Qcow2Entry.HostOffset(oldEntry) + from, span[..length]);
+                    break;
+                case Qcow2ClusterType.Compressed:
+                    ReadCompressedCluster(oldEntry, span);
+                    span.Slice(from, length).CopyTo(span);
+                    break;
+                case Qcow2ClusterType.Unallocated:
+                    long guest = guestClusterStart + from;
+                    int inImage = (int)Math.Clamp(Length - guest, 0, length);
+                    BackingChain.Read(_backing, guest, span[..inImage]);
+                    span[inImage..length].Clear();
+                    break;
+                default:
+                    span[..length].Clear();
+                    break;
+            }
+            _file.Write(newHostCluster + from, span[..length]);
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    /// <summary>Drops the host clusters an entry referenced, after the new mapping is on disk (at flush).</summary>
+    private void ReleaseEntry(ulong entry)
+    {
+        switch (Qcow2Entry.Type(entry))
+        {
+            case Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc:
+                _deferredFrees.Add((Qcow2Entry.HostOffset(entry), 1));
+                break;
+            case Qcow2ClusterType.Compressed:
+                var (offset, length) = Qcow2Entry.CompressedRange(entry, _clusterBits);
+                long first = offset >> _clusterBits;
+                long last = (offset + length - 1) >> _clusterBits;
+                _deferredFrees.Add((first << _clusterBits, last - first + 1));
+                break;
+        }
+    }
+
+    /// <summary>The L2 table for an L1 index, ready to modify: allocated or copied (when shared) as needed.</summary>
+    private ulong[] GetL2ForWrite(long l1Index)
+    {
+        ulong l1Entry = _l1[l1Index];
+        long oldOffset = Qcow2Entry.HostOffset(l1Entry);
+        ulong[] table;
+        if (oldOffset != 0 && Qcow2Entry.IsCopied(l1Entry))
+        {
+            table = LoadL2(oldOffset, l1Index);
+            _dirtyL2.Add(oldOffset);
+            return table;
+        }
+        BeginMetadataChange();
+        table = oldOffset == 0 ? new ulong[L2Entries] : (ulong[])LoadL2(oldOffset, l1Index).Clone();
+        long newOffset = Refcounts.Allocate(1);
+        if ((long)_l2Cache.Count * ClusterSize >= MaxCachedL2Bytes) EvictL2Cache();
+        _l2Cache[newOffset] = table;
+        _dirtyL2.Add(newOffset);
+        _l1[l1Index] = (ulong)newOffset | Qcow2Entry.Copied;
+        _l1Dirty = true;
+        if (oldOffset != 0) _deferredFrees.Add((oldOffset, 1));
+        return table;
+    }
+
+    public void WriteZeroes(long offset, long length, bool mayDeallocate)
+    {
+        BlockDeviceChecks.CheckWrite(this, offset, length);
+        lock (_lock)
+        {
+            long cs = ClusterSize;
+            long end = offset + length;
+            while (offset < end)
+            {
+                long clusterStart = offset & ~(cs - 1);
+                long clusterEnd = Math.Min(clusterStart + cs, Length);
+                if (offset > clusterStart || end < clusterEnd)
+                {
+                    long partEnd = Math.Min(end, clusterEnd);
+                    if (!ReadsAsZeros(Lookup(offset >> _clusterBits, out _), clusterStart))
+                        WriteZeroBytes(offset, partEnd - offset);
+                    offset = partEnd;
+                    continue;
+                }
+                long tableEnd = ((offset >> (_clusterBits + _l2Bits)) + 1) << (_clusterBits + _l2Bits);
+                long fullEnd = Math.Min(Math.Min(tableEnd, end), clusterStart + (((end - clusterStart) >> _clusterBits) << _clusterBits));
+                if (end >= Length) fullEnd = Math.Min(tableEnd, Length);
+                ZeroClustersInTable(offset, fullEnd, mayDeallocate);
+                offset = fullEnd;
+            }
+        }
+    }
+
+    private bool ReadsAsZeros(ulong entry, long guestOffset) => Qcow2Entry.Type(entry) switch
+    {
+        Qcow2ClusterType.ZeroPlain or Qcow2ClusterType.ZeroAlloc => true,
+        Qcow2ClusterType.Unallocated => _backing == null || guestOffset >= _backing.Length,
+        _ => false,
+    };
+
+    private void WriteZeroBytes(long offset, long length)
+    {
+        var zeros = ArrayPool<byte>.Shared.Rent((int)Math.Min(length, 1 << 20));
+        try
+        {
+            Array.Clear(zeros);
+            while (length > 0)
+            {
+                int n = (int)Math.Min(length, zeros.Length);
+                Write(offset, zeros.AsSpan(0, n));
+                offset += n;
+                length -= n;
+            }
+        }
+        finally { ArrayPool<byte>.Shared.Return(zeros); }
+    }
+
+    /// <summary>Whole clusters inside one L2 table: v3 zero flags, v2 discards (no backing) or written zeros.</summary>
+    private void ZeroClustersInTable(long start, long end, bool mayDeallocate)
+    {
+        long l1Index = start >> (_clusterBits + _l2Bits);
+        if (_header.Version < 3)
+        {
+            if (_backing != null)
+            {
+                WriteZeroBytes(start, end - start);
+                return;
+            }
+            if (Qcow2Entry.HostOffset(_l1[l1Index]) == 0) return;
+        }
+        var table = GetL2ForWrite(l1Index);
+        for (long c = start >> _clusterBits; c << _clusterBits < end; c++)
+        {
+            int i = (int)(c & (L2Entries - 1));
+            ulong old = table[i];
+            var type = Qcow2Entry.Type(old);
+            if (_header.Version < 3)
+            {
+                ReleaseEntry(old);
+                table[i] = 0;
+            }
+            else if (!mayDeallocate && type is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc && Qcow2Entry.IsCopied(old))
+            {
+                table[i] = old | Qcow2Entry.ZeroFlag;
+            }
+            else
+            {
+                ReleaseEntry(old);
+                table[i] = Qcow2Entry.ZeroFlag;
+            }
+        }
+    }
+
+    public void Flush()
+    {
+        if (IsReadOnly) return;
+        lock (_lock)
+        {
+            WriteBackMetadata();
+            _file.Flush();
+        }
+    }
+
+    /// <summary>
+    /// Writes cached metadata in crash-safe order: refcount increments, then L2 tables, then the L1 table,
+    /// and only then the refcount decrements of clusters the new mapping no longer uses.
+    /// </summary>
+    private void WriteBackMetadata()
+    {
+        if (_refcounts == null && _dirtyL2.Count == 0 && !_l1Dirty) return;
+        if (Refcounts.IsDirty && (_dirtyL2.Count > 0 || _l1Dirty))
+        {
+            Refcounts.FlushBlocks();
+            _file.Flush();
+        }
+        var raw = ArrayPool<byte>.Shared.Rent(ClusterSize);
+        try
+        {
+            foreach (long offset in _dirtyL2.Order())
+            {
+                var table = _l2Cache[offset];
+                for (int i = 0; i < table.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), table[i]);
+                _file.Write(offset, raw.AsSpan(0, ClusterSize));
+            }
+        }
+        finally { ArrayPool<byte>.Shared.Return(raw); }
+        _dirtyL2.Clear();
+        if (_l1Dirty)
+        {
+            var l1 = new byte[_l1.Length * 8];
+            for (int i = 0; i < _l1.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(l1.AsSpan(i * 8), _l1[i]);
+            _file.Write((long)_header.L1TableOffset, l1);
+            _l1Dirty = false;
+        }
+        if (_deferredFrees.Count > 0)
+        {
+            _file.Flush();
+            foreach (var (offset, count) in _deferredFrees) Refcounts.Free(offset, count);
+            _deferredFrees.Clear();
+        }
+        Refcounts.FlushBlocks();
+    }
+
+    private void EvictL2Cache()
+    {
+        if (!IsReadOnly) WriteBackMetadata();
+        _l2Cache.Clear();
+    }
+
+    private void Close()
+    {
+        lock (_lock)
+        {
+            WriteBackMetadata();
+            _file.Flush();
+            if (_markedDirty)
+            {
+                _header.IncompatibleFeatures &= ~Qcow2Header.IncompatDirty;
+                Span<byte> b = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64BigEndian(b, _header.IncompatibleFeatures);
+                _file.Write(72, b);
+                _file.Flush();
+                _markedDirty = false;
+            }
+        }
+    }
+
+    /// <summary>Gives a freshly created image its size: the L1 table, then preallocated L2 tables and data as qemu lays them out.</summary>
+    internal void InitializeSize(long size, string preallocation)
+    {
+        lock (_lock)
+        {
+            int coverageBits = _clusterBits + _l2Bits;
+            long l1Size = (size + (1L << coverageBits) - 1) >> coverageBits;
+            if (l1Size * 8 > Qcow2Header.MaxL1Bytes)
+                throw new ImageFormatException("The image size is too large for file format 'qcow2' (try using a larger cluster size)");
+            if (l1Size > 0)
+            {
+                long l1Offset = Refcounts.Allocate((l1Size * 8 + ClusterSize - 1) >> _clusterBits);
+                Refcounts.FlushBlocks();
+                _file.Write(l1Offset, new byte[l1Size * 8]);
+                _header.L1TableOffset = (ulong)l1Offset;
+            }
+            _header.L1Size = (uint)l1Size;
+            _header.Size = (ulong)size;
+            _l1 = new ulong[l1Size];
+            WriteHeader();
+            if (preallocation == "off") return;
+            long clusters = (size + ClusterSize - 1) >> _clusterBits;
+            long dataEnd = 0;
+            for (long l1Index = 0; l1Index < l1Size; l1Index++)
+            {
+                var table = GetL2ForWrite(l1Index);
+                long count = Math.Min(L2Entries, clusters - (l1Index << _l2Bits));
+                long host = Refcounts.Allocate(count);
+                for (int k = 0; k < count; k++) table[k] = (ulong)(host + ((long)k << _clusterBits)) | Qcow2Entry.Copied;
+                dataEnd = host + (count << _clusterBits);
+                if (preallocation == "falloc") _file.Allocate(host, count << _clusterBits);
+                else if (preallocation == "full") Raw.RawFormat.ZeroFill(_file, host, count << _clusterBits);
+            }
+            WriteBackMetadata();
+            if (_file.Length < dataEnd) _file.SetLength(dataEnd);
+        }
+    }
+}

@@ -1,0 +1,264 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using ImageTool.Info;
+using ImageTool.IO;
+
+namespace ImageTool.Formats.Qcow2;
+
+/// <summary>
+/// An opened qcow2 image: L1/L2 lookup with an L2 cache, reads through the backing chain, block status and
+/// info. Writing, allocation and check live in the other parts of this partial class.
+/// </summary>
+internal sealed partial class Qcow2Image : IImage
+{
+    private const int MaxCachedL2Bytes = 32 << 20;
+
+    private readonly HostFile _file;
+    private readonly Qcow2Header _header;
+    private readonly Lock _lock = new();
+    private readonly int _clusterBits;
+    private readonly int _l2Bits;
+    private readonly Dictionary<long, ulong[]> _l2Cache = [];
+    private ulong[] _l1;
+    private IImage? _backing;
+
+    private Qcow2Image(HostFile file, Qcow2Header header, IImageFormat format)
+    {
+        _file = file;
+        _header = header;
+        Format = format;
+        _clusterBits = header.ClusterBits;
+        _l2Bits = _clusterBits - 3;
+        _l1 = ReadL1(file, header);
+    }
+
+    public static Qcow2Image Open(HostFile file, IImageFormat format)
+    {
+        try
+        {
+            var head = new byte[(int)Math.Min(file.Length, 1 << Qcow2Header.MaxClusterBits)];
+            int n = file.ReadAvailable(0, head);
+            var header = Qcow2Header.Read(head.AsSpan(0, n), !file.IsReadOnly);
+            if ((header.IncompatibleFeatures & Qcow2Header.IncompatDataFile) != 0)
+                throw new UnsupportedFeatureException("qcow2 images with an external data file are not supported yet");
+            if ((header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0)
+                throw new UnsupportedFeatureException("qcow2 images with extended L2 entries are not supported yet");
+            if (header.CryptMethod != 0 && !file.IsReadOnly)
+                throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
+            var image = new Qcow2Image(file, header, format);
+            if (!file.IsReadOnly) image.OpenForWriting();
+            return image;
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    private static ulong[] ReadL1(HostFile file, Qcow2Header header)
+    {
+        var raw = new byte[header.L1Size * 8];
+        file.Read((long)header.L1TableOffset, raw);
+        var l1 = new ulong[header.L1Size];
+        for (int i = 0; i < l1.Length; i++) l1[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
+        return l1;
+    }
+
+    public string FileName => _file.Path;
+    public IImageFormat Format { get; }
+    public string? BackingFileName => _header.BackingFile;
+    public string? BackingFormat => _header.BackingFormat;
+    public IImage? Backing => _backing;
+    public long Length => (long)_header.Size;
+    public bool IsReadOnly => _file.IsReadOnly;
+    private int ClusterSize => 1 << _clusterBits;
+    private int L2Entries => 1 << _l2Bits;
+
+    public void AttachBacking(IImage? backing) => _backing = backing;
+
+    /// <summary>One run of guest clusters with the same kind of mapping.</summary>
+    private readonly record struct Run(Qcow2ClusterType Type, long Length, long HostOffset, ulong Entry);
+
+    public void Read(long offset, Span<byte> buffer)
+    {
+        BlockDeviceChecks.CheckRange(this, offset, buffer.Length);
+        while (buffer.Length > 0)
+        {
+            Run run;
+            lock (_lock) run = Map(offset, buffer.Length);
+            var part = buffer[..(int)run.Length];
+            ReadRun(run, offset, part);
+            offset += part.Length;
+            buffer = buffer[part.Length..];
+        }
+    }
+
+    private void ReadRun(Run run, long offset, Span<byte> part)
+    {
+        switch (run.Type)
+        {
+            case Qcow2ClusterType.Unallocated:
+                BackingChain.Read(_backing, offset, part);
+                break;
+            case Qcow2ClusterType.ZeroPlain or Qcow2ClusterType.ZeroAlloc:
+                part.Clear();
+                break;
+            case Qcow2ClusterType.Normal:
+                if (_header.CryptMethod != 0) throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
+                _file.Read(run.HostOffset, part);
+                break;
+            case Qcow2ClusterType.Compressed:
+                var cluster = ArrayPool<byte>.Shared.Rent(ClusterSize);
+                try
+                {
+                    ReadCompressedCluster(run.Entry, cluster.AsSpan(0, ClusterSize));
+                    cluster.AsSpan((int)(offset & (ClusterSize - 1)), part.Length).CopyTo(part);
+                }
+                finally { ArrayPool<byte>.Shared.Return(cluster); }
+                break;
+        }
+    }
+
+    /// <summary>Decompresses one cluster; the codecs come with compressed-cluster support.</summary>
+    private void ReadCompressedCluster(ulong entry, Span<byte> cluster)
+    {
+        _ = entry;
+        _ = cluster;
+        throw new UnsupportedFeatureException("Compressed qcow2 clusters are not supported yet");
+    }
+
+    public BlockStatus GetBlockStatus(long offset, long length)
+    {
+        BlockDeviceChecks.CheckRange(this, offset, length);
+        Run run;
+        lock (_lock) run = Map(offset, length);
+        return run.Type switch
+        {
+            Qcow2ClusterType.Unallocated => new BlockStatus(offset, run.Length, BlockState.Unallocated),
+            Qcow2ClusterType.ZeroPlain => new BlockStatus(offset, run.Length, BlockState.Zero),
+            Qcow2ClusterType.ZeroAlloc => new BlockStatus(offset, run.Length, BlockState.Zero, HostOffset: run.HostOffset, HostFile: _file.Path),
+            Qcow2ClusterType.Compressed => new BlockStatus(offset, run.Length, BlockState.Data),
+            _ when _header.CryptMethod != 0 => new BlockStatus(offset, run.Length, BlockState.Data),
+            _ => new BlockStatus(offset, run.Length, BlockState.Data, HostOffset: run.HostOffset, HostFile: _file.Path),
+        };
+    }
+
+    /// <summary>
+    /// The run starting at <paramref name="offset"/>: clusters of one type (and, when stored, contiguous on
+    /// the host) merged across L2 tables, at most <paramref name="maxLength"/> bytes. Caller holds the lock.
+    /// </summary>
+    private Run Map(long offset, long maxLength)
+    {
+        long cs = ClusterSize;
+        long cluster = offset >> _clusterBits;
+        long inCluster = offset & (cs - 1);
+        ulong entry = Lookup(cluster, out bool wholeTableUnallocated);
+        var type = Qcow2Entry.Type(entry);
+        long host = type is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc ? Qcow2Entry.HostOffset(entry) : 0;
+        long length = cs - inCluster;
+        if (type != Qcow2ClusterType.Compressed)
+        {
+            long nextHost = host + cs;
+            long limit = Math.Min(maxLength, Length - offset);
+            while (length < limit)
+            {
+                long next = cluster + ((inCluster + length) >> _clusterBits);
+                if (wholeTableUnallocated && type == Qcow2ClusterType.Unallocated && (next & (L2Entries - 1)) != 0)
+                {
+                    // The rest of an L2 range without a table: skip to its end at once.
+                    long tableEnd = ((next >> _l2Bits) + 1) << _l2Bits;
+                    length += (tableEnd - next) << _clusterBits;
+                    continue;
+                }
+                ulong e = Lookup(next, out wholeTableUnallocated);
+                var t = Qcow2Entry.Type(e);
+                if (t != type) break;
+                if (t is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc)
+                {
+                    if (Qcow2Entry.HostOffset(e) != nextHost) break;
+                    nextHost += cs;
+                }
+                length += cs;
+            }
+        }
+        return new Run(type, Math.Min(length, maxLength), host + inCluster, entry);
+    }
+
+    /// <summary>The L2 entry of a guest cluster (0 when its L1 entry is empty). Caller holds the lock.</summary>
+    private ulong Lookup(long cluster, out bool noTable)
+    {
+        long l1Index = cluster >> _l2Bits;
+        noTable = true;
+        if (l1Index >= _l1.Length) return 0;
+        long l2Offset = Qcow2Entry.HostOffset(_l1[l1Index]);
+        if (l2Offset == 0) return 0;
+        noTable = false;
+        int index = (int)(cluster & (L2Entries - 1));
+        ulong entry = LoadL2(l2Offset, l1Index)[index];
+        var type = Qcow2Entry.Type(entry);
+        if (type is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc && (Qcow2Entry.HostOffset(entry) & (ClusterSize - 1)) != 0)
+            throw new ImageCorruptException(
+                $"Cluster allocation offset {Hex(Qcow2Entry.HostOffset(entry))} unaligned (L2 offset: {Hex(l2Offset)}, L2 index: {Hex(index)})");
+        return entry;
+    }
+
+    private ulong[] LoadL2(long l2Offset, long l1Index)
+    {
+        if (_l2Cache.TryGetValue(l2Offset, out var table)) return table;
+        if ((l2Offset & (ClusterSize - 1)) != 0)
+            throw new ImageCorruptException($"L2 table offset {Hex(l2Offset)} unaligned (L1 index: {Hex(l1Index)})");
+        var raw = ArrayPool<byte>.Shared.Rent(ClusterSize);
+        try
+        {
+            _file.Read(l2Offset, raw.AsSpan(0, ClusterSize));
+            table = new ulong[L2Entries];
+            for (int i = 0; i < table.Length; i++) table[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
+        }
+        finally { ArrayPool<byte>.Shared.Return(raw); }
+        if ((long)_l2Cache.Count * ClusterSize >= MaxCachedL2Bytes) EvictL2Cache();
+        _l2Cache[l2Offset] = table;
+        return table;
+    }
+
+    internal static string Hex(long value) => value == 0 ? "0" : $"0x{value:x}";
+
+    public ImageInfo GetInfo()
+    {
+        var data = new InfoObject()
+            .Add("compat", _header.Version == 2 ? "0.10" : "1.1")
+            .Add("compression-type", _header.CompressionType == 0 ? "zlib" : "zstd");
+        if (_header.Version >= 3)
+        {
+            data.Add("lazy-refcounts", (_header.CompatibleFeatures & Qcow2Header.CompatLazyRefcounts) != 0)
+                .Add("corrupt", (_header.IncompatibleFeatures & Qcow2Header.IncompatCorrupt) != 0)
+                .Add("extended-l2", (_header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0);
+        }
+        data.Add("refcount-bits", _header.RefcountBits);
+        if (_header.CryptMethod == 1) data.Add("encrypt", new InfoObject().Add("format", "aes"));
+        return new ImageInfo
+        {
+            Format = Format.Name,
+            VirtualSize = Length,
+            ActualSize = _file.AllocatedBytes,
+            ClusterSize = ClusterSize,
+            DirtyFlag = (_header.IncompatibleFeatures & Qcow2Header.IncompatDirty) != 0,
+            Encrypted = _header.CryptMethod != 0,
+            FormatSpecificType = "qcow2",
+            FormatSpecificData = data,
+        };
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!IsReadOnly) Close();
+        }
+        finally
+        {
+            _file.Dispose();
+            _backing?.Dispose();
+        }
+    }
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of img against qemu-img (hyperfine, same run, median of RUNS, ratio img/qemu-img).
+# usage: tools/bench/bench.sh [ROW_FILTER]     env: RUNS (default 5), BENCH_SIZE (default 4G)
+# The input is built once and cached in tools/bench/cache: a raw disk holding an ext4 file system filled
+# with /usr/share (mkfs.ext4 -d), i.e. real files, free space and holes, like an OS image.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cache="$root/tools/bench/cache"
+runs="${RUNS:-5}"
+filter="${1:-}"
+mkdir -p "$cache"
+cd "$cache"
+
+"$root/img" --version >/dev/null            # builds the NativeAOT binary when stale
+IMG="$root/artifacts/img/img"
+QEMU="$(command -v qemu-img)"
+
+if [ ! -s fs.raw ]; then
+  echo "building fs.raw (${BENCH_SIZE:-4G} ext4 with /usr/share) ..." >&2
+  rm -f fs.raw
+  truncate -s "${BENCH_SIZE:-4G}" fs.raw
+  mkfs.ext4 -q -F -d /usr/share fs.raw
+fi
+[ -s small.raw ] || "$QEMU" create -q -f raw small.raw 10M
+# Inputs in other formats, made by qemu-img once (so img reads what qemu writes).
+ensure() { [ -s "$1" ] || { echo "building $1 ..." >&2; shift; "$@"; }; }
+ensure fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2
+
+printf '| %-34s | %9s | %9s | %6s |\n' "operation" "img s" "qemu s" "ratio"
+printf '|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "-----------" "--------"
+
+# row NAME PREPARE IMG_ARGS... -- QEMU_ARGS...
+row() {
+  local name="$1" prepare="$2"; shift 2
+  [[ -z "$filter" || "$name" == *"$filter"* ]] || return 0
+  local img_args=() qemu_args=()
+  while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
+  qemu_args=("$@")
+  if ! ( eval "$prepare"; "$IMG" "${img_args[@]}" ) >/dev/null 2>&1; then
+    printf '| %-34s | %9s | %9s | %6s |\n' "$name" "n/a" "" ""; return 0
+  fi
+  local json; json=$(mktemp)
+  hyperfine -N -w 1 -r "$runs" --prepare "$prepare" --export-json "$json" \
+    "$IMG ${img_args[*]}" "$QEMU ${qemu_args[*]}" >/dev/null 2>&1
+  local a b; a=$(jq '.results[0].median' "$json"); b=$(jq '.results[1].median' "$json")
+  rm -f "$json"
+  printf '| %-34s | %9.4f | %9.4f | %6.2f |\n' "$name" "$a" "$b" "$(echo "$a / $b" | bc -l)"
+}
+
+# rss NAME PREPARE IMG_ARGS... -- QEMU_ARGS...  (peak resident set, MiB)
+rss() {
+  local name="$1" prepare="$2"; shift 2
+  [[ -z "$filter" || "$name" == *"$filter"* ]] || return 0
+  local img_args=() qemu_args=()
+  while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
+  qemu_args=("$@")
+  local t; t=$(mktemp)
+  eval "$prepare"; /usr/bin/time -o "$t" -f %M "$IMG" "${img_args[@]}" >/dev/null 2>&1; local a; a=$(tail -1 "$t")
+  eval "$prepare"; /usr/bin/time -o "$t" -f %M "$QEMU" "${qemu_args[@]}" >/dev/null 2>&1; local b; b=$(tail -1 "$t")
+  rm -f "$t"
+  printf '| %-34s | %7.1fMi | %7.1fMi | %6.2f |\n' "$name (peak RSS)" "$(echo "$a/1024" | bc -l)" "$(echo "$b/1024" | bc -l)" "$(echo "$a / $b" | bc -l)"
+}
+
+rm_out='rm -f out.img out.img.*'
+row "info start-up" "true" info small.raw -- info small.raw
+row "convert raw->raw" "$rm_out" convert -O raw fs.raw out.img -- convert -O raw fs.raw out.img
+rss "convert raw->raw" "$rm_out" convert -O raw fs.raw out.img -- convert -O raw fs.raw out.img
+row "convert raw->qcow2" "$rm_out" convert -O qcow2 fs.raw out.img -- convert -O qcow2 fs.raw out.img
+row "convert qcow2->raw" "$rm_out" convert -O raw fs.qcow2 out.img -- convert -O raw fs.qcow2 out.img
+row "convert -c raw->qcow2 (zlib)" "$rm_out" convert -c -O qcow2 fs.raw out.img -- convert -c -O qcow2 fs.raw out.img
+row "convert -c raw->qcow2 (zstd)" "$rm_out" convert -c -O qcow2 -o compression_type=zstd fs.raw out.img -- convert -c -O qcow2 -o compression_type=zstd fs.raw out.img
+row "convert raw->qcow" "$rm_out" convert -O qcow fs.raw out.img -- convert -O qcow fs.raw out.img
+row "convert raw->vmdk" "$rm_out" convert -O vmdk fs.raw out.img -- convert -O vmdk fs.raw out.img
+row "convert raw->vmdk streamOptimized" "$rm_out" convert -O vmdk -o subformat=streamOptimized fs.raw out.img -- convert -O vmdk -o subformat=streamOptimized fs.raw out.img
+row "compare raw qcow2" "true" compare fs.raw fs.qcow2 -- compare fs.raw fs.qcow2
+row "map qcow2" "true" map --output=json fs.qcow2 -- map --output=json fs.qcow2
+rm -f out.img out.img.*
