@@ -8,7 +8,7 @@ internal sealed partial class VmdkImage : ICheckable
 {
     public CheckReport Check(CheckRepair repair, Action<string> log)
     {
-        if (repair != CheckRepair.None) throw new UnsupportedFeatureException("This image format does not support checks");
+        if (repair != CheckRepair.None) throw new UnsupportedFeatureException(Operations.CheckOperation.NotSupportedMessage);
         foreach (var extent in _extents)
         {
             long fileLength = extent.File.Length;

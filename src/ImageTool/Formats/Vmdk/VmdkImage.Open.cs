@@ -11,7 +11,7 @@ internal sealed partial class VmdkImage
 
     public static VmdkImage Open(string path, OpenOptions options, IImageFormat format)
     {
-        var file = HostFile.Open(path, options.ReadOnly);
+        var file = HostFile.Open(path, options);
         var extents = new List<VmdkExtent>();
         try
         {
@@ -20,12 +20,12 @@ internal sealed partial class VmdkImage
             long descriptorOffset;
             if (VmdkSparseHeader.HasMagic(head) || VmdkCowdHeader.HasMagic(head))
             {
-                createType = OpenSparse(file, ownsFile: false, type: null, head, path, options.ReadOnly, extents, nested: false);
+                createType = OpenSparse(file, ownsFile: false, type: null, head, path, options, extents, nested: false);
                 descriptorOffset = 512;
             }
             else
             {
-                createType = OpenDescriptor(VmdkDescriptor.Text(head), path, options.ReadOnly, extents);
+                createType = OpenDescriptor(VmdkDescriptor.Text(head), path, options, extents);
                 descriptorOffset = 0;
             }
 
@@ -58,7 +58,7 @@ internal sealed partial class VmdkImage
 
     /// <summary>Opens a KDMV or COWD extent; returns the create type it implies (null for COWD).</summary>
     private static string? OpenSparse(HostFile file, bool ownsFile, string? type, byte[] head, string descriptorPath,
-        bool readOnly, List<VmdkExtent> extents, bool nested, string? createType = null)
+        OpenOptions options, List<VmdkExtent> extents, bool nested, string? createType = null)
     {
         if (VmdkCowdHeader.HasMagic(head))
         {
@@ -74,14 +74,14 @@ internal sealed partial class VmdkImage
             if (nested) throw new ImageFormatException($"Extent '{file.Path}' refers to another descriptor");
             if (header.DescriptorOffset > long.MaxValue / 512) throw new ImageFormatException("Invalid argument");
             var text = VmdkDescriptor.Text(ReadHead(file, (long)header.DescriptorOffset * 512));
-            return OpenDescriptor(text, descriptorPath, readOnly, extents);
+            return OpenDescriptor(text, descriptorPath, options, extents);
         }
-        var extent = VmdkSparseExtent.OpenHosted(file, ownsFile, type, header, readOnly);
+        var extent = VmdkSparseExtent.OpenHosted(file, ownsFile, type, header, options.ReadOnly);
         extents.Add(extent);
         return extent.IsCompressed ? "streamOptimized" : createType ?? "monolithicSparse";
     }
 
-    private static string OpenDescriptor(string text, string descriptorPath, bool readOnly, List<VmdkExtent> extents)
+    private static string OpenDescriptor(string text, string descriptorPath, OpenOptions options, List<VmdkExtent> extents)
     {
         string createType = VmdkDescriptor.CreateType(text) ?? throw new ImageFormatException("invalid VMDK image descriptor");
         if (!DescriptorTypes.Contains(createType)) throw new UnsupportedFeatureException($"Unsupported image type '{createType}'");
@@ -93,13 +93,13 @@ internal sealed partial class VmdkImage
             string extentPath = line.FileName.StartsWith('/') ? line.FileName : directory + line.FileName;
             if (line.Type == "SESPARSE") throw new UnsupportedFeatureException("Unsupported extent type 'SESPARSE'");
             if (line.FlatOffset > long.MaxValue / 512) throw new ImageFormatException($"Invalid extent line: flat offset {line.FlatOffset}");
-            var file = HostFile.Open(extentPath, readOnly);
+            var file = HostFile.Open(extentPath, options);
             try
             {
                 if (line.IsFlat)
                     extents.Add(new VmdkFlatExtent(file, line.Sectors, line.Type, line.FlatOffset));
                 else
-                    createType = OpenSparse(file, ownsFile: true, line.Type, ReadHead(file, 0, VmdkSparseHeader.Size), descriptorPath, readOnly,
+                    createType = OpenSparse(file, ownsFile: true, line.Type, ReadHead(file, 0, VmdkSparseHeader.Size), descriptorPath, options,
                         extents, nested: true, createType)!;
             }
             catch
