@@ -17,13 +17,13 @@ internal sealed partial class VmdkImage
         BlockDeviceChecks.CheckWrite(this, offset, 1);
         lock (_writeLock)
         {
-            UpdateCidOnce();
             var extent = _extents[FindExtent(offset)];
             if (extent is not VmdkSparseExtent { IsCompressed: true } stream)
                 throw new InvalidOperationException("Only streamOptimized extents store compressed grains");
             long rel = offset - extent.Start;
             stream.CheckStreamGrain(rel, Math.Min(stream.GrainSize, extent.Length - rel));
             stream.AppendCompressed(rel / stream.GrainSize, compressed);
+            UpdateCidOnce();
         }
     }
 }

@@ -123,7 +123,6 @@ internal sealed partial class VmdkImage : IImage, ICompressedClusterWriter
         BlockDeviceChecks.CheckWrite(this, offset, buffer.Length);
         lock (_writeLock)
         {
-            UpdateCidOnce();
             int done = 0;
             int e = FindExtent(offset);
             while (done < buffer.Length)
@@ -133,6 +132,7 @@ internal sealed partial class VmdkImage : IImage, ICompressedClusterWriter
                 while (pos >= extent.Start + extent.Length) extent = _extents[++e];
                 int n = (int)Math.Min(buffer.Length - done, extent.Length - (pos - extent.Start));
                 extent.Write(pos - extent.Start, buffer.Slice(done, n), ReadBelow);
+                UpdateCidOnce();
                 done += n;
             }
         }
@@ -143,18 +143,18 @@ internal sealed partial class VmdkImage : IImage, ICompressedClusterWriter
         BlockDeviceChecks.CheckWrite(this, offset, length);
         lock (_writeLock)
         {
-            UpdateCidOnce();
             for (long pos = offset; pos < offset + length;)
             {
                 var extent = _extents[FindExtent(pos)];
                 long n = Math.Min(offset + length - pos, extent.Length - (pos - extent.Start));
                 extent.WriteZeroes(pos - extent.Start, n, mayDeallocate, _backing != null, ReadBelow);
+                UpdateCidOnce();
                 pos += n;
             }
         }
     }
 
-    /// <summary>qemu stores a new random CID on the first write after every open, rewriting the descriptor in place.</summary>
+    /// <summary>qemu stores a new random CID after the first successful write of every open, rewriting the descriptor in place.</summary>
     private void UpdateCidOnce()
     {
         if (_cidUpdated) return;
