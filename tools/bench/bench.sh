@@ -25,6 +25,8 @@ fi
 # Inputs in other formats, made by qemu-img once (so img reads what qemu writes).
 ensure() { [ -s "$1" ] || { echo "building $1 ..." >&2; shift; "$@"; }; }
 ensure fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2
+ensure fs.vmdk "$QEMU" convert -O vmdk fs.raw fs.vmdk
+ensure fs-stream.vmdk "$QEMU" convert -O vmdk -o subformat=streamOptimized fs.raw fs-stream.vmdk
 
 printf '| %-34s | %9s | %9s | %6s |\n' "operation" "img s" "qemu s" "ratio"
 printf '|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "-----------" "--------"
@@ -72,6 +74,8 @@ row "convert -c raw->qcow2 (zstd)" "$rm_out" convert -c -O qcow2 -o compression_
 row "convert raw->qcow" "$rm_out" convert -O qcow fs.raw out.img -- convert -O qcow fs.raw out.img
 row "convert raw->vmdk" "$rm_out" convert -O vmdk fs.raw out.img -- convert -O vmdk fs.raw out.img
 row "convert raw->vmdk streamOptimized" "$rm_out" convert -O vmdk -o subformat=streamOptimized fs.raw out.img -- convert -O vmdk -o subformat=streamOptimized fs.raw out.img
+row "convert vmdk->raw" "$rm_out" convert -O raw fs.vmdk out.img -- convert -O raw fs.vmdk out.img
+row "convert vmdk streamOptimized->raw" "$rm_out" convert -O raw fs-stream.vmdk out.img -- convert -O raw fs-stream.vmdk out.img
 row "compare raw qcow2" "true" compare fs.raw fs.qcow2 -- compare fs.raw fs.qcow2
 row "map qcow2" "true" map --output=json fs.qcow2 -- map --output=json fs.qcow2
 rm -f out.img out.img.*

@@ -13,8 +13,11 @@ internal sealed partial class VmdkSparseExtent : VmdkExtent
     /// <summary>qemu's VMDK_EXTENT_MAX_SECTORS: grain table entries are 32-bit sector numbers.</summary>
     private const long MaxFileSectors = 1L << 32;
 
-    /// <summary>qemu's limits: 1 GiB grains (0x200000 sectors) and 32 Mi directory entries.</summary>
-    private const ulong MaxGrainSectors = 0x200000;
+    /// <summary>
+    /// qemu allows grains up to 1 GiB; we stop at 16 MiB (VMware writes 64 KiB) so a hostile header cannot make a
+    /// read or a partial write allocate gigabytes. qemu's limit of 32 Mi directory entries is kept.
+    /// </summary>
+    private const ulong MaxGrainSectors = 32768;
     private const ulong MaxDirectoryEntries = 32 * 1024 * 1024;
 
     private readonly Lock _allocLock = new();
