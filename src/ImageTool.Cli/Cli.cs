@@ -17,6 +17,7 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
     public static readonly IReadOnlyList<(string Name, string Synopsis, Func<CliContext, Command> Build)> Commands =
     [
         ("check", CheckCommand.Synopsis, CheckCommand.Build),
+        ("commit", CommitCommand.Synopsis, CommitCommand.Build),
         ("convert", ConvertCommand.Synopsis, ConvertCommand.Build),
         ("create", CreateCommand.Synopsis, CreateCommand.Build),
         ("info", InfoCommand.Synopsis, InfoCommand.Build),

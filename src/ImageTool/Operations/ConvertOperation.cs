@@ -112,6 +112,9 @@ public static class ConvertOperation
 
         private readonly bool _targetIsFresh = !options.SkipCreate;
         private readonly IImage? _targetBase = output.Backing;
+        // Zero detection works on whole target clusters: a cluster holding any data is written whole (one
+        // allocation, one write), as it ends up allocated anyway.
+        private readonly long _block = Math.Max(options.SparseSize == 0 ? 4096 : options.SparseSize, output.GetInfo().ClusterSize ?? 0);
         private long _copied;
 
         private enum SegmentKind { Write, Zero, Skip }
@@ -140,20 +143,23 @@ public static class ConvertOperation
                 var status = options.SparseSize == 0 && _targetBase == null
                     ? new BlockStatus(offset, remaining, BlockState.Data)
                     : BackingChain.GetStatus(source, offset, remaining);
-                bool copy = status.IsData || options.SparseSize == 0;
-                long length = copy ? Math.Min(status.Length, ChunkSize) : status.Length;
-                if (copy)
+                long runEnd = offset + status.Length;
+                if (status.IsData || options.SparseSize == 0)
                 {
-                    long from = offset;
-                    var chunk = new Chunk(targetOffset + offset, (int)length);
-                    pending.Enqueue(Task.Run(() => Prepare(source, from, chunk)));
-                    if (pending.Count >= Depth) Commit(pending.Dequeue());
+                    // One status query per run: asking again per chunk would rescan long runs over and over.
+                    for (; offset < runEnd; offset += ChunkSize)
+                    {
+                        long from = offset;
+                        var chunk = new Chunk(targetOffset + offset, (int)Math.Min(ChunkSize, runEnd - offset));
+                        pending.Enqueue(Task.Run(() => Prepare(source, from, chunk)));
+                        if (pending.Count >= Depth) Commit(pending.Dequeue());
+                    }
                 }
                 else
                 {
-                    WriteZeroRun(targetOffset + offset, length);
+                    WriteZeroRun(targetOffset + offset, status.Length);
                 }
-                offset += length;
+                offset = runEnd;
             }
             while (pending.Count > 0) Commit(pending.Dequeue());
         }
@@ -185,7 +191,7 @@ public static class ConvertOperation
         /// <summary>Splits a chunk at -S aligned blocks: zero blocks stay holes, blocks equal to the target's base stay unwritten.</summary>
         private void Plan(Chunk chunk, ReadOnlySpan<byte> data, ReadOnlySpan<byte> baseData)
         {
-            long block = options.SparseSize == 0 ? 4096 : options.SparseSize;
+            long block = _block;
             int pos = 0;
             while (pos < data.Length)
             {

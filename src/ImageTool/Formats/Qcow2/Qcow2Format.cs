@@ -45,7 +45,8 @@ internal sealed class Qcow2Format : IImageFormat
         FileProtocolOptions.ExtentSizeHint,
     ];
 
-    public IImage Open(string path, OpenOptions options) => Qcow2Image.Open(HostFile.Open(path, options.ReadOnly), this);
+    public IImage Open(string path, OpenOptions options) =>
+        Qcow2Image.Open(HostFile.Open(path, options), this, options.Warning);
 
     public void Create(string path, CreateParameters parameters)
     {

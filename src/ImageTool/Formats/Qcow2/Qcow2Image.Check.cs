@@ -137,7 +137,27 @@ internal sealed partial class Qcow2Image : ICheckable
             if (type == Qcow2Header.ExtCrypto && data.Length >= 16)
                 IncRefs(s, (long)BinaryPrimitives.ReadUInt64BigEndian(data), (long)BinaryPrimitives.ReadUInt64BigEndian(data.AsSpan(8)), log);
         }
+        CountBitmaps(s, log);
         CheckRefblocks(s, log);
+    }
+
+    /// <summary>Persistent dirty bitmaps own their directory, tables and data clusters.</summary>
+    private void CountBitmaps(CheckState s, Action<string> log)
+    {
+        var (directoryOffset, directorySize, bitmaps) = Qcow2Bitmap.ReadDirectory(_file, _header);
+        IncRefs(s, directoryOffset, directorySize, log);
+        foreach (var bitmap in bitmaps)
+        {
+            if (bitmap.TableSize > Qcow2Header.MaxL1Bytes / 8) continue;
+            IncRefs(s, bitmap.TableOffset, bitmap.TableSize * 8, log);
+            var table = new byte[bitmap.TableSize * 8];
+            _file.Read(bitmap.TableOffset, table);
+            for (int j = 0; j < bitmap.TableSize; j++)
+            {
+                long offset = Qcow2Entry.HostOffset(BinaryPrimitives.ReadUInt64BigEndian(table.AsSpan(j * 8)));
+                if (offset != 0) IncRefs(s, offset, ClusterSize, log);
+            }
+        }
     }
 
     /// <summary>Each snapshot's L1 table (offset, entries) and the table's byte size up to that entry's end.</summary>

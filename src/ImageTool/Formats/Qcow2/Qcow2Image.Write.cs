@@ -7,7 +7,7 @@ namespace ImageTool.Formats.Qcow2;
 /// The write path: cluster allocation, copy-on-write from the backing file, zero clusters and the ordered
 /// write-back of metadata (refcount increments, then L2, then L1; decrements last).
 /// </summary>
-internal sealed partial class Qcow2Image
+internal sealed partial class Qcow2Image : IMakeEmpty
 {
     private readonly HashSet<long> _dirtyL2 = [];
     private readonly List<(long Offset, long Count)> _deferredFrees = [];
@@ -69,13 +69,33 @@ internal sealed partial class Qcow2Image
         BlockDeviceChecks.CheckWrite(this, offset, buffer.Length);
         lock (_lock)
         {
-            while (buffer.Length > 0)
+            try
             {
-                int n = WriteInTable(offset, buffer);
-                offset += n;
-                buffer = buffer[n..];
+                while (buffer.Length > 0)
+                {
+                    int n = WriteInTable(offset, buffer);
+                    offset += n;
+                    buffer = buffer[n..];
+                }
+            }
+            catch (ImageCorruptException e)
+            {
+                MarkCorrupt(e.Message);
+                throw;
             }
         }
+    }
+
+    /// <summary>As qemu: metadata found broken while writing sets the corrupt bit, so nothing writes the image again until it is repaired.</summary>
+    private void MarkCorrupt(string reason)
+    {
+        if ((_header.IncompatibleFeatures & Qcow2Header.IncompatCorrupt) != 0) return;
+        _warning?.Invoke($"qcow2: Marking image as corrupt: {reason}; further corruption events will be suppressed");
+        _header.IncompatibleFeatures |= Qcow2Header.IncompatCorrupt;
+        Span<byte> b = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(b, _header.IncompatibleFeatures);
+        _file.Write(72, b);
+        _file.Flush();
     }
 
     private static bool InPlace(ulong entry) =>
@@ -218,26 +238,36 @@ internal sealed partial class Qcow2Image
         BlockDeviceChecks.CheckWrite(this, offset, length);
         lock (_lock)
         {
-            long cs = ClusterSize;
-            long end = offset + length;
-            while (offset < end)
+            try { ZeroRange(offset, length, mayDeallocate); }
+            catch (ImageCorruptException e)
             {
-                long clusterStart = offset & ~(cs - 1);
-                long clusterEnd = Math.Min(clusterStart + cs, Length);
-                if (offset > clusterStart || end < clusterEnd)
-                {
-                    long partEnd = Math.Min(end, clusterEnd);
-                    if (!ReadsAsZeros(Lookup(offset >> _clusterBits, out _), clusterStart))
-                        WriteZeroBytes(offset, partEnd - offset);
-                    offset = partEnd;
-                    continue;
-                }
-                long tableEnd = ((offset >> (_clusterBits + _l2Bits)) + 1) << (_clusterBits + _l2Bits);
-                long fullEnd = Math.Min(Math.Min(tableEnd, end), clusterStart + (((end - clusterStart) >> _clusterBits) << _clusterBits));
-                if (end >= Length) fullEnd = Math.Min(tableEnd, Length);
-                ZeroClustersInTable(offset, fullEnd, mayDeallocate);
-                offset = fullEnd;
+                MarkCorrupt(e.Message);
+                throw;
             }
+        }
+    }
+
+    private void ZeroRange(long offset, long length, bool mayDeallocate)
+    {
+        long cs = ClusterSize;
+        long end = offset + length;
+        while (offset < end)
+        {
+            long clusterStart = offset & ~(cs - 1);
+            long clusterEnd = Math.Min(clusterStart + cs, Length);
+            if (offset > clusterStart || end < clusterEnd)
+            {
+                long partEnd = Math.Min(end, clusterEnd);
+                if (!ReadsAsZeros(Lookup(offset >> _clusterBits, out _), clusterStart))
+                    WriteZeroBytes(offset, partEnd - offset);
+                offset = partEnd;
+                continue;
+            }
+            long tableEnd = ((offset >> (_clusterBits + _l2Bits)) + 1) << (_clusterBits + _l2Bits);
+            long fullEnd = Math.Min(Math.Min(tableEnd, end), clusterStart + (((end - clusterStart) >> _clusterBits) << _clusterBits));
+            if (end >= Length) fullEnd = Math.Min(tableEnd, Length);
+            ZeroClustersInTable(offset, fullEnd, mayDeallocate);
+            offset = fullEnd;
         }
     }
 
@@ -410,6 +440,30 @@ internal sealed partial class Qcow2Image
             }
             WriteBackMetadata();
             if (_file.Length < dataEnd) _file.SetLength(dataEnd);
+        }
+    }
+
+    /// <summary>Unmaps every guest cluster (after commit) and trims the file past the last cluster still in use.</summary>
+    public void MakeEmpty()
+    {
+        lock (_lock)
+        {
+            BeginMetadataChange();
+            for (int i = 0; i < _l1.Length; i++)
+            {
+                long l2Offset = Qcow2Entry.HostOffset(_l1[i]);
+                if (l2Offset == 0) continue;
+                foreach (ulong entry in LoadL2(l2Offset, i)) ReleaseEntry(entry);
+                _deferredFrees.Add((l2Offset, 1));
+                _l1[i] = 0;
+                _l1Dirty = true;
+            }
+            WriteBackMetadata();
+            _l2Cache.Clear();
+            _file.Flush();
+            long last = (_file.Length + ClusterSize - 1) >> _clusterBits;
+            while (last > 0 && Refcounts.Get(last - 1) == 0) last--;
+            if (last << _clusterBits < _file.Length) _file.SetLength(last << _clusterBits);
         }
     }
 }

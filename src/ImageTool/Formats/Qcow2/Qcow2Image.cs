@@ -21,6 +21,7 @@ internal sealed partial class Qcow2Image : IImage
     private readonly Dictionary<long, ulong[]> _l2Cache = [];
     private ulong[] _l1;
     private IImage? _backing;
+    private Action<string>? _warning;
 
     private Qcow2Image(HostFile file, Qcow2Header header, IImageFormat format)
     {
@@ -32,7 +33,7 @@ internal sealed partial class Qcow2Image : IImage
         _l1 = ReadL1(file, header);
     }
 
-    public static Qcow2Image Open(HostFile file, IImageFormat format)
+    public static Qcow2Image Open(HostFile file, IImageFormat format, Action<string>? warning = null)
     {
         try
         {
@@ -45,7 +46,7 @@ internal sealed partial class Qcow2Image : IImage
                 throw new UnsupportedFeatureException("qcow2 images with extended L2 entries are not supported yet");
             if (header.CryptMethod != 0 && !file.IsReadOnly)
                 throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
-            var image = new Qcow2Image(file, header, format);
+            var image = new Qcow2Image(file, header, format) { _warning = warning };
             if (!file.IsReadOnly) image.OpenForWriting();
             return image;
         }
@@ -235,6 +236,17 @@ internal sealed partial class Qcow2Image : IImage
                 .Add("extended-l2", (_header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0);
         }
         data.Add("refcount-bits", _header.RefcountBits);
+        var bitmaps = Qcow2Bitmap.ReadDirectory(_file, _header).Bitmaps;
+        if (bitmaps.Count > 0)
+        {
+            data.Add("bitmaps", new InfoList(bitmaps.Select(b =>
+            {
+                var flags = new List<InfoNode>();
+                if ((b.Flags & Qcow2Bitmap.FlagInUse) != 0) flags.Add(InfoNode.Of("in-use"));
+                if ((b.Flags & Qcow2Bitmap.FlagAuto) != 0) flags.Add(InfoNode.Of("auto"));
+                return (InfoNode)new InfoObject().Add("flags", new InfoList(flags)).Add("name", b.Name).Add("granularity", 1L << b.GranularityBits);
+            }).ToList()));
+        }
         if (_header.CryptMethod == 1) data.Add("encrypt", new InfoObject().Add("format", "aes"));
         return new ImageInfo
         {

@@ -1,0 +1,44 @@
+using System.Buffers.Binary;
+using System.Text;
+using ImageTool.IO;
+
+namespace ImageTool.Formats.Qcow2;
+
+/// <summary>One persistent dirty bitmap from the bitmap directory (docs/interop/qcow2.txt "Bitmaps").</summary>
+internal sealed record Qcow2Bitmap(string Name, uint Flags, int GranularityBits, long TableOffset, long TableSize)
+{
+    public const uint FlagInUse = 1;
+    public const uint FlagAuto = 2;
+
+    /// <summary>The directory's location in the image file, and its bitmaps; empty when the autoclear bit disowns them.</summary>
+    public static (long Offset, long Size, List<Qcow2Bitmap> Bitmaps) ReadDirectory(HostFile file, Qcow2Header header)
+    {
+        var none = (0L, 0L, new List<Qcow2Bitmap>());
+        if ((header.AutoclearFeatures & Qcow2Header.AutoclearBitmaps) == 0) return none;
+        var ext = header.OtherExtensions.FirstOrDefault(e => e.Type == Qcow2Header.ExtBitmaps).Data;
+        if (ext == null || ext.Length < 24) return none;
+        uint count = BinaryPrimitives.ReadUInt32BigEndian(ext);
+        long size = (long)BinaryPrimitives.ReadUInt64BigEndian(ext.AsSpan(8));
+        long offset = (long)BinaryPrimitives.ReadUInt64BigEndian(ext.AsSpan(16));
+        if (size is <= 0 or > 64 << 20 || offset < 0) return none;
+        var directory = new byte[size];
+        file.Read(offset, directory);
+        var bitmaps = new List<Qcow2Bitmap>();
+        int at = 0;
+        for (uint i = 0; i < count && at + 24 <= directory.Length; i++)
+        {
+            int nameSize = BinaryPrimitives.ReadUInt16BigEndian(directory.AsSpan(at + 18));
+            long extra = BinaryPrimitives.ReadUInt32BigEndian(directory.AsSpan(at + 20));
+            long nameAt = at + 24 + extra;
+            if (nameAt + nameSize > directory.Length) break;
+            bitmaps.Add(new Qcow2Bitmap(
+                Encoding.UTF8.GetString(directory.AsSpan((int)nameAt, nameSize)),
+                BinaryPrimitives.ReadUInt32BigEndian(directory.AsSpan(at + 12)),
+                directory[at + 17],
+                (long)BinaryPrimitives.ReadUInt64BigEndian(directory.AsSpan(at)),
+                BinaryPrimitives.ReadUInt32BigEndian(directory.AsSpan(at + 8))));
+            at = (int)((nameAt + nameSize + 7) & ~7L);
+        }
+        return (offset, size, bitmaps);
+    }
+}
