@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.IO.Compression;
 
 namespace ImageTool.Formats.Vmdk;
@@ -22,11 +21,7 @@ internal static class VmdkCompression
         return output.ToArray();
     }
 
-    /// <summary>
-    /// Inflates into <paramref name="grain"/>; the byte count, or null when the stream is corrupt, too long or cut
-    /// short. zlib's uncompress (qemu) fails on a truncated stream, while the BCL just stops: the Adler-32
-    /// trailer (the last 4 bytes, big-endian) must therefore match what was produced.
-    /// </summary>
+    /// <summary>Inflates into <paramref name="grain"/>; the byte count, or null when the stream is corrupt or too long.</summary>
     public static unsafe int? Inflate(ReadOnlySpan<byte> compressed, Span<byte> grain)
     {
         fixed (byte* p = compressed)
@@ -43,34 +38,12 @@ internal static class VmdkCompression
                     total += n;
                 }
                 Span<byte> extra = stackalloc byte[1];
-                if (total == grain.Length && z.Read(extra) != 0) return null;
-                return compressed.Length >= 6 && BinaryPrimitives.ReadUInt32BigEndian(compressed[^4..]) == Adler32(grain[..total])
-                    ? total : null;
+                return total == grain.Length && z.Read(extra) != 0 ? null : total;
             }
             catch (InvalidDataException)
             {
                 return null;
             }
         }
-    }
-
-    private static uint Adler32(ReadOnlySpan<byte> data)
-    {
-        const uint mod = 65521;
-        uint a = 1, b = 0;
-        while (!data.IsEmpty)
-        {
-            // 5552 bytes is the most that cannot overflow b before the modulo (zlib's NMAX).
-            var block = data[..Math.Min(5552, data.Length)];
-            foreach (byte x in block)
-            {
-                a += x;
-                b += a;
-            }
-            a %= mod;
-            b %= mod;
-            data = data[block.Length..];
-        }
-        return (b << 16) | a;
     }
 }

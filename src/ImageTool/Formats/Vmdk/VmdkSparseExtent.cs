@@ -177,13 +177,21 @@ internal sealed partial class VmdkSparseExtent : VmdkExtent
     {
         int g = GrainSize;
         int inGrain = (int)(offset % g);
+        long required = Math.Min(g, Length - offset / g * g);
+        if (inGrain == 0 && buffer.Length == g)
+        {
+            // A whole grain (convert's case): inflate straight into the caller's buffer.
+            int whole = Inflate(run.HostOffset, buffer);
+            if (whole < g) throw ShortGrain(run.HostOffset, whole);
+            return;
+        }
         byte[] grain = ArrayPool<byte>.Shared.Rent(g);
         try
         {
             int produced = Inflate(run.HostOffset, grain.AsSpan(0, g));
-            if (inGrain + buffer.Length > produced)
-                throw new ImageCorruptException(
-                    $"Compressed grain at byte {run.HostOffset} of '{File.Path}' holds only {produced} bytes");
+            // Like qemu's uncompress, a stream cut short fails even if the part asked for was decoded: every
+            // grain must inflate whole (only the disk's last grain may be shorter).
+            if (produced < required || inGrain + buffer.Length > produced) throw ShortGrain(run.HostOffset, produced);
             grain.AsSpan(inGrain, buffer.Length).CopyTo(buffer);
         }
         finally
@@ -191,6 +199,9 @@ internal sealed partial class VmdkSparseExtent : VmdkExtent
             ArrayPool<byte>.Shared.Return(grain);
         }
     }
+
+    private ImageCorruptException ShortGrain(long host, int produced) =>
+        new($"Compressed grain at byte {host} of '{File.Path}' holds only {produced} bytes");
 
     /// <summary>Inflates the grain stored at <paramref name="host"/>; returns how many bytes it holds (qemu's uncompress rules).</summary>
     private int Inflate(long host, Span<byte> grain)
