@@ -161,6 +161,28 @@ public class VmdkInteropTests
         // qcow2 over the vmdk chain, as qemu builds it, reads the same.
         Tools.QemuImg("create", "-q", "-f", "qcow2", "-b", "child.vmdk", "-F", "vmdk", dir["top.qcow2"]).Ok();
         Tools.QemuImg("compare", "-F", "qcow2", dir["expected.raw"], dir["top.qcow2"]).Ok();
+        using (var top = DiskImage.Open(dir["top.qcow2"]))
+            VmdkTestImages.AssertReadsAs(top, expected);
+    }
+
+    [TestCase("monolithicSparse")]
+    [TestCase("streamOptimized")]
+    public void Read_FromManyThreads_MatchesQemu(string subformat)
+    {
+        Tools.Require("qemu-img");
+        using var dir = new TempDir();
+        var model = VmdkTestImages.Model(24 << 20, 31);
+        File.WriteAllBytes(dir["m.raw"], model);
+        Tools.QemuImg("convert", "-O", "vmdk", "-o", "subformat=" + subformat, dir["m.raw"], dir["p.vmdk"]).Ok();
+        using var image = DiskImage.Open(dir["p.vmdk"]);
+        Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            var random = new Random(i);
+            var buffer = new byte[random.Next(1, 300_000)];
+            long at = random.NextInt64(0, model.Length - buffer.Length);
+            image.Read(at, buffer);
+            Assert.That(buffer.AsSpan().SequenceEqual(model.AsSpan((int)at, buffer.Length)), Is.True, $"read {i} at {at}");
+        });
     }
 
     [Test]
