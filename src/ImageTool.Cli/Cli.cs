@@ -16,11 +16,13 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
     /// <summary>Every command: name, qemu's synopsis, and the factory of its parser.</summary>
     public static readonly IReadOnlyList<(string Name, string Synopsis, Func<CliContext, Command> Build)> Commands =
     [
+        ("bench", BenchCommand.Synopsis, BenchCommand.Build),
         ("check", CheckCommand.Synopsis, CheckCommand.Build),
         ("commit", CommitCommand.Synopsis, CommitCommand.Build),
         ("convert", ConvertCommand.Synopsis, ConvertCommand.Build),
         ("create", CreateCommand.Synopsis, CreateCommand.Build),
         ("info", InfoCommand.Synopsis, InfoCommand.Build),
+        ("snapshot", SnapshotCommand.Synopsis, SnapshotCommand.Build),
     ];
 
     public int Run(string[] args)
@@ -64,11 +66,9 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
         }
         if (first.StartsWith('-')) throw new UsageException($"unrecognized option '{first}'");
         var entry = Commands.FirstOrDefault(c => c.Name == first);
-        if (entry.Build == null)
-        {
-            if (first == "run" && RunHook != null) return RunHook(args[1..], _context);
-            throw new UsageException($"Command not found: {first}");
-        }
+        // img run takes qemu-system's single-dash long options, so it parses its own arguments.
+        if (first == "run") return RunCommand.Run(args[1..], _context);
+        if (entry.Build == null) throw new UsageException($"Command not found: {first}");
         string[] rest = args[1..];
         // qemu-img 7.2 has no per-command help: -h anywhere prints the usage. We print the command's part.
         if (rest.TakeWhile(a => a != "--").Any(a => a is "-h" or "--help"))
@@ -82,7 +82,4 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
         if (result.Errors.Count > 0) throw new UsageException(result.Errors[0].Message);
         return result.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
-
-    /// <summary>The KVM runner plugs in here (img run), so the CLI core does not depend on it.</summary>
-    public static Func<string[], CliContext, int>? RunHook { get; set; }
 }

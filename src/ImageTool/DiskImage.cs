@@ -60,6 +60,8 @@ public static class DiskImage
             if (backingFile == request.Path)
                 throw new ImageFormatException("Error: Trying to create an image with the same filename as the backing file");
             string backingPath = BackingPath.Resolve(request.Path, backingFile);
+            // A format whose backing files have one fixed format (UML cow: raw) declares it as the default.
+            backingFormat ??= schema.FirstOrDefault(s => s.Name == "backing_fmt")?.Default;
             if (backingFormat == null)
             {
                 string? detected = null;

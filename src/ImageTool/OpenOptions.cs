@@ -25,8 +25,17 @@ public sealed record OpenOptions
     /// <summary>Secrets by id, as qemu's <c>--object secret,id=ID,data=...</c>.</summary>
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }
 
+    /// <summary>
+    /// Metadata only (qemu's BDRV_O_NO_IO, as info opens images): formats may skip what only data access needs,
+    /// e.g. an encrypted qcow2 opens without its key; reading its data then fails.
+    /// </summary>
+    public bool MetadataOnly { get; init; }
+
     /// <summary>Receives warnings qemu-img prints on stderr (e.g. a probed raw image opened for writing).</summary>
     public Action<string>? Warning { get; init; }
+
+    /// <summary>Opened read-write to be repaired (qemu's BDRV_O_CHECK): a qcow2 image marked corrupt may be opened.</summary>
+    public bool ForRepair { get; init; }
 
     /// <summary>Set by the registry when the format was probed (not given).</summary>
     internal bool FormatWasProbed { get; init; }

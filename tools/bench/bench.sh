@@ -27,6 +27,10 @@ ensure() { [ -s "$1" ] || { echo "building $1 ..." >&2; shift; "$@"; }; }
 ensure fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2
 ensure fs.vmdk "$QEMU" convert -O vmdk fs.raw fs.vmdk
 ensure fs-stream.vmdk "$QEMU" convert -O vmdk -o subformat=streamOptimized fs.raw fs-stream.vmdk
+ensure fs-zlib.qcow2 "$QEMU" convert -c -O qcow2 fs.raw fs-zlib.qcow2
+ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw fs-zstd.qcow2
+ensure fs.qcow "$QEMU" convert -O qcow fs.raw fs.qcow
+ensure fs.cloop create_compressed_fs -q -B 65536 fs.raw fs.cloop
 
 printf '| %-34s | %9s | %9s | %6s |\n' "operation" "img s" "qemu s" "ratio"
 printf '|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "-----------" "--------"
@@ -44,6 +48,21 @@ row() {
   local json; json=$(mktemp)
   hyperfine -N -w 1 -r "$runs" --prepare "$prepare" --export-json "$json" \
     "$IMG ${img_args[*]}" "$QEMU ${qemu_args[*]}" >/dev/null 2>&1
+  local a b; a=$(jq '.results[0].median' "$json"); b=$(jq '.results[1].median' "$json")
+  rm -f "$json"
+  printf '| %-34s | %9.4f | %9.4f | %6.2f |\n' "$name" "$a" "$b" "$(echo "$a / $b" | bc -l)"
+}
+
+# tool_row NAME PREPARE IMG_ARGS... -- OTHER_COMMAND...  (img against another tool than qemu-img)
+tool_row() {
+  local name="$1" prepare="$2"; shift 2
+  [[ -z "$filter" || "$name" == *"$filter"* ]] || return 0
+  local img_args=() other=()
+  while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
+  other=("$@")
+  local json; json=$(mktemp)
+  hyperfine -N -w 1 -r "$runs" --prepare "$prepare" --export-json "$json" \
+    "$IMG ${img_args[*]}" "${other[*]}" >/dev/null 2>&1
   local a b; a=$(jq '.results[0].median' "$json"); b=$(jq '.results[1].median' "$json")
   rm -f "$json"
   printf '| %-34s | %9.4f | %9.4f | %6.2f |\n' "$name" "$a" "$b" "$(echo "$a / $b" | bc -l)"
@@ -71,7 +90,12 @@ row "convert raw->qcow2" "$rm_out" convert -O qcow2 fs.raw out.img -- convert -O
 row "convert qcow2->raw" "$rm_out" convert -O raw fs.qcow2 out.img -- convert -O raw fs.qcow2 out.img
 row "convert -c raw->qcow2 (zlib)" "$rm_out" convert -c -O qcow2 fs.raw out.img -- convert -c -O qcow2 fs.raw out.img
 row "convert -c raw->qcow2 (zstd)" "$rm_out" convert -c -O qcow2 -o compression_type=zstd fs.raw out.img -- convert -c -O qcow2 -o compression_type=zstd fs.raw out.img
+row "convert -c qcow2 (zlib)->raw" "$rm_out" convert -O raw fs-zlib.qcow2 out.img -- convert -O raw fs-zlib.qcow2 out.img
+row "convert -c qcow2 (zstd)->raw" "$rm_out" convert -O raw fs-zstd.qcow2 out.img -- convert -O raw fs-zstd.qcow2 out.img
 row "convert raw->qcow" "$rm_out" convert -O qcow fs.raw out.img -- convert -O qcow fs.raw out.img
+row "convert qcow->raw" "$rm_out" convert -O raw fs.qcow out.img -- convert -O raw fs.qcow out.img
+row "convert cloop->raw" "$rm_out" convert -O raw fs.cloop out.img -- convert -O raw fs.cloop out.img
+tool_row "write cloop (vs create_compressed_fs)" "$rm_out" convert -O cloop -o block_size=65536 fs.raw out.img -- create_compressed_fs -q -B 65536 fs.raw out.img
 row "convert raw->vmdk" "$rm_out" convert -O vmdk fs.raw out.img -- convert -O vmdk fs.raw out.img
 row "convert raw->vmdk streamOptimized" "$rm_out" convert -O vmdk -o subformat=streamOptimized fs.raw out.img -- convert -O vmdk -o subformat=streamOptimized fs.raw out.img
 row "convert vmdk->raw" "$rm_out" convert -O raw fs.vmdk out.img -- convert -O raw fs.vmdk out.img

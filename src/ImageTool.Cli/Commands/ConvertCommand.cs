@@ -76,12 +76,14 @@ internal static class ConvertCommand
                 throw new UsageException("--target-image-opts requires use of -n flag", showTryHint: false);
             if (result.GetValue(targetIsZero) && !skipCreate)
                 throw new UsageException("--target-is-zero requires use of -n flag", showTryHint: false);
-            if (result.GetValue(snapshot) != null)
-                throw new UsageException("Snapshot loading (-l) is not supported yet", showTryHint: false);
+            if (result.GetValue(snapshot) != null && names.Length > 2)
+                throw new UsageException("No support for concatenating multiple snapshot", showTryHint: false);
 
             var targetOptions = CommonOptions.ParseImageOptions(optionLists);
             if (DiskImage.FindFormat(outFormat) == null)
                 throw new UsageException($"Unknown file format '{outFormat}'", showTryHint: false);
+            if (compressed && (targetOptions.GetBool("encryption") == true || targetOptions.GetString("encrypt.format") != null))
+                throw new UsageException("Compression and encryption not supported at the same time", showTryHint: false);
             if (compressed && targetOptions.GetString("preallocation") is { } pre && pre != "off")
                 throw new UsageException("Compression and preallocation not supported at the same time", showTryHint: false);
             string target = names[^1];
@@ -96,6 +98,7 @@ internal static class ConvertCommand
                 OutputFormat = outFormat,
                 OutputOptions = targetOptions,
                 Compress = compressed,
+                Snapshot = result.GetValue(snapshot),
                 SparseSize = sparseSize,
                 SkipCreate = skipCreate,
                 TargetCache = targetCache,

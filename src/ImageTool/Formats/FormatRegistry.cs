@@ -1,3 +1,6 @@
+using ImageTool.Formats.Cloop;
+using ImageTool.Formats.Cow;
+using ImageTool.Formats.Qcow;
 using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
 using ImageTool.Formats.Vmdk;
@@ -18,7 +21,10 @@ internal static class FormatRegistry
     public static readonly IReadOnlyList<IImageFormat> All =
     [
         Qcow2Format.Instance,
+        QcowFormat.Instance,
         VmdkFormat.Instance,
+        CowFormat.Instance,
+        CloopFormat.Instance,
         RawFormat.Instance,
     ];
 

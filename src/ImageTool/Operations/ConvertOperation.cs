@@ -17,11 +17,14 @@ public static class ConvertOperation
             throw new ImageFormatException($"Backing file not supported for file format '{format.Name}'");
         if (options.BackingFile != null && sources.Count > 1)
             throw new ArgumentException("Having a backing file for the target makes no sense when concatenating multiple input images");
+        if (options.Snapshot != null && sources.Count > 1)
+            throw new ArgumentException("No support for concatenating multiple snapshot");
         var opened = new List<IImage>();
         try
         {
             foreach (var source in sources)
                 opened.Add(DiskImage.Open(source, options.SourceOptions with { ReadOnly = true }));
+            if (options.Snapshot != null) SnapshotOperation.LoadForReading(opened[0], options.Snapshot);
             Run(opened, target, options);
         }
         finally

@@ -18,6 +18,8 @@ public sealed record ConvertOptions
     public string? BackingFormat { get; init; }
     /// <summary>-t: the target's cache mode; qemu's default for convert is unsafe (no fsync).</summary>
     public CacheMode TargetCache { get; init; } = CacheMode.Unsafe;
+    /// <summary>-l: read this internal snapshot of the (single) source: "ID_OR_NAME" or "snapshot.id=ID,snapshot.name=NAME".</summary>
+    public string? Snapshot { get; init; }
     /// <summary>Open options for the sources (format, force-share, secrets).</summary>
     public OpenOptions SourceOptions { get; init; } = new();
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }

@@ -11,7 +11,7 @@ public static class InfoOperation
         var result = new List<ImageInfo>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         string current = path;
-        var currentOptions = options with { OpenBacking = false, ReadOnly = true };
+        var currentOptions = options with { OpenBacking = false, ReadOnly = true, MetadataOnly = true };
         while (true)
         {
             if (!seen.Add(Path.GetFullPath(current)))

@@ -45,8 +45,7 @@ internal sealed class Qcow2Format : IImageFormat
         FileProtocolOptions.ExtentSizeHint,
     ];
 
-    public IImage Open(string path, OpenOptions options) =>
-        Qcow2Image.Open(HostFile.Open(path, options), this, options.Warning);
+    public IImage Open(string path, OpenOptions options) => Qcow2Image.Open(HostFile.Open(path, options), this, options);
 
     public void Create(string path, CreateParameters parameters)
     {
@@ -74,13 +73,13 @@ internal sealed class Qcow2Format : IImageFormat
             throw new ImageFormatException("Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)");
         if (version < 3 && lazy)
             throw new ImageFormatException("Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)");
+        if (version < 3 && compression != "zlib")
+            throw new ImageFormatException("Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)");
         if (o.GetBool("data_file_raw") == true && o.GetString("data_file") == null)
             throw new ImageFormatException("data-file-raw requires data-file");
         if (parameters.BackingFile != null && preallocation != "off")
             throw new ImageFormatException("Backing file and preallocation can only be used at the same time if extended_l2 is on");
-        if (o.GetBool("encryption") == true || o.GetString("encrypt.format") != null)
-            throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
-        if (compression == "zstd") throw new UnsupportedFeatureException("Compression type 'zstd' is not supported yet");
+        var (encryptFormat, password, iterTime) = EncryptionOptions(o, parameters.Secrets);
         if (o.GetBool("extended_l2") == true) throw new UnsupportedFeatureException("Extended L2 entries are not supported yet");
         if (o.GetString("data_file") != null) throw new UnsupportedFeatureException("External data files are not supported yet");
 
@@ -92,6 +91,8 @@ internal sealed class Qcow2Format : IImageFormat
             RefcountOrder = BitOperations.Log2((ulong)refcountBits),
             HeaderLength = (uint)(version == 3 ? Qcow2Header.V3Length : Qcow2Header.V2Length),
             CompatibleFeatures = lazy ? Qcow2Header.CompatLazyRefcounts : 0,
+            IncompatibleFeatures = compression == "zstd" ? Qcow2Header.IncompatCompression : 0,
+            CompressionType = compression == "zstd" ? Qcow2Compression.Zstd : Qcow2Compression.Zlib,
             RefcountTableOffset = (ulong)clusterSize,
             RefcountTableClusters = 1,
             BackingFile = parameters.BackingFile,
@@ -110,7 +111,36 @@ internal sealed class Qcow2Format : IImageFormat
         }
         using var image = Qcow2Image.Open(HostFile.Open(path, readOnly: false), this);
         image.InitializeSize(size, preallocation);
+        if (encryptFormat != null) image.InitializeEncryption(encryptFormat, password!, iterTime);
         image.Flush();
+    }
+
+    /// <summary>encrypt.* / encryption=on as qemu validates them; LUKS only with qemu's default algorithms.</summary>
+    private static (string? Format, string? Password, int IterTime) EncryptionOptions(ImageOptions o, IReadOnlyDictionary<string, string>? secrets)
+    {
+        string? format = o.GetString("encrypt.format");
+        if (o.GetBool("encryption") == true)
+        {
+            if (format != null && format != "aes")
+                throw new ImageFormatException("Encryption option 'encryption=on' and 'encrypt.format' are mutually exclusive");
+            format = "aes";
+        }
+        if (format == null) return (null, null, 0);
+        if (format is not ("aes" or "luks")) throw new ImageFormatException($"Parameter 'format' does not accept value '{format}'");
+        string secretId = o.GetString("encrypt.key-secret")
+            ?? throw new ImageFormatException("Parameter 'encrypt.key-secret' is required for cipher");
+        string password = Qcow2Image.LookupSecret(secrets, secretId);
+        if (format == "luks")
+        {
+            foreach (var (name, value) in new[] { ("encrypt.cipher-alg", "aes-256"), ("encrypt.cipher-mode", "xts"), ("encrypt.ivgen-alg", "plain64"), ("encrypt.hash-alg", "sha256") })
+            {
+                if (o.GetString(name) is { } given && given != value)
+                    throw new UnsupportedFeatureException($"LUKS with {name}={given} is not supported (only {value})");
+            }
+        }
+        long iterTime = o.GetNumber("encrypt.iter-time") ?? Codecs.LuksVolume.DefaultIterTimeMs;
+        if (iterTime is < 1 or > int.MaxValue) throw new ImageFormatException("Parameter 'encrypt.iter-time' expects a positive number");
+        return (format, password, (int)iterTime);
     }
 
     private static void SetRefcount(byte[] block, int order, int index, ulong value)

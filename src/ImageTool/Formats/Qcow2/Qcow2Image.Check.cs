@@ -67,9 +67,11 @@ internal sealed partial class Qcow2Image : ICheckable
             CheckCopiedFlags(s, repair, log);
             WriteBackMetadata();
             if (repair != CheckRepair.None) _file.Flush();
-            if (repair != CheckRepair.None && (_header.IncompatibleFeatures & Qcow2Header.IncompatCorrupt) != 0 && s.Corruptions == 0)
+            // qemu: a repair that leaves no corruption marks the image clean and consistent again.
+            const ulong clearable = Qcow2Header.IncompatCorrupt | Qcow2Header.IncompatDirty;
+            if (repair != CheckRepair.None && s.Corruptions == 0 && s.CheckErrors == 0 && (_header.IncompatibleFeatures & clearable) != 0)
             {
-                _header.IncompatibleFeatures &= ~Qcow2Header.IncompatCorrupt;
+                _header.IncompatibleFeatures &= ~clearable;
                 WriteHeader();
             }
             return new CheckReport

@@ -128,7 +128,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
                        && InPlace(table[j + 1]) && Qcow2Entry.HostOffset(table[j + 1]) == host + (j + 1 - i) * cs)
                     j++;
                 runEnd = Math.Min(end, clusterStart + ((long)(j + 1 - i) << _clusterBits));
-                _file.Write(host + (pos - clusterStart), data[(int)(pos - offset)..(int)(runEnd - offset)]);
+                WriteData(host + (pos - clusterStart), pos, data[(int)(pos - offset)..(int)(runEnd - offset)]);
                 pos = runEnd;
                 continue;
             }
@@ -145,7 +145,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             BeginMetadataChange();
             long newHost = Refcounts.Allocate(count);
             if (pos > clusterStart) CopyOnWrite(table[i], clusterStart, newHost, 0, (int)(pos - clusterStart));
-            _file.Write(newHost + (pos - clusterStart), data[(int)(pos - offset)..(int)(runEnd - offset)]);
+            WriteData(newHost + (pos - clusterStart), pos, data[(int)(pos - offset)..(int)(runEnd - offset)]);
             if (runEnd < runGuestEnd)
             {
                 long lastStart = runGuestEnd - cs;
@@ -171,7 +171,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             switch (Qcow2Entry.Type(oldEntry))
             {
                 case Qcow2ClusterType.Normal:
-                    _file.Read(Qcow2Entry.HostOffset(oldEntry) + from, span[..length]);
+                    ReadData(Qcow2Entry.HostOffset(oldEntry) + from, guestClusterStart + from, span[..length]);
                     break;
                 case Qcow2ClusterType.Compressed:
                     ReadCompressedCluster(oldEntry, span);
@@ -187,7 +187,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
                     span[..length].Clear();
                     break;
             }
-            _file.Write(newHostCluster + from, span[..length]);
+            WriteData(newHostCluster + from, guestClusterStart + from, span[..length]);
         }
         finally { ArrayPool<byte>.Shared.Return(buffer); }
     }

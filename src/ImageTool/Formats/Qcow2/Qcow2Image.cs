@@ -33,21 +33,22 @@ internal sealed partial class Qcow2Image : IImage
         _l1 = ReadL1(file, header);
     }
 
-    public static Qcow2Image Open(HostFile file, IImageFormat format, Action<string>? warning = null)
+    public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null)
     {
+        bool forRepair = options?.ForRepair ?? false;
         try
         {
             var head = new byte[(int)Math.Min(file.Length, 1 << Qcow2Header.MaxClusterBits)];
             int n = file.ReadAvailable(0, head);
-            var header = Qcow2Header.Read(head.AsSpan(0, n), !file.IsReadOnly);
+            var header = Qcow2Header.Read(head.AsSpan(0, n), !file.IsReadOnly && !forRepair);
             if ((header.IncompatibleFeatures & Qcow2Header.IncompatDataFile) != 0)
                 throw new UnsupportedFeatureException("qcow2 images with an external data file are not supported yet");
             if ((header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0)
                 throw new UnsupportedFeatureException("qcow2 images with extended L2 entries are not supported yet");
-            if (header.CryptMethod != 0 && !file.IsReadOnly)
-                throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
-            var image = new Qcow2Image(file, header, format) { _warning = warning };
-            if (!file.IsReadOnly) image.OpenForWriting();
+            var image = new Qcow2Image(file, header, format) { _warning = options?.Warning };
+            image.LoadSnapshots();
+            image.SetupEncryption(options ?? new OpenOptions());
+            if (!file.IsReadOnly && !forRepair) image.OpenForWriting();
             return image;
         }
         catch
@@ -71,7 +72,8 @@ internal sealed partial class Qcow2Image : IImage
     public string? BackingFileName => _header.BackingFile;
     public string? BackingFormat => _header.BackingFormat;
     public IImage? Backing => _backing;
-    public long Length => (long)_header.Size;
+    // qemu keeps whole sectors only (bs->total_sectors = size / 512).
+    public long Length => (long)_header.Size & ~511L;
     public bool IsReadOnly => _file.IsReadOnly;
     private int ClusterSize => 1 << _clusterBits;
     private int L2Entries => 1 << _l2Bits;
@@ -106,8 +108,7 @@ internal sealed partial class Qcow2Image : IImage
                 part.Clear();
                 break;
             case Qcow2ClusterType.Normal:
-                if (_header.CryptMethod != 0) throw new UnsupportedFeatureException("Encrypted qcow2 images are not supported yet");
-                _file.Read(run.HostOffset, part);
+                ReadData(run.HostOffset, offset, part);
                 break;
             case Qcow2ClusterType.Compressed:
                 var cluster = ArrayPool<byte>.Shared.Rent(ClusterSize);
@@ -119,14 +120,6 @@ internal sealed partial class Qcow2Image : IImage
                 finally { ArrayPool<byte>.Shared.Return(cluster); }
                 break;
         }
-    }
-
-    /// <summary>Decompresses one cluster; the codecs come with compressed-cluster support.</summary>
-    private void ReadCompressedCluster(ulong entry, Span<byte> cluster)
-    {
-        _ = entry;
-        _ = cluster;
-        throw new UnsupportedFeatureException("Compressed qcow2 clusters are not supported yet");
     }
 
     public BlockStatus GetBlockStatus(long offset, long length)
@@ -247,7 +240,7 @@ internal sealed partial class Qcow2Image : IImage
                 return (InfoNode)new InfoObject().Add("flags", new InfoList(flags)).Add("name", b.Name).Add("granularity", 1L << b.GranularityBits);
             }).ToList()));
         }
-        if (_header.CryptMethod == 1) data.Add("encrypt", new InfoObject().Add("format", "aes"));
+        data.Add("encrypt", EncryptionInfo());
         return new ImageInfo
         {
             Format = Format.Name,
@@ -258,6 +251,7 @@ internal sealed partial class Qcow2Image : IImage
             Encrypted = _header.CryptMethod != 0,
             FormatSpecificType = "qcow2",
             FormatSpecificData = data,
+            Snapshots = LoadSnapshots().Select(s => s.ToInfo()).ToList(),
         };
     }
 
@@ -271,6 +265,7 @@ internal sealed partial class Qcow2Image : IImage
         {
             _file.Dispose();
             _backing?.Dispose();
+            DisposeEncryption();
         }
     }
 }

@@ -15,6 +15,7 @@ internal sealed class Qcow2Refcounts
     private readonly int _blockBits; // log2(entries per refcount block)
     private readonly ulong _maxRefcount;
     private readonly Dictionary<long, byte[]> _blocks = [];
+    private const long MaxCachedBytes = 32 << 20;
     private readonly HashSet<long> _dirtyBlocks = [];
     private readonly List<(long Start, long Count)> _pending = [];
     private readonly Action<long, int> _tableMoved;
@@ -189,7 +190,7 @@ internal sealed class Qcow2Refcounts
             throw new ImageCorruptException($"Refblock offset {offset:#x} unaligned (reftable index: {index:#x})");
         block = new byte[ClusterSize];
         _file.Read(offset, block);
-        if (_blocks.Count >= 4096) EvictClean();
+        if ((long)_blocks.Count * ClusterSize >= MaxCachedBytes) EvictClean();
         _blocks[index] = block;
         return block;
     }

@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace ImageTool.Codecs;
+
+/// <summary>
+/// LUKS1 key handling as qemu does it (crypto/block-luks.c): PBKDF2 per key slot, AF-split key material encrypted with
+/// the slot key, master key checked against a PBKDF2 digest. Only AES in XTS mode with plain64/plain IVs is supported
+/// (qemu's default aes-256-xts-plain64 with sha256).
+/// </summary>
+internal static class LuksVolume
+{
+    public const int Stripes = 4000;
+    public const int DefaultIterTimeMs = 2000;
+    private const int DigestLength = 20;
+    private const int SaltLength = 32;
+    private const int MinIterations = 1000;
+    /// <summary>Refuse hostile iteration counts that would keep an open busy for many minutes.</summary>
+    private const uint MaxIterations = 1u << 28;
+
+    public static HashAlgorithmName Hash(string spec) => spec switch
+    {
+        "sha1" => HashAlgorithmName.SHA1,
+        "sha256" => HashAlgorithmName.SHA256,
+        "sha384" => HashAlgorithmName.SHA384,
+        "sha512" => HashAlgorithmName.SHA512,
+        _ => throw new UnsupportedFeatureException($"Hash algorithm {spec} not supported"),
+    };
+
+    /// <summary>Checks what qemu checks before unlocking; <paramref name="areaLength"/> is the header area's size in bytes.</summary>
+    public static void Validate(LuksHeader h, long areaLength)
+    {
+        if (h.CipherName != "aes") throw new UnsupportedFeatureException($"Cipher {h.CipherName} not supported");
+        if (h.CipherMode is not ("xts-plain64" or "xts-plain"))
+            throw new UnsupportedFeatureException($"Cipher mode {h.CipherMode} not supported");
+        if (h.KeyBytes is not (32 or 48 or 64))
+            throw new UnsupportedFeatureException($"Algorithm aes with key size {h.KeyBytes / 2} bytes not supported");
+        Hash(h.HashSpec);
+        long headerSectors = 4096 / LuksHeader.SectorSize;
+        long materialSectors = (h.KeyBytes * (long)Stripes + LuksHeader.SectorSize - 1) / LuksHeader.SectorSize;
+        if ((long)h.PayloadOffsetSectors * LuksHeader.SectorSize > areaLength && areaLength > 0)
+            throw new ImageCorruptException("LUKS payload is overlapping with the header");
+        for (int i = 0; i < LuksHeader.SlotCount; i++)
+        {
+            var s = h.Slots[i];
+            if (s.Active is not (LuksHeader.SlotEnabled or LuksHeader.SlotDisabled))
+                throw new ImageCorruptException($"Keyslot {i} state (active/disable) is corrupted");
+            if (!s.IsActive) continue;
+            if (s.Stripes != Stripes) throw new ImageCorruptException($"Keyslot {i} is corrupted (stripes {s.Stripes} != {Stripes})");
+            if (s.KeyOffsetSectors < headerSectors) throw new ImageCorruptException($"Keyslot {i} is overlapping with the LUKS header");
+            if (s.KeyOffsetSectors + materialSectors > h.PayloadOffsetSectors)
+                throw new ImageCorruptException($"Keyslot {i} is overlapping with the encrypted payload");
+            if (s.Iterations > MaxIterations || h.MasterKeyIterations > MaxIterations)
+                throw new ImageCorruptException($"Keyslot {i} iteration count is too large");
+        }
+    }
+
+    /// <summary>
+    /// The master key for <paramref name="password"/>; <paramref name="read"/> reads bytes at an offset relative to the
+    /// header's start. Throws qemu's "Invalid password, cannot unlock any keyslot" when no slot opens.
+    /// </summary>
+    public static byte[] Unlock(LuksHeader h, Action<long, Span<byte>> read, string password)
+    {
+        var hash = Hash(h.HashSpec);
+        byte[] pw = Encoding.UTF8.GetBytes(password);
+        int keyBytes = (int)h.KeyBytes;
+        int materialLength = keyBytes * Stripes;
+        var material = new byte[(materialLength + LuksHeader.SectorSize - 1) / LuksHeader.SectorSize * LuksHeader.SectorSize];
+        foreach (var slot in h.Slots)
+        {
+            if (!slot.IsActive) continue;
+            byte[] slotKey = Rfc2898DeriveBytes.Pbkdf2(pw, slot.Salt, (int)slot.Iterations, hash, keyBytes);
+            read((long)slot.KeyOffsetSectors * LuksHeader.SectorSize, material);
+            using (var xts = new XtsAesCipher(slotKey)) xts.Decrypt(material, 0);
+            byte[] candidate = AfSplitter.Merge(material.AsSpan(0, materialLength), keyBytes, Stripes, hash);
+            byte[] digest = Rfc2898DeriveBytes.Pbkdf2(candidate, h.MasterKeySalt, (int)h.MasterKeyIterations, hash, DigestLength);
+            if (CryptographicOperations.FixedTimeEquals(digest, h.MasterKeyDigest)) return candidate;
+        }
+        throw new ImageFormatException("Invalid password, cannot unlock any keyslot");
+    }
+
+    /// <summary>
+    /// A new LUKS area (header + key material, <c>PayloadOffsetSectors * 512</c> bytes) laid out as qemu does: 8 slots
+    /// of 4000 stripes after a 4 KiB header, slot 0 holding <paramref name="password"/>. Returns the area and the master key.
+    /// </summary>
+    public static (byte[] Area, LuksHeader Header, byte[] MasterKey) Create(string password, int iterTimeMs = DefaultIterTimeMs, int keyBytes = 64, string hashSpec = "sha256")
+    {
+        var hash = Hash(hashSpec);
+        byte[] masterKey = RandomNumberGenerator.GetBytes(keyBytes);
+        byte[] mkSalt = RandomNumberGenerator.GetBytes(SaltLength);
+        // qemu: iterations for iter-time ms, the master key digest gets 1/8 of that (as cryptsetup).
+        long mkIters = Math.Max(MinIterations, IterationsPerSecond(hash, DigestLength) * iterTimeMs / 1000 / 8);
+        byte[] digest = Rfc2898DeriveBytes.Pbkdf2(masterKey, mkSalt, (int)mkIters, hash, DigestLength);
+
+        uint headerSectors = 4096 / LuksHeader.SectorSize;
+        uint materialSectors = (uint)((keyBytes * Stripes + LuksHeader.SectorSize - 1) / LuksHeader.SectorSize);
+        uint slotSectors = (materialSectors + headerSectors - 1) / headerSectors * headerSectors;
+        uint payload = headerSectors + slotSectors * LuksHeader.SlotCount;
+
+        byte[] slotSalt = RandomNumberGenerator.GetBytes(SaltLength);
+        long slotIters = Math.Max(MinIterations, IterationsPerSecond(hash, keyBytes) * iterTimeMs / 1000);
+        byte[] slotKey = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), slotSalt, (int)slotIters, hash, keyBytes);
+
+        var slots = new LuksKeySlot[LuksHeader.SlotCount];
+        for (int i = 0; i < slots.Length; i++)
+        {
+            uint offset = headerSectors + slotSectors * (uint)i;
+            slots[i] = i == 0
+                ? new LuksKeySlot(LuksHeader.SlotEnabled, (uint)slotIters, slotSalt, offset, Stripes)
+                : new LuksKeySlot(LuksHeader.SlotDisabled, 0, new byte[SaltLength], offset, Stripes);
+        }
+        var header = new LuksHeader
+        {
+            CipherName = "aes",
+            CipherMode = "xts-plain64",
+            HashSpec = hashSpec,
+            PayloadOffsetSectors = payload,
+            KeyBytes = (uint)keyBytes,
+            MasterKeyDigest = digest,
+            MasterKeySalt = mkSalt,
+            MasterKeyIterations = (uint)mkIters,
+            Uuid = Guid.NewGuid().ToString("D"),
+            Slots = slots,
+        };
+        var area = new byte[payload * LuksHeader.SectorSize];
+        header.Write(area);
+        byte[] split = AfSplitter.Split(masterKey, Stripes, hash);
+        var material = area.AsSpan((int)(headerSectors * LuksHeader.SectorSize), (int)(materialSectors * LuksHeader.SectorSize));
+        split.CopyTo(material);
+        using (var xts = new XtsAesCipher(slotKey)) xts.Encrypt(material, 0);
+        return (area, header, masterKey);
+    }
+
+    /// <summary>PBKDF2 iterations per second for an output of <paramref name="outputLength"/> bytes (qemu's qcrypto_pbkdf2_count_iters).</summary>
+    private static long IterationsPerSecond(HashAlgorithmName hash, int outputLength)
+    {
+        byte[] pw = new byte[32], salt = new byte[SaltLength];
+        int iterations = 1 << 12;
+        while (true)
+        {
+            var sw = Stopwatch.StartNew();
+            Rfc2898DeriveBytes.Pbkdf2(pw, salt, iterations, hash, outputLength);
+            double ms = sw.Elapsed.TotalMilliseconds;
+            if (ms >= 100 || iterations >= 1 << 26) return (long)(iterations * 1000.0 / Math.Max(ms, 0.001));
+            iterations *= 2;
+        }
+    }
+}

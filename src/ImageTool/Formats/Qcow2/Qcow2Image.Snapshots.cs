@@ -1,0 +1,276 @@
+using System.Buffers.Binary;
+
+namespace ImageTool.Formats.Qcow2;
+
+/// <summary>
+/// Internal snapshots (FORMATS.md §6, qemu's block/qcow2-snapshot.c). A snapshot owns a copy of the L1 table; every
+/// L2 table and data cluster gets one reference per L1 that reaches it, so copy-on-write of shared tables keeps the
+/// counts right. COPIED flags in the active tree are recomputed after each change (snapshot L1 copies keep stale ones).
+/// </summary>
+internal sealed partial class Qcow2Image
+{
+    private List<Qcow2Snapshot>? _snapshotList;
+    private long _snapshotTableSize;
+
+    /// <summary>The snapshot table (read at open).</summary>
+    internal IReadOnlyList<Qcow2Snapshot> Snapshots => LoadSnapshots();
+
+    private List<Qcow2Snapshot> LoadSnapshots()
+    {
+        if (_snapshotList != null) return _snapshotList;
+        var (list, size) = Qcow2SnapshotTable.Read(_file, (long)_header.SnapshotsOffset, (int)_header.SnapshotCount, ClusterSize, Length);
+        _snapshotTableSize = size;
+        return _snapshotList = list;
+    }
+
+    /// <summary>qemu-img snapshot -c: a new snapshot of the current state (duplicate names allowed, new ID = max + 1).</summary>
+    public Qcow2Snapshot CreateSnapshot(string name, DateTimeOffset now)
+    {
+        if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
+        lock (_lock)
+        {
+            var list = LoadSnapshots();
+            WriteBackMetadata();
+            BeginMetadataChange();
+            long l1Offset = 0;
+            if (_l1.Length > 0)
+            {
+                // A verbatim copy of the active L1, COPIED bits included (as qemu writes it).
+                l1Offset = Refcounts.Allocate(ClustersFor(_l1.Length * 8L));
+                _file.Write(l1Offset, L1Bytes(_l1));
+            }
+            AdjustTree(_l1, +1);
+            FixCopiedFlags();
+            WriteBackMetadata();
+            long micros = (now.ToUnixTimeMilliseconds() * 1000) + (now.Ticks / 10 % 1000);
+            var snapshot = new Qcow2Snapshot
+            {
+                L1TableOffset = l1Offset,
+                L1Size = _l1.Length,
+                Id = Qcow2SnapshotTable.NextId(list),
+                Name = name,
+                DateSec = (uint)(micros / 1_000_000),
+                DateNsec = (uint)(micros % 1_000_000 * 1000),
+                DiskSize = Length,
+                Icount = 0,
+            };
+            WriteSnapshotTable([.. list, snapshot]);
+            _file.Flush();
+            return snapshot;
+        }
+    }
+
+    /// <summary>qemu-img snapshot -a: matches an ID first, then a name.</summary>
+    public void ApplySnapshot(string idOrName)
+    {
+        if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
+        lock (_lock)
+        {
+            var list = LoadSnapshots();
+            var sn = list.Find(s => s.Id == idOrName) ?? list.Find(s => s.Name == idOrName)
+                ?? throw new ImageFormatException("Failed to load snapshot: No such file or directory");
+            if (sn.DiskSize != Length)
+                throw new UnsupportedFeatureException("Loading snapshots with different disk size is not supported");
+            ulong[] snL1 = ReadSnapshotL1(sn);
+            WriteBackMetadata();
+            BeginMetadataChange();
+            if (snL1.Length > _l1.Length) GrowL1(snL1.Length);
+            var newL1 = new ulong[_l1.Length];
+            snL1.CopyTo(newL1, 0);
+            // References for the snapshot's tree first, then the switch, then the old tree's references go.
+            AdjustTree(newL1, +1);
+            var old = _l1;
+            _l1 = newL1;
+            _l1Dirty = true;
+            WriteBackMetadata();
+            _file.Flush();
+            AdjustTree(old, -1);
+            FixCopiedFlags();
+            WriteBackMetadata();
+            _file.Flush();
+        }
+    }
+
+    /// <summary>qemu-img snapshot -d: the first snapshot with that name (7.2 does not match IDs here).</summary>
+    public void DeleteSnapshot(string name)
+    {
+        if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
+        lock (_lock)
+        {
+            var list = LoadSnapshots();
+            int index = list.FindIndex(s => s.Name == name);
+            if (index < 0) throw new ImageFormatException("snapshot not found");
+            var sn = list[index];
+            ulong[] snL1 = ReadSnapshotL1(sn);
+            WriteBackMetadata();
+            BeginMetadataChange();
+            var rest = new List<Qcow2Snapshot>(list);
+            rest.RemoveAt(index);
+            WriteSnapshotTable(rest);
+            AdjustTree(snL1, -1);
+            if (sn.L1Size > 0) Refcounts.Free(sn.L1TableOffset, ClustersFor(sn.L1Size * 8L));
+            FixCopiedFlags();
+            WriteBackMetadata();
+            _file.Flush();
+        }
+    }
+
+    /// <summary>
+    /// Read-only view of a snapshot (convert -l / -s, qemu's bdrv_snapshot_load_tmp): with both given, both must match.
+    /// </summary>
+    internal void LoadSnapshotForReading(string? id, string? name)
+    {
+        if (!IsReadOnly) throw new InvalidOperationException("A snapshot can only be loaded into a read-only image");
+        lock (_lock)
+        {
+            var sn = LoadSnapshots().Find(s => (id == null || s.Id == id) && (name == null || s.Name == name))
+                ?? throw new ImageFormatException("Can't find snapshot");
+            _l1 = ReadSnapshotL1(sn);
+            _header.Size = (ulong)sn.DiskSize;
+            _l2Cache.Clear();
+        }
+    }
+
+    private long ClustersFor(long bytes) => (bytes + ClusterSize - 1) >> _clusterBits;
+
+    private static byte[] L1Bytes(ulong[] l1)
+    {
+        var b = new byte[l1.Length * 8];
+        for (int i = 0; i < l1.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(b.AsSpan(i * 8), l1[i]);
+        return b;
+    }
+
+    private ulong[] ReadSnapshotL1(Qcow2Snapshot sn)
+    {
+        if (sn.L1Size == 0) return [];
+        long bytes = sn.L1Size * 8L;
+        if (bytes > Qcow2Header.MaxL1Bytes) throw new ImageCorruptException("Snapshot L1 table too large");
+        if (sn.L1TableOffset <= 0 || (sn.L1TableOffset & (ClusterSize - 1)) != 0 || sn.L1TableOffset + bytes > _file.Length)
+            throw new ImageCorruptException("Snapshot L1 table offset invalid");
+        var raw = new byte[bytes];
+        _file.Read(sn.L1TableOffset, raw);
+        var l1 = new ulong[sn.L1Size];
+        for (int i = 0; i < l1.Length; i++)
+        {
+            l1[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
+            if ((l1[i] & Qcow2Entry.L1ReservedMask) != 0 || (Qcow2Entry.HostOffset(l1[i]) & (ClusterSize - 1)) != 0)
+                throw new ImageCorruptException($"Snapshot '{sn.Name}' L1 entry {i} is invalid");
+        }
+        return l1;
+    }
+
+    /// <summary>Adds <paramref name="addend"/> to every L2 table and every data cluster the tree of <paramref name="l1"/> reaches.</summary>
+    private void AdjustTree(ulong[] l1, int addend)
+    {
+        for (int i = 0; i < l1.Length; i++)
+        {
+            long l2Offset = Qcow2Entry.HostOffset(l1[i]);
+            if (l2Offset == 0) continue;
+            var table = LoadL2(l2Offset, i);
+            foreach (ulong entry in table)
+            {
+                switch (Qcow2Entry.Type(entry))
+                {
+                    case Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc:
+                        Refcounts.Change(Qcow2Entry.HostOffset(entry) >> _clusterBits, addend);
+                        break;
+                    case Qcow2ClusterType.Compressed:
+                        var (offset, length) = Qcow2Entry.CompressedRange(entry, _clusterBits);
+                        for (long c = offset >> _clusterBits; c <= (offset + length - 1) >> _clusterBits; c++) Refcounts.Change(c, addend);
+                        break;
+                }
+            }
+            Refcounts.Change(l2Offset >> _clusterBits, addend);
+            if (addend < 0 && Refcounts.Get(l2Offset >> _clusterBits) == 0)
+            {
+                _l2Cache.Remove(l2Offset);
+                _dirtyL2.Remove(l2Offset);
+            }
+        }
+    }
+
+    /// <summary>COPIED = (refcount == 1) on the active L1 and its L2 entries; never on compressed or unallocated entries.</summary>
+    private void FixCopiedFlags()
+    {
+        for (int i = 0; i < _l1.Length; i++)
+        {
+            long l2Offset = Qcow2Entry.HostOffset(_l1[i]);
+            if (l2Offset == 0) continue;
+            ulong l1Entry = Refcounts.Get(l2Offset >> _clusterBits) == 1 ? _l1[i] | Qcow2Entry.Copied : _l1[i] & ~Qcow2Entry.Copied;
+            if (l1Entry != _l1[i])
+            {
+                _l1[i] = l1Entry;
+                _l1Dirty = true;
+            }
+            var table = LoadL2(l2Offset, i);
+            bool changed = false;
+            for (int j = 0; j < table.Length; j++)
+            {
+                ulong e = table[j];
+                ulong fixedEntry = Qcow2Entry.Type(e) is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc
+                    && Refcounts.Get(Qcow2Entry.HostOffset(e) >> _clusterBits) == 1
+                    ? e | Qcow2Entry.Copied
+                    : e & ~Qcow2Entry.Copied;
+                if (fixedEntry != e)
+                {
+                    table[j] = fixedEntry;
+                    changed = true;
+                }
+            }
+            if (changed)
+            {
+                _l2Cache[l2Offset] = table;
+                _dirtyL2.Add(l2Offset);
+            }
+        }
+    }
+
+    /// <summary>Writes a new table in fresh clusters, points the header at it, then frees the old one (qcow2_write_snapshots).</summary>
+    private void WriteSnapshotTable(List<Qcow2Snapshot> snapshots)
+    {
+        byte[] table = Qcow2SnapshotTable.Serialize(snapshots);
+        long offset = 0;
+        if (snapshots.Count > 0)
+        {
+            offset = Refcounts.Allocate(ClustersFor(table.Length));
+            _file.Write(offset, table);
+        }
+        Refcounts.FlushBlocks();
+        _file.Flush();
+        long oldOffset = (long)_header.SnapshotsOffset;
+        long oldSize = _snapshotTableSize;
+        _header.SnapshotCount = (uint)snapshots.Count;
+        _header.SnapshotsOffset = (ulong)offset;
+        Span<byte> b = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt32BigEndian(b, (uint)snapshots.Count);
+        BinaryPrimitives.WriteUInt64BigEndian(b[4..], (ulong)offset);
+        _file.Write(60, b);
+        _file.Flush();
+        if (oldOffset != 0 && oldSize > 0) Refcounts.Free(oldOffset, ClustersFor(oldSize));
+        _snapshotList = snapshots;
+        _snapshotTableSize = table.Length;
+    }
+
+    /// <summary>Moves the active L1 to a bigger table (a snapshot with VM state has a longer L1).</summary>
+    private void GrowL1(int newSize)
+    {
+        if (newSize * 8L > Qcow2Header.MaxL1Bytes) throw new ImageCorruptException("L1 table too large");
+        var grown = new ulong[newSize];
+        _l1.CopyTo(grown, 0);
+        long offset = Refcounts.Allocate(ClustersFor(newSize * 8L));
+        _file.Write(offset, L1Bytes(grown));
+        Refcounts.FlushBlocks();
+        _file.Flush();
+        long oldOffset = (long)_header.L1TableOffset;
+        int oldSize = _l1.Length;
+        _header.L1TableOffset = (ulong)offset;
+        _header.L1Size = (uint)newSize;
+        Span<byte> b = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt32BigEndian(b, (uint)newSize);
+        BinaryPrimitives.WriteUInt64BigEndian(b[4..], (ulong)offset);
+        _file.Write(36, b);
+        _file.Flush();
+        if (oldSize > 0) Refcounts.Free(oldOffset, ClustersFor(oldSize * 8L));
+        _l1 = grown;
+    }
+}

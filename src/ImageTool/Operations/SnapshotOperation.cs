@@ -1,0 +1,101 @@
+using System.Text;
+using ImageTool.Formats.Qcow2;
+using ImageTool.Info;
+
+namespace ImageTool.Operations;
+
+/// <summary>
+/// <c>img snapshot</c>: list, create, apply and delete internal snapshots (qemu-img 7.2 img_snapshot, CLI.md §8).
+/// Only qcow2 has them; other formats fail with qemu's messages.
+/// </summary>
+public static class SnapshotOperation
+{
+    /// <summary>qemu's "Snapshot list:" table, or nothing when the image has no snapshots.</summary>
+    public static string List(IImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        var snapshots = image.GetInfo().Snapshots;
+        if (snapshots.Count == 0) return "";
+        var sb = new StringBuilder("Snapshot list:\n");
+        SnapshotTable.Write(sb, snapshots);
+        return sb.ToString();
+    }
+
+    public static void Create(IImage image, string name, DateTimeOffset now)
+    {
+        if (image is not Qcow2Image qcow2)
+            throw new ImageFormatException($"Could not create snapshot '{name}': -95 (Operation not supported)");
+        try
+        {
+            qcow2.CreateSnapshot(name, now);
+        }
+        catch (ImageFormatException e)
+        {
+            throw new ImageFormatException($"Could not create snapshot '{name}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>Reverts the image to a snapshot given by ID or, failing that, by name.</summary>
+    public static void Apply(IImage image, string idOrName)
+    {
+        if (image is not Qcow2Image qcow2)
+            throw new ImageFormatException($"Could not apply snapshot '{idOrName}': Block driver does not support snapshots");
+        try
+        {
+            qcow2.ApplySnapshot(idOrName);
+        }
+        catch (ImageFormatException e)
+        {
+            throw new ImageFormatException($"Could not apply snapshot '{idOrName}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>Deletes the first snapshot with that name (qemu-img 7.2 does not match IDs here).</summary>
+    public static void Delete(IImage image, string name)
+    {
+        if (image is not Qcow2Image qcow2)
+            throw new ImageFormatException($"Could not delete snapshot '{name}': snapshot not found");
+        try
+        {
+            qcow2.DeleteSnapshot(name);
+        }
+        catch (ImageFormatException e)
+        {
+            throw new ImageFormatException($"Could not delete snapshot '{name}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>convert -l: "ID_OR_NAME" (ID first, then name) or "snapshot.id=ID,snapshot.name=NAME".</summary>
+    public static void LoadForReading(IImage image, string snapshotParam)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(snapshotParam);
+        if (image is not Qcow2Image qcow2)
+            throw new ImageFormatException($"Failed to load snapshot: Block format '{image.Format.Name}' used by device '' does not support temporarily loading internal snapshots");
+        if (!snapshotParam.StartsWith("snapshot.", StringComparison.Ordinal))
+        {
+            bool byId = qcow2.Snapshots.Any(s => s.Id == snapshotParam);
+            LoadForReading(image, byId ? snapshotParam : null, byId ? null : snapshotParam);
+            return;
+        }
+        var o = new Options.ImageOptions().Parse(snapshotParam);
+        LoadForReading(image, o.GetString("snapshot.id"), o.GetString("snapshot.name"));
+    }
+
+    /// <summary>
+    /// Switches a read-only image to a snapshot's contents (convert -l). <paramref name="id"/> and
+    /// <paramref name="name"/> as qemu's snapshot.id / snapshot.name; both given must both match.
+    /// </summary>
+    public static void LoadForReading(IImage image, string? id, string? name)
+    {
+        if (image is not Qcow2Image qcow2) throw new ImageFormatException("Failed to load snapshot: Operation not supported");
+        try
+        {
+            qcow2.LoadSnapshotForReading(id, name);
+        }
+        catch (ImageFormatException e)
+        {
+            throw new ImageFormatException($"Failed to load snapshot: {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using ImageTool.Tests.Support;
+
+namespace ImageTool.Cli.Tests;
+
+/// <summary>qcow2, commit and bench through the CLI: same stdout, stderr and exit code as qemu-img.</summary>
+[Category("Qemu")]
+public class Qcow2GoldenTests
+{
+    private TempDir _dir = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _dir = new TempDir();
+        Tools.Require("qemu-img");
+    }
+
+    [TearDown]
+    public void TearDown() => _dir.Dispose();
+
+    // Rebuilt before each of the two runs: base.qcow2 <- mid.qcow2 <- top.qcow2, plus a leaky image.
+    private void Prepare()
+    {
+        foreach (var f in Directory.GetFiles(_dir.Path)) File.Delete(f);
+        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "base.qcow2", "4M").Ok();
+        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 1 0 4M", "base.qcow2").Ok();
+        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "mid.qcow2").Ok();
+        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 2 64k 64k", "mid.qcow2").Ok();
+        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", "top.qcow2").Ok();
+        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 3 1M 100k", "-c", "write -z 2M 64k", "top.qcow2").Ok();
+        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "leak.qcow2", "4M").Ok();
+        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 4 0 128k", "leak.qcow2").Ok();
+        using (var fs = new FileStream(_dir["leak.qcow2"], FileMode.Open))
+        {
+            fs.Position = 0x20000 + 2 * 5;
+            fs.Write([0, 2]);
+        }
+        File.Copy(_dir["leak.qcow2"], _dir["corrupt.qcow2"]);
+        using (var fs = new FileStream(_dir["corrupt.qcow2"], FileMode.Open))
+        {
+            fs.Position = 79;
+            fs.WriteByte(2); // incompatible feature "corrupt bit"
+        }
+        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", "dirty.qcow2", "4M").Ok();
+        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 5 0 192k", "-c", "abort", "dirty.qcow2");
+    }
+
+    [TestCase("create -f qcow2 new.qcow2 1G")]
+    [TestCase("create -f qcow2 -o compat=0.10,cluster_size=4k new.qcow2 100M")]
+    [TestCase("create -f qcow2 -o cluster_size=3k new.qcow2 1M")]
+    [TestCase("create -f qcow2 -o help")]
+    [TestCase("create -f qcow2 -o help new.qcow2")]
+    [TestCase("create -f qcow2 -b base.qcow2 new.qcow2")]
+    [TestCase("create -f qcow2 -b base.qcow2 -F qcow2 new.qcow2")]
+    [TestCase("create -f qcow2 -b base.qcow2 -F qcow2 -o preallocation=metadata new.qcow2")]
+    [TestCase("info top.qcow2")]
+    [TestCase("info --backing-chain top.qcow2")]
+    [TestCase("info --output=json --backing-chain top.qcow2")]
+    [TestCase("check top.qcow2")]
+    [TestCase("check --output=json base.qcow2")]
+    [TestCase("check leak.qcow2")]
+    [TestCase("check --output=json leak.qcow2")]
+    [TestCase("check -r leaks leak.qcow2")]
+    [TestCase("check -r all --output=json leak.qcow2")]
+    [TestCase("check corrupt.qcow2")]
+    [TestCase("check -r all corrupt.qcow2")]
+    [TestCase("check dirty.qcow2")]
+    [TestCase("check -r all dirty.qcow2")]
+    [TestCase("info dirty.qcow2")]
+    [TestCase("info --output=json corrupt.qcow2")]
+    [TestCase("commit top.qcow2")]
+    [TestCase("commit -q -d top.qcow2")]
+    [TestCase("commit -b base.qcow2 top.qcow2")]
+    [TestCase("commit -b nonexist top.qcow2")]
+    [TestCase("commit base.qcow2")]
+    [TestCase("commit")]
+    [TestCase("bench -c x base.qcow2")]
+    [TestCase("bench --flush-interval=4 base.qcow2")]
+    [TestCase("bench -w --flush-interval=4 base.qcow2")]
+    [TestCase("bench -s 3G base.qcow2")]
+    public void Command_MatchesQemuImg(string commandLine)
+    {
+        Img.AssertSameAsQemu(_dir.Path, commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries), Prepare);
+    }
+
+    [Test]
+    public void Commit_ResultsEqualQemu()
+    {
+        Prepare();
+        Img.Run(_dir.Path, "commit", "top.qcow2").Ok();
+        Directory.CreateDirectory(_dir["saved"]); // Prepare clears only the top directory
+        foreach (var f in new[] { "base", "mid", "top" }) File.Copy(_dir[$"{f}.qcow2"], _dir[$"saved/{f}.qcow2"]);
+        Prepare();
+        Tools.RunIn(_dir.Path, "qemu-img", "commit", "top.qcow2").Ok();
+        foreach (var f in new[] { "base", "mid", "top" })
+            Tools.RunIn(_dir.Path, "qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", $"saved/{f}.qcow2", $"{f}.qcow2").Ok();
+    }
+}

@@ -1,0 +1,158 @@
+using ImageTool.Tests.Support;
+
+namespace ImageTool.Tests.Formats.Qcow2;
+
+public class Qcow2CompressionTests
+{
+    private const int Cluster = 65536;
+
+    /// <summary>A raw disk with text-like, random, zero and repeated clusters (compressible and not).</summary>
+    private static byte[] MixedDisk(int clusters, int seed)
+    {
+        var rnd = new Random(seed);
+        var data = new byte[clusters * Cluster];
+        string[] words = ["alpha ", "beta ", "gamma ", "/usr/share/doc ", "qcow2 ", "\n", "0123456789 "];
+        for (int c = 0; c < clusters; c++)
+        {
+            var span = data.AsSpan(c * Cluster, Cluster);
+            switch (c % 5)
+            {
+                case 0: // text
+                    for (int i = 0; i < span.Length;)
+                        foreach (char ch in words[rnd.Next(words.Length)])
+                            if (i < span.Length) span[i++] = (byte)ch;
+                    break;
+                case 1: rnd.NextBytes(span); break; // incompressible
+                case 2: break; // zeros
+                case 3: rnd.NextBytes(span[..(Cluster / 8)]); break; // mostly zeros
+                default: span.Fill((byte)c); break;
+            }
+        }
+        return data;
+    }
+
+    /// <summary>What convert -c does: compress on many threads, store in order, plain write when it does not shrink, skip zeros.</summary>
+    internal static void CompressInto(string path, byte[] data, int threads, string options = "")
+    {
+        Qcow2InteropTests.Create(path, data.Length, options);
+        using var image = Qcow2InteropTests.OpenRw(path);
+        var writer = (ICompressedClusterWriter)image;
+        int clusters = data.Length / Cluster;
+        var results = new byte[]?[clusters];
+        Parallel.For(0, clusters, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            c => results[c] = writer.CompressCluster(data.AsSpan(c * Cluster, Cluster)));
+        for (int c = 0; c < clusters; c++)
+        {
+            var cluster = data.AsSpan(c * Cluster, Cluster);
+            if (!cluster.ContainsAnyExcept((byte)0)) continue;
+            if (results[c] is { } compressed) writer.WriteCompressedCluster((long)c * Cluster, compressed);
+            else image.Write((long)c * Cluster, cluster);
+        }
+        image.Flush();
+    }
+
+    [TestCase("")]
+    [TestCase("compression_type=zstd")]
+    public void WriteCompressed_QemuCheckCleanAndDataEqual(string options)
+    {
+        using var dir = new TempDir();
+        byte[] data = MixedDisk(40, 1);
+        File.WriteAllBytes(dir["in.raw"], data);
+        CompressInto(dir["c.qcow2"], data, 4, options);
+        Tools.QemuImg("check", dir["c.qcow2"]).Ok();
+        using (var image = DiskImage.Open(dir["c.qcow2"]))
+        {
+            var report = ((ImageTool.Check.ICheckable)image).Check(ImageTool.Check.CheckRepair.None, _ => { });
+            Assert.That((report.Corruptions, report.Leaks, report.CompressedClusters), Is.EqualTo((0, 0, 24L)));
+        }
+        Tools.QemuImg("compare", "-f", "raw", "-F", "qcow2", dir["in.raw"], dir["c.qcow2"]).Ok();
+        Assert.That(new FileInfo(dir["c.qcow2"]).Length % 512, Is.Zero, "file padded to a sector as qemu-img leaves it");
+        var map = Tools.QemuImg("check", "--output=json", dir["c.qcow2"]).Ok().Stdout;
+        Assert.That(map, Does.Contain("\"compressed-clusters\": 24"), "text, mostly-zero and filled clusters compressed");
+    }
+
+    [TestCase("")]
+    [TestCase("compression_type=zstd")]
+    public void WriteCompressed_SameBytesForOneAndManyThreads(string options)
+    {
+        using var dir = new TempDir();
+        byte[] data = MixedDisk(30, 2);
+        CompressInto(dir["one.qcow2"], data, 1, options);
+        CompressInto(dir["many.qcow2"], data, 8, options);
+        Assert.That(File.ReadAllBytes(dir["many.qcow2"]), Is.EqualTo(File.ReadAllBytes(dir["one.qcow2"])));
+    }
+
+    [Test]
+    public void WriteCompressed_ZlibSizeMatchesQemuImgConvert()
+    {
+        using var dir = new TempDir();
+        byte[] data = MixedDisk(40, 3);
+        File.WriteAllBytes(dir["in.raw"], data);
+        CompressInto(dir["img.qcow2"], data, 2);
+        Tools.QemuImg("convert", "-c", "-f", "raw", "-O", "qcow2", dir["in.raw"], dir["q.qcow2"]).Ok();
+        long mine = new FileInfo(dir["img.qcow2"]).Length, theirs = new FileInfo(dir["q.qcow2"]).Length;
+        Assert.That(Math.Abs(mine - theirs), Is.LessThanOrEqualTo(theirs / 50), $"img {mine} vs qemu-img {theirs}");
+    }
+
+    [TestCase("")]
+    [TestCase("-o compression_type=zstd")]
+    public void Read_ImageCompressedByQemuImg_IsBitExact(string options)
+    {
+        using var dir = new TempDir();
+        byte[] data = MixedDisk(25, 4);
+        File.WriteAllBytes(dir["in.raw"], data);
+        string[] o = options.Length == 0 ? [] : options.Split(' ');
+        Tools.QemuImg(["convert", "-c", "-f", "raw", "-O", "qcow2", .. o, dir["in.raw"], dir["q.qcow2"]]).Ok();
+        using var image = DiskImage.Open(dir["q.qcow2"]);
+        var back = new byte[data.Length];
+        image.Read(0, back);
+        Assert.That(back, Is.EqualTo(data));
+    }
+
+    [Test]
+    public void Write_OverCompressedCluster_KeepsRestOfCluster()
+    {
+        using var dir = new TempDir();
+        byte[] data = MixedDisk(10, 5);
+        File.WriteAllBytes(dir["in.raw"], data);
+        Tools.QemuImg("convert", "-c", "-f", "raw", "-O", "qcow2", dir["in.raw"], dir["q.qcow2"]).Ok();
+        using (var image = Qcow2InteropTests.OpenRw(dir["q.qcow2"]))
+        {
+            image.Write(100, [1, 2, 3]);
+            image.Flush();
+        }
+        data[100] = 1; data[101] = 2; data[102] = 3;
+        File.WriteAllBytes(dir["in.raw"], data);
+        Tools.QemuImg("check", dir["q.qcow2"]).Ok();
+        Tools.QemuImg("compare", "-f", "raw", "-F", "qcow2", dir["in.raw"], dir["q.qcow2"]).Ok();
+    }
+
+    [TestCase(0x4000_0000_00FF_0000UL, "points outside the image file")]
+    [TestCase(0x4000_0000_0004_0000UL, "does not decompress")]
+    public void Read_BadDescriptor_ThrowsCorrupt(ulong descriptor, string message)
+    {
+        using var dir = new TempDir();
+        byte[] data = MixedDisk(1, 6);
+        File.WriteAllBytes(dir["in.raw"], data);
+        Tools.QemuImg("convert", "-c", "-f", "raw", "-O", "qcow2", dir["in.raw"], dir["q.qcow2"]).Ok();
+        var (entryOffset, _) = L2EntryOffset(dir["q.qcow2"]);
+        using (var fs = new FileStream(dir["q.qcow2"], FileMode.Open))
+        {
+            fs.Position = entryOffset;
+            var b = new byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(b, descriptor);
+            fs.Write(b);
+        }
+        using var image = DiskImage.Open(dir["q.qcow2"]);
+        var e = Assert.Throws<ImageCorruptException>(() => image.Read(0, new byte[512]));
+        Assert.That(e!.Message, Does.Contain(message));
+    }
+
+    private static (long Offset, ulong Entry) L2EntryOffset(string path)
+    {
+        byte[] f = File.ReadAllBytes(path);
+        long l1 = System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(f.AsSpan(40));
+        long l2 = (long)(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(f.AsSpan((int)l1)) & 0x00FFFFFFFFFFFE00UL);
+        return (l2, System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(f.AsSpan((int)l2)));
+    }
+}

@@ -1,0 +1,266 @@
+using ImageTool.Formats.Qcow2;
+using ImageTool.Info;
+using ImageTool.Tests.Support;
+
+namespace ImageTool.Tests.Formats.Qcow2;
+
+public class Qcow2SnapshotTests
+{
+    private const long Size = 4L << 20;
+
+    private static Qcow2Image OpenRw(string path) => (Qcow2Image)Qcow2InteropTests.OpenRw(path);
+
+    private static void WriteRaw(string path, byte[] data) => File.WriteAllBytes(path, data);
+
+    private static void AssertQemuSees(TempDir dir, string img, byte[] expected)
+    {
+        Tools.QemuImg("check", img).Ok();
+        using (var image = DiskImage.Open(img))
+        {
+            var lines = new List<string>();
+            var report = ((ImageTool.Check.ICheckable)image).Check(ImageTool.Check.CheckRepair.None, lines.Add);
+            Assert.That((report.Corruptions, report.Leaks, report.CheckErrors), Is.EqualTo((0, 0, 0)), string.Join('\n', lines));
+        }
+        WriteRaw(dir["expected.raw"], expected);
+        Tools.QemuImg("compare", "-f", "raw", "-F", "qcow2", dir["expected.raw"], img).Ok();
+    }
+
+    private static void Write(IBlockDevice image, byte[] model, long offset, int length, int seed)
+    {
+        byte[] data = SeededData.Bytes(length, seed);
+        image.Write(offset, data);
+        data.CopyTo(model, offset);
+    }
+
+    [Test]
+    public void CreateWriteApply_RestoresSnapshotData_QemuCheckClean()
+    {
+        using var dir = new TempDir();
+        string img = dir["s.qcow2"];
+        Qcow2InteropTests.Create(img, Size);
+        var model = new byte[Size];
+        using (var image = OpenRw(img))
+        {
+            Write(image, model, 0, 200_000, 1);
+            image.CreateSnapshot("first", DateTimeOffset.UtcNow);
+        }
+        byte[] atFirst = (byte[])model.Clone();
+        Tools.QemuImg("check", img).Ok();
+        using (var image = OpenRw(img))
+        {
+            Write(image, model, 100_000, 300_000, 2);
+            image.WriteZeroes(1 << 20, 1 << 20, mayDeallocate: true);
+            image.Flush();
+        }
+        AssertQemuSees(dir, img, model);
+        using (var image = OpenRw(img)) image.ApplySnapshot("first");
+        AssertQemuSees(dir, img, atFirst);
+        var list = Tools.QemuImg("snapshot", "-l", img).Ok().Stdout;
+        Assert.That(list, Does.Contain("1         first "));
+    }
+
+    [Test]
+    public void SnapshotMadeByQemuImg_ApplyAndDeleteByImg_QemuCheckClean()
+    {
+        using var dir = new TempDir();
+        string img = dir["q.qcow2"];
+        Tools.QemuImg("create", "-q", "-f", "qcow2", img, "4M").Ok();
+        Tools.QemuIo("-c", "write -P 0x11 0 128k", img).Ok();
+        Tools.QemuImg("snapshot", "-c", "one", img).Ok();
+        Tools.QemuIo("-c", "write -P 0x22 64k 128k", "-c", "write -c -P 0x33 1M 64k", img).Ok();
+        Tools.QemuImg("snapshot", "-c", "two", img).Ok();
+        Tools.QemuIo("-c", "write -P 0x44 0 64k", img).Ok();
+
+        var atOne = new byte[Size];
+        atOne.AsSpan(0, 128 << 10).Fill(0x11);
+        var atTwo = (byte[])atOne.Clone();
+        atTwo.AsSpan(64 << 10, 128 << 10).Fill(0x22);
+        atTwo.AsSpan(1 << 20, 64 << 10).Fill(0x33);
+
+        using (var image = OpenRw(img))
+        {
+            Assert.That(image.Snapshots.Select(s => s.Name), Is.EqualTo(new[] { "one", "two" }));
+            image.ApplySnapshot("2");
+        }
+        AssertQemuSees(dir, img, atTwo);
+        using (var image = OpenRw(img)) image.DeleteSnapshot("two");
+        AssertQemuSees(dir, img, atTwo);
+        using (var image = OpenRw(img)) image.ApplySnapshot("one");
+        AssertQemuSees(dir, img, atOne);
+        using (var image = OpenRw(img)) image.DeleteSnapshot("one");
+        AssertQemuSees(dir, img, atOne);
+        Assert.That(Tools.QemuImg("snapshot", "-l", img).Ok().Stdout, Is.Empty);
+    }
+
+    [Test]
+    public void Info_WithSnapshots_MatchesQemuImgJson()
+    {
+        using var dir = new TempDir();
+        string img = dir["i.qcow2"];
+        Qcow2InteropTests.Create(img, Size);
+        using (var image = OpenRw(img))
+        {
+            image.CreateSnapshot("a", DateTimeOffset.UtcNow);
+            image.CreateSnapshot("a", DateTimeOffset.UtcNow);
+        }
+        Tools.QemuImg("snapshot", "-c", "from-qemu", img).Ok();
+        using var opened = DiskImage.Open(img, new OpenOptions { OpenBacking = false });
+        string mine = ImageInfoFormatter.Json([global::ImageTool.Operations.InfoOperation.Describe(opened)], false);
+        Assert.That(mine, Is.EqualTo(Tools.QemuImg("info", "--output=json", img).Ok().Stdout));
+        Assert.That(opened.GetInfo().Snapshots.Select(s => s.Id), Is.EqualTo(new[] { "1", "2", "3" }));
+    }
+
+    [TestCase(256u, null)]
+    [TestCase(65537u, "Snapshot table too large")]
+    public void Open_PatchedSnapshotCount_BehavesAsQemu(uint count, string? error)
+    {
+        using var dir = new TempDir();
+        string img = dir["p.qcow2"];
+        Tools.QemuImg("create", "-q", "-f", "qcow2", img, "1M").Ok();
+        Tools.QemuImg("snapshot", "-c", "s", img).Ok();
+        using (var fs = new FileStream(img, FileMode.Open))
+        {
+            var b = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(b, count);
+            fs.Position = 60;
+            fs.Write(b);
+        }
+        var qemu = Tools.QemuImg("info", "--output=json", img);
+        if (error == null)
+        {
+            using var opened = DiskImage.Open(img, new OpenOptions { OpenBacking = false });
+            Assert.That(ImageInfoFormatter.Json([global::ImageTool.Operations.InfoOperation.Describe(opened)], false), Is.EqualTo(qemu.Ok().Stdout));
+            return;
+        }
+        Assert.That(qemu.Stderr, Does.Contain(error));
+        var e = Assert.Catch<ImageFormatException>(() => DiskImage.Open(img));
+        Assert.That(e!.Message, Does.EndWith(error));
+    }
+
+    private static string QemuMonitor(string img, string commands)
+    {
+        Tools.Require("qemu-system-x86_64");
+        string script = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(img)!, "monitor.txt");
+        File.WriteAllText(script, commands + "\nquit\n");
+        return Tools.Run("sh", "-c",
+            $"qemu-system-x86_64 -M none -nodefaults -display none -drive if=none,file={img},id=d0,format=qcow2 -monitor stdio < {script}").Ok().Stdout;
+    }
+
+    [Test]
+    public void VmStateSnapshotMadeByQemu_SurvivesImgSnapshotOperations()
+    {
+        using var dir = new TempDir();
+        string img = dir["vm.qcow2"];
+        Tools.QemuImg("create", "-q", "-f", "qcow2", img, "4M").Ok();
+        Tools.QemuIo("-c", "write -P 0x42 0 64k", img).Ok();
+        QemuMonitor(img, "savevm vmsnap");
+        Tools.QemuIo("-c", "write -P 0x43 0 64k", img).Ok();
+        using (var opened = DiskImage.Open(img, new OpenOptions { OpenBacking = false }))
+        {
+            Assert.That(opened.GetInfo().Snapshots[0].VmStateSize, Is.GreaterThan(0));
+            Assert.That(ImageInfoFormatter.Json([global::ImageTool.Operations.InfoOperation.Describe(opened)], false),
+                Is.EqualTo(Tools.QemuImg("info", "--output=json", img).Ok().Stdout));
+        }
+        using (var image = OpenRw(img))
+        {
+            image.CreateSnapshot("disk-only", DateTimeOffset.UtcNow);
+            image.DeleteSnapshot("disk-only");
+            image.ApplySnapshot("vmsnap");
+        }
+        Tools.QemuImg("check", img).Ok();
+        Tools.QemuIo("-c", "read -P 0x42 0 64k", img).Ok();
+        string output = QemuMonitor(img, "loadvm vmsnap");
+        Assert.That(output, Does.Not.Contain("Error").And.Not.Contain("error"));
+        Tools.QemuImg("check", img).Ok();
+    }
+
+    [Test]
+    public void Delete_UnknownName_ThrowsAndChangesNothing()
+    {
+        using var dir = new TempDir();
+        string img = dir["d.qcow2"];
+        Qcow2InteropTests.Create(img, Size);
+        using (var image = OpenRw(img)) image.CreateSnapshot("x", DateTimeOffset.UtcNow);
+        byte[] before = File.ReadAllBytes(img);
+        using (var image = OpenRw(img))
+        {
+            var e = Assert.Throws<ImageFormatException>(() => image.DeleteSnapshot("1"));
+            Assert.That(e!.Message, Is.EqualTo("snapshot not found"));
+            Assert.Throws<ImageFormatException>(() => image.ApplySnapshot("nope"));
+        }
+        Assert.That(File.ReadAllBytes(img), Is.EqualTo(before));
+    }
+
+    [Test]
+    public void LoadSnapshotForReading_ReadsSnapshotState()
+    {
+        using var dir = new TempDir();
+        string img = dir["r.qcow2"];
+        Qcow2InteropTests.Create(img, Size);
+        var model = new byte[Size];
+        using (var image = OpenRw(img))
+        {
+            Write(image, model, 4096, 70_000, 3);
+            image.CreateSnapshot("s", DateTimeOffset.UtcNow);
+            Write(image, model, 0, 100_000, 4);
+        }
+        using var ro = (Qcow2Image)DiskImage.Open(img);
+        var expected = new byte[Size];
+        SeededData.Bytes(70_000, 3).CopyTo(expected, 4096);
+        ro.LoadSnapshotForReading(null, "s");
+        var back = new byte[Size];
+        ro.Read(0, back);
+        Assert.That(back, Is.EqualTo(expected));
+    }
+
+    [TestCase(1)]
+    [TestCase(2)]
+    [TestCase(3)]
+    public void RandomSequence_MatchesModel_QemuCheckCleanThroughout(int seed)
+    {
+        using var dir = new TempDir();
+        string img = dir["m.qcow2"];
+        Qcow2InteropTests.Create(img, Size, seed == 3 ? "cluster_size=4k" : "");
+        var rnd = new Random(seed);
+        var model = new byte[Size];
+        var snaps = new Dictionary<string, byte[]>();
+        int next = 0;
+        for (int step = 0; step < 14; step++)
+        {
+            using (var image = OpenRw(img))
+            {
+                int op = rnd.Next(6);
+                if (op <= 1 || snaps.Count == 0 && op >= 3)
+                {
+                    Write(image, model, rnd.NextInt64(Size - 200_000), rnd.Next(1, 200_000), rnd.Next());
+                    image.Flush();
+                }
+                else if (op == 2)
+                {
+                    string name = $"s{next++}";
+                    image.CreateSnapshot(name, DateTimeOffset.UtcNow);
+                    snaps[name] = (byte[])model.Clone();
+                }
+                else if (op == 3 || op == 4)
+                {
+                    string name = snaps.Keys.ElementAt(rnd.Next(snaps.Count));
+                    image.ApplySnapshot(name);
+                    model = (byte[])snaps[name].Clone();
+                }
+                else
+                {
+                    string name = snaps.Keys.ElementAt(rnd.Next(snaps.Count));
+                    image.DeleteSnapshot(name);
+                    snaps.Remove(name);
+                }
+            }
+            Tools.QemuImg("check", img).Ok();
+        }
+        AssertQemuSees(dir, img, model);
+        foreach (var (name, data) in snaps)
+        {
+            using (var image = OpenRw(img)) image.ApplySnapshot(name);
+            AssertQemuSees(dir, img, data);
+        }
+    }
+}
