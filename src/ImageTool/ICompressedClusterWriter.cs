@@ -14,4 +14,7 @@ public interface ICompressedClusterWriter
 
     /// <summary>Stores what <see cref="CompressCluster"/> returned for the cluster at <paramref name="offset"/>; called by one writer.</summary>
     void WriteCompressedCluster(long offset, ReadOnlySpan<byte> compressed);
+
+    /// <summary>Every write must go through compression (qemu's needs_compressed_writes: vmdk streamOptimized); convert then acts as with -c.</summary>
+    bool NeedsCompressedWrites => false;
 }

@@ -25,6 +25,8 @@ fi
 # Inputs in other formats, made by qemu-img once (so img reads what qemu writes).
 ensure() { [ -s "$1" ] || { echo "building $1 ..." >&2; shift; "$@"; }; }
 ensure fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2
+ensure fs.vmdk "$QEMU" convert -O vmdk fs.raw fs.vmdk
+ensure fs-stream.vmdk "$QEMU" convert -O vmdk -o subformat=streamOptimized fs.raw fs-stream.vmdk
 ensure fs-zlib.qcow2 "$QEMU" convert -c -O qcow2 fs.raw fs-zlib.qcow2
 ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw fs-zstd.qcow2
 ensure fs.qcow "$QEMU" convert -O qcow fs.raw fs.qcow
@@ -96,6 +98,8 @@ row "convert cloop->raw" "$rm_out" convert -O raw fs.cloop out.img -- convert -O
 tool_row "write cloop (vs create_compressed_fs)" "$rm_out" convert -O cloop -o block_size=65536 fs.raw out.img -- create_compressed_fs -q -B 65536 fs.raw out.img
 row "convert raw->vmdk" "$rm_out" convert -O vmdk fs.raw out.img -- convert -O vmdk fs.raw out.img
 row "convert raw->vmdk streamOptimized" "$rm_out" convert -O vmdk -o subformat=streamOptimized fs.raw out.img -- convert -O vmdk -o subformat=streamOptimized fs.raw out.img
+row "convert vmdk->raw" "$rm_out" convert -O raw fs.vmdk out.img -- convert -O raw fs.vmdk out.img
+row "convert vmdk streamOptimized->raw" "$rm_out" convert -O raw fs-stream.vmdk out.img -- convert -O raw fs-stream.vmdk out.img
 row "compare raw qcow2" "true" compare fs.raw fs.qcow2 -- compare fs.raw fs.qcow2
 row "map qcow2" "true" map --output=json fs.qcow2 -- map --output=json fs.qcow2
 rm -f out.img out.img.*

@@ -44,7 +44,7 @@ internal static class CheckCommand
             {
                 outcome = CheckOperation.Run(image, mode, context.Err.WriteLine);
             }
-            catch (UnsupportedFeatureException e) when (image is not ICheckable)
+            catch (UnsupportedFeatureException e) when (image is not ICheckable || e.Message == CheckOperation.NotSupportedMessage)
             {
                 context.Err.WriteLine($"{Cli.Program}: {e.Message}");
                 return CheckOperation.ExitNotSupported;

@@ -3,6 +3,7 @@ using ImageTool.Formats.Cow;
 using ImageTool.Formats.Qcow;
 using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
+using ImageTool.Formats.Vmdk;
 using ImageTool.IO;
 
 namespace ImageTool.Formats;
@@ -21,6 +22,7 @@ internal static class FormatRegistry
     [
         Qcow2Format.Instance,
         QcowFormat.Instance,
+        VmdkFormat.Instance,
         CowFormat.Instance,
         CloopFormat.Instance,
         RawFormat.Instance,

@@ -12,11 +12,14 @@ public static class CheckOperation
 
     public const int ExitNotSupported = 63;
 
+    /// <summary>qemu's text for ENOTSUP from a check: no check at all, or (vmdk) no repair.</summary>
+    public const string NotSupportedMessage = "This image format does not support checks";
+
     /// <summary>Runs the check. Throws <see cref="UnsupportedFeatureException"/> when the format has none.</summary>
     public static Result Run(IImage image, CheckRepair repair, Action<string> log)
     {
         if (image is not ICheckable checkable)
-            throw new UnsupportedFeatureException("This image format does not support checks");
+            throw new UnsupportedFeatureException(NotSupportedMessage);
         var first = checkable.Check(repair, log);
         CheckReport? repaired = null;
         var report = first;

@@ -41,7 +41,7 @@ public static class ConvertOperation
         using var output = OpenTarget(target, options);
         if (output.Length < total) throw new ImageFormatException("output file is smaller than input file");
         ICompressedClusterWriter? compressor = null;
-        if (options.Compress)
+        if (options.Compress || output is ICompressedClusterWriter { NeedsCompressedWrites: true })
             compressor = output as ICompressedClusterWriter ?? throw new UnsupportedFeatureException("Compression not supported for this file format");
 
         var progress = options.Progress == null ? null : new ProgressMeter(options.Progress);
