@@ -26,7 +26,15 @@ public static class Images
         if (format == "raw") return baseImage;
         if (DiskImage.FindFormat(format) == null) Assert.Ignore($"format {format} is not in this build yet");
         string overlay = dir["overlay." + format];
-        Tools.QemuImg("create", "-q", "-f", format, "-b", baseImage, "-F", "raw", overlay).Ok();
+        string baseFormat = "raw";
+        if (format == "vmdk")
+        {
+            // vmdk parents must be vmdk: the chain is raw copy -> vmdk base -> vmdk overlay.
+            string vmdkBase = dir["base-of-overlay.vmdk"];
+            Tools.QemuImg("convert", "-O", "vmdk", baseImage, vmdkBase).Ok();
+            (baseImage, baseFormat) = (vmdkBase, "vmdk");
+        }
+        Tools.QemuImg("create", "-q", "-f", format, "-b", baseImage, "-F", baseFormat, overlay).Ok();
         return overlay;
     }
 
