@@ -116,7 +116,7 @@ internal sealed partial class Qcow2Image
     {
         if (!IsEncrypted)
         {
-            _file.Read(host, buffer);
+            DataFile.Read(host, buffer);
             return;
         }
         int head = (int)(host & (Sector - 1));

@@ -385,6 +385,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
     {
         if (!IsReadOnly) WriteBackMetadata();
         _l2Cache.Clear();
+        _l2Bitmaps.Clear();
     }
 
     private void Close()

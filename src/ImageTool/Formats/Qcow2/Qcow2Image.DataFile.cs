@@ -1,0 +1,37 @@
+using ImageTool.IO;
+
+namespace ImageTool.Formats.Qcow2;
+
+/// <summary>
+/// The external data file (incompat bit 2, header extension "DATA"): guest data lives there at the host offsets
+/// the L2 entries give (with data_file_raw, at the guest offsets), while metadata stays in the qcow2 file.
+/// </summary>
+internal sealed partial class Qcow2Image
+{
+    private HostFile? _dataFile;
+
+    private bool HasDataFile => (_header.IncompatibleFeatures & Qcow2Header.IncompatDataFile) != 0;
+
+    /// <summary>Where guest data clusters live: the external data file when there is one.</summary>
+    private HostFile DataFile => _dataFile ?? _file;
+
+    // Writing these images needs subcluster allocation / data-file allocation, which is not implemented yet.
+    private static void RefuseUnsupportedWrites(Qcow2Header header, bool readOnly)
+    {
+        if (readOnly) return;
+        if ((header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0)
+            throw new UnsupportedFeatureException("Writing qcow2 images with extended L2 entries is not supported yet");
+        if ((header.IncompatibleFeatures & Qcow2Header.IncompatDataFile) != 0)
+            throw new UnsupportedFeatureException("Writing qcow2 images with an external data file is not supported yet");
+    }
+
+    /// <summary>Opens the data file named in the header, relative to the image's directory as qemu does.</summary>
+    private void OpenDataFile(OpenOptions options)
+    {
+        if (!HasDataFile) return;
+        if (_header.DataFile == null)
+            throw new ImageFormatException("Could not open data file: Missing data file name in the image header");
+        string path = BackingPath.Resolve(_file.Path, _header.DataFile);
+        _dataFile = HostFile.Open(path, options);
+    }
+}
