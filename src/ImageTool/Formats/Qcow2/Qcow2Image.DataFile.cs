@@ -9,11 +9,12 @@ namespace ImageTool.Formats.Qcow2;
 internal sealed partial class Qcow2Image
 {
     private HostFile? _dataFile;
+    private ImageFormatException? _dataFileError;
 
     private bool HasDataFile => (_header.IncompatibleFeatures & Qcow2Header.IncompatDataFile) != 0;
 
     /// <summary>Where guest data clusters live: the external data file when there is one.</summary>
-    private HostFile DataFile => _dataFile ?? _file;
+    private HostFile DataFile => _dataFile ?? (_dataFileError != null ? throw _dataFileError : _file);
 
     // Writing these images needs subcluster allocation / data-file allocation, which is not implemented yet.
     private static void RefuseUnsupportedWrites(Qcow2Header header, bool readOnly)
@@ -32,6 +33,11 @@ internal sealed partial class Qcow2Image
         if (_header.DataFile == null)
             throw new ImageFormatException("Could not open data file: Missing data file name in the image header");
         string path = BackingPath.Resolve(_file.Path, _header.DataFile);
-        _dataFile = HostFile.Open(path, options);
+        try { _dataFile = HostFile.Open(path, options); }
+        catch (ImageFormatException e) when (options.MetadataOnly)
+        {
+            // qemu-img info shows such an image; only reading guest data needs the data file.
+            _dataFileError = e;
+        }
     }
 }

@@ -37,6 +37,23 @@ internal sealed partial class Qcow2Image
         return table;
     }
 
+    /// <summary>Serialises the cached L2 table at <paramref name="l2Offset"/> (with its bitmaps for extended L2).</summary>
+    private void EncodeL2(long l2Offset, Span<byte> raw)
+    {
+        var table = _l2Cache[l2Offset];
+        if (!_extendedL2)
+        {
+            for (int i = 0; i < table.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(raw[(i * 8)..], table[i]);
+            return;
+        }
+        var bitmaps = _l2Bitmaps[l2Offset];
+        for (int i = 0; i < table.Length; i++)
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(raw[(i * 16)..], table[i]);
+            BinaryPrimitives.WriteUInt64BigEndian(raw[(i * 16 + 8)..], bitmaps[i]);
+        }
+    }
+
     /// <summary>The subcluster bitmap of a guest cluster (0 without an L2 table). Caller holds the lock.</summary>
     private ulong LookupBitmap(long cluster)
     {

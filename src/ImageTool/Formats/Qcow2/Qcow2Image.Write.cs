@@ -223,9 +223,11 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         }
         BeginMetadataChange();
         table = oldOffset == 0 ? new ulong[L2Entries] : (ulong[])LoadL2(oldOffset, l1Index).Clone();
+        ulong[]? bitmaps = !_extendedL2 ? null : oldOffset == 0 ? new ulong[L2Entries] : (ulong[])_l2Bitmaps[oldOffset].Clone();
         long newOffset = Refcounts.Allocate(1);
         if ((long)_l2Cache.Count * ClusterSize >= MaxCachedL2Bytes) EvictL2Cache();
         _l2Cache[newOffset] = table;
+        if (bitmaps != null) _l2Bitmaps[newOffset] = bitmaps;
         _dirtyL2.Add(newOffset);
         _l1[l1Index] = (ulong)newOffset | Qcow2Entry.Copied;
         _l1Dirty = true;
@@ -358,8 +360,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         {
             foreach (long offset in _dirtyL2.Order())
             {
-                var table = _l2Cache[offset];
-                for (int i = 0; i < table.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), table[i]);
+                EncodeL2(offset, raw.AsSpan(0, ClusterSize));
                 _file.Write(offset, raw.AsSpan(0, ClusterSize));
             }
         }
@@ -433,14 +434,15 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             {
                 var table = GetL2ForWrite(l1Index);
                 long count = Math.Min(L2Entries, clusters - (l1Index << _l2Bits));
-                long host = Refcounts.Allocate(count);
+                // Data-file clusters sit at their guest offsets and are not refcounted.
+                long host = HasDataFile ? l1Index << (_l2Bits + _clusterBits) : Refcounts.Allocate(count);
                 for (int k = 0; k < count; k++) table[k] = (ulong)(host + ((long)k << _clusterBits)) | Qcow2Entry.Copied;
                 dataEnd = host + (count << _clusterBits);
-                if (preallocation == "falloc") _file.Allocate(host, count << _clusterBits);
-                else if (preallocation == "full") Raw.RawFormat.ZeroFill(_file, host, count << _clusterBits);
+                if (preallocation == "falloc") DataFile.Allocate(host, count << _clusterBits);
+                else if (preallocation == "full") Raw.RawFormat.ZeroFill(DataFile, host, count << _clusterBits);
             }
             WriteBackMetadata();
-            if (_file.Length < dataEnd) _file.SetLength(dataEnd);
+            if (DataFile.Length < dataEnd) DataFile.SetLength(dataEnd);
         }
     }
 

@@ -34,7 +34,7 @@ internal sealed partial class Qcow2Image : IImage
         _l1 = ReadL1(file, header);
     }
 
-    public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null)
+    public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null, bool creating = false)
     {
         bool forRepair = options?.ForRepair ?? false;
         try
@@ -42,7 +42,7 @@ internal sealed partial class Qcow2Image : IImage
             var head = new byte[(int)Math.Min(file.Length, 1 << Qcow2Header.MaxClusterBits)];
             int n = file.ReadAvailable(0, head);
             var header = Qcow2Header.Read(head.AsSpan(0, n), !file.IsReadOnly && !forRepair);
-            RefuseUnsupportedWrites(header, file.IsReadOnly);
+            if (!creating) RefuseUnsupportedWrites(header, file.IsReadOnly);
             var image = new Qcow2Image(file, header, format) { _warning = options?.Warning };
             image.OpenDataFile(options ?? new OpenOptions());
             image.LoadSnapshots();
