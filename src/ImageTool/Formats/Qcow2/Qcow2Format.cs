@@ -115,7 +115,8 @@ internal sealed class Qcow2Format : IImageFormat
         if (dataFile != null)
         {
             // As qemu: the data file is (re)created as an empty raw image of the full size.
-            using var data = HostFile.Create(BackingPath.Resolve(path, dataFile));
+            // A relative name is relative to the working directory, as in qemu-img 7.2 (for opening too).
+            using var data = HostFile.Create(dataFile);
             data.SetLength(size);
         }
         using (var file = HostFile.Create(path))
@@ -129,7 +130,7 @@ internal sealed class Qcow2Format : IImageFormat
             for (int c = 0; c < 3; c++) SetRefcount(block, header.RefcountOrder, c, 1);
             file.Write(clusterSize * 2, block);
         }
-        using var image = Qcow2Image.Open(HostFile.Open(path, readOnly: false), this, new OpenOptions { ReadOnly = false }, creating: true);
+        using var image = Qcow2Image.Open(HostFile.Open(path, readOnly: false), this, new OpenOptions { ReadOnly = false }, creating: true, dataFile);
         image.InitializeSize(size, preallocation);
         if (encryptFormat != null) image.InitializeEncryption(encryptFormat, password!, iterTime);
         image.Flush();

@@ -26,13 +26,13 @@ internal sealed partial class Qcow2Image
             throw new UnsupportedFeatureException("Writing qcow2 images with an external data file is not supported yet");
     }
 
-    /// <summary>Opens the data file named in the header, relative to the image's directory as qemu does.</summary>
-    private void OpenDataFile(OpenOptions options)
+    /// <summary>Opens the data file named in the header. qemu 7.2 takes a relative name relative to the working directory, not to the image.</summary>
+    private void OpenDataFile(OpenOptions options, string? createdPath)
     {
         if (!HasDataFile) return;
         if (_header.DataFile == null)
             throw new ImageFormatException("Could not open data file: Missing data file name in the image header");
-        string path = BackingPath.Resolve(_file.Path, _header.DataFile);
+        string path = createdPath ?? _header.DataFile;
         try { _dataFile = HostFile.Open(path, options); }
         catch (ImageFormatException e) when (options.MetadataOnly)
         {

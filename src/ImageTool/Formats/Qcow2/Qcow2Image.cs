@@ -34,7 +34,8 @@ internal sealed partial class Qcow2Image : IImage
         _l1 = ReadL1(file, header);
     }
 
-    public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null, bool creating = false)
+    public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null,
+        bool creating = false, string? createdDataFile = null)
     {
         bool forRepair = options?.ForRepair ?? false;
         try
@@ -44,7 +45,7 @@ internal sealed partial class Qcow2Image : IImage
             var header = Qcow2Header.Read(head.AsSpan(0, n), !file.IsReadOnly && !forRepair);
             if (!creating) RefuseUnsupportedWrites(header, file.IsReadOnly);
             var image = new Qcow2Image(file, header, format) { _warning = options?.Warning };
-            image.OpenDataFile(options ?? new OpenOptions());
+            image.OpenDataFile(options ?? new OpenOptions(), createdDataFile);
             image.LoadSnapshots();
             image.SetupEncryption(options ?? new OpenOptions());
             if (!file.IsReadOnly && !forRepair) image.OpenForWriting();
