@@ -13,17 +13,16 @@ internal sealed partial class Qcow2Image
 
     private bool HasDataFile => (_header.IncompatibleFeatures & Qcow2Header.IncompatDataFile) != 0;
 
+    private bool DataFileRaw => HasDataFile && (_header.AutoclearFeatures & Qcow2Header.AutoclearDataFileRaw) != 0;
+
     /// <summary>Where guest data clusters live: the external data file when there is one.</summary>
     private HostFile DataFile => _dataFile ?? (_dataFileError != null ? throw _dataFileError : _file);
 
-    // Writing these images needs subcluster allocation / data-file allocation, which is not implemented yet.
+    // Writing subclusters (allocation and zero bitmaps) is not implemented yet: such images open read-only only.
     private static void RefuseUnsupportedWrites(Qcow2Header header, bool readOnly)
     {
-        if (readOnly) return;
-        if ((header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0)
+        if (!readOnly && (header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0)
             throw new UnsupportedFeatureException("Writing qcow2 images with extended L2 entries is not supported yet");
-        if ((header.IncompatibleFeatures & Qcow2Header.IncompatDataFile) != 0)
-            throw new UnsupportedFeatureException("Writing qcow2 images with an external data file is not supported yet");
     }
 
     /// <summary>Opens the data file named in the header. qemu 7.2 takes a relative name relative to the working directory, not to the image.</summary>

@@ -27,6 +27,7 @@ internal sealed partial class Qcow2Image
     public Qcow2Snapshot CreateSnapshot(string name, DateTimeOffset now)
     {
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
+        if (HasDataFile) throw new ImageFormatException("-95 (Operation not supported)");
         lock (_lock)
         {
             var list = LoadSnapshots();

@@ -98,8 +98,8 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         _file.Flush();
     }
 
-    private static bool InPlace(ulong entry) =>
-        Qcow2Entry.Type(entry) == Qcow2ClusterType.Normal && Qcow2Entry.IsCopied(entry);
+    private bool InPlace(ulong entry) =>
+        EntryType(entry) == Qcow2ClusterType.Normal && Qcow2Entry.IsCopied(entry);
 
     /// <summary>Writes the part of the request that falls in one L2 table; returns its length.</summary>
     private int WriteInTable(long offset, ReadOnlySpan<byte> data)
@@ -143,7 +143,8 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             long runGuestEnd = clusterStart + ((long)count << _clusterBits);
             runEnd = Math.Min(end, runGuestEnd);
             BeginMetadataChange();
-            long newHost = Refcounts.Allocate(count);
+            // Data-file clusters sit at their guest offsets and are not refcounted.
+            long newHost = HasDataFile ? clusterStart : Refcounts.Allocate(count);
             if (pos > clusterStart) CopyOnWrite(table[i], clusterStart, newHost, 0, (int)(pos - clusterStart));
             WriteData(newHost + (pos - clusterStart), pos, data[(int)(pos - offset)..(int)(runEnd - offset)]);
             if (runEnd < runGuestEnd)
@@ -168,7 +169,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         try
         {
             var span = buffer.AsSpan(0, ClusterSize);
-            switch (Qcow2Entry.Type(oldEntry))
+            switch (EntryType(oldEntry))
             {
                 case Qcow2ClusterType.Normal:
                     ReadData(Qcow2Entry.HostOffset(oldEntry) + from, guestClusterStart + from, span[..length]);
@@ -195,9 +196,9 @@ internal sealed partial class Qcow2Image : IMakeEmpty
     /// <summary>Drops the host clusters an entry referenced, after the new mapping is on disk (at flush).</summary>
     private void ReleaseEntry(ulong entry)
     {
-        switch (Qcow2Entry.Type(entry))
+        switch (EntryType(entry))
         {
-            case Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc:
+            case Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc when !HasDataFile:
                 _deferredFrees.Add((Qcow2Entry.HostOffset(entry), 1));
                 break;
             case Qcow2ClusterType.Compressed:
@@ -273,7 +274,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         }
     }
 
-    private bool ReadsAsZeros(ulong entry, long guestOffset) => Qcow2Entry.Type(entry) switch
+    private bool ReadsAsZeros(ulong entry, long guestOffset) => EntryType(entry) switch
     {
         Qcow2ClusterType.ZeroPlain or Qcow2ClusterType.ZeroAlloc => true,
         Qcow2ClusterType.Unallocated => _backing == null || guestOffset >= _backing.Length,
@@ -315,8 +316,14 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         {
             int i = (int)(c & (L2Entries - 1));
             ulong old = table[i];
-            var type = Qcow2Entry.Type(old);
-            if (_header.Version < 3)
+            var type = EntryType(old);
+            if (DataFileRaw)
+            {
+                // The raw data file must read as the guest does: keep the mapping, zero the data there too.
+                Raw.RawFormat.ZeroFill(DataFile, c << _clusterBits, Math.Min(ClusterSize, Length - (c << _clusterBits)));
+                table[i] = (ulong)(c << _clusterBits) | Qcow2Entry.Copied | Qcow2Entry.ZeroFlag;
+            }
+            else if (_header.Version < 3)
             {
                 ReleaseEntry(old);
                 table[i] = 0;
@@ -338,6 +345,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         if (IsReadOnly) return;
         lock (_lock)
         {
+            _dataFile?.Flush();
             WriteBackMetadata();
             _file.Flush();
         }
@@ -393,6 +401,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
     {
         lock (_lock)
         {
+            _dataFile?.Flush();
             WriteBackMetadata();
             _file.Flush();
             if (_markedDirty)
