@@ -70,4 +70,69 @@ public class Qcow2DataFileTests
         var e = Assert.Catch<ImageFormatException>(() => Qcow2InteropTests.Create(dir["x.qcow2"], 1 << 20, options, backing, backing == null ? null : "qcow2"));
         Assert.That(e!.Message, Is.EqualTo(message));
     }
+
+    [TestCase("", 1)]
+    [TestCase(",data_file_raw=on", 2)]
+    [TestCase(",cluster_size=4k", 3)]
+    public void Write_RandomWritesAndZeroes_QemuCheckAndCompareClean(string options, int seed)
+    {
+        using var dir = new TempDir();
+        string path = dir["x.qcow2"];
+        const int size = 6 << 20;
+        Qcow2InteropTests.Create(path, size, $"data_file={dir["d.raw"]}{options}");
+        var model = new byte[size];
+        var random = new Random(seed);
+        using (var image = Qcow2InteropTests.OpenRw(path))
+        {
+            for (int n = 0; n < 60; n++)
+            {
+                int offset = random.Next(size - 1);
+                int length = Math.Min(random.Next(1, 300_000), size - offset);
+                if (n % 4 == 3)
+                {
+                    image.WriteZeroes(offset, length, mayDeallocate: n % 8 == 3);
+                    model.AsSpan(offset, length).Clear();
+                }
+                else
+                {
+                    var data = SeededData.Bytes(length, seed * 100 + n);
+                    image.Write(offset, data);
+                    data.CopyTo(model, offset);
+                }
+            }
+        }
+        File.WriteAllBytes(dir["model.raw"], model);
+        Tools.QemuImg("check", path).Ok();
+        Tools.QemuImg("compare", dir["model.raw"], path).Ok();
+        Assert.That(ImgRead(path), Is.EqualTo(model));
+        if (options.Contains("raw", StringComparison.Ordinal)) Assert.That(File.ReadAllBytes(dir["d.raw"]), Is.EqualTo(model));
+    }
+
+    [Test]
+    public void Write_OverQemuWrittenDataFileImage_QemuReadsResult()
+    {
+        using var dir = new TempDir();
+        string path = dir["x.qcow2"];
+        Tools.QemuImg("create", "-q", "-f", "qcow2", "-o", $"data_file={dir["d.raw"]}", path, "2M").Ok();
+        Tools.QemuIo("-c", "write -P 0x11 0 128k", "-c", "write -z 512k 64k", path).Ok();
+        using (var image = Qcow2InteropTests.OpenRw(path))
+        {
+            image.Write(4096, new byte[] { 0x22, 0x22 });
+            image.Write(520 << 10, new byte[] { 0x33 });
+        }
+        Tools.QemuIo("-c", "read -P 0x11 0 4096", "-c", "read -P 0x22 4096 2", "-c", "read -P 0x11 4098 126974",
+            "-c", "read -P 0 512k 8k", "-c", "read -P 0x33 520k 1", path).Ok();
+        Tools.QemuImg("check", path).Ok();
+    }
+
+    [Test]
+    public void CreateSnapshot_WithDataFile_OperationNotSupportedAsQemu()
+    {
+        using var dir = new TempDir();
+        string path = dir["x.qcow2"];
+        Qcow2InteropTests.Create(path, 1 << 20, $"data_file={dir["d.raw"]}");
+        using var image = Qcow2InteropTests.OpenRw(path);
+        var e = Assert.Catch<ImageFormatException>(() => ImageTool.Operations.SnapshotOperation.Create(image, "s", DateTimeOffset.UnixEpoch));
+        Assert.That(e!.Message, Is.EqualTo("Could not create snapshot 's': -95 (Operation not supported)"));
+    }
 }

@@ -89,4 +89,17 @@ public class Qcow2ExtendedL2Tests
         Assert.That(e!.Message, Is.EqualTo(message));
         Assert.That(Tools.QemuImg("create", "-q", "-f", "qcow2", "-o", options, dir["q.qcow2"], "1M").Stderr, Does.Contain(message));
     }
+
+    [Test]
+    public void OpenReadWrite_ExtendedL2_RefusedClearlyAndFileUnchanged()
+    {
+        using var dir = new TempDir();
+        string path = dir["e.qcow2"];
+        Tools.QemuImg("create", "-q", "-f", "qcow2", "-o", "extended_l2=on", path, "1M").Ok();
+        byte[] before = File.ReadAllBytes(path);
+        var e = Assert.Catch<ImageFormatException>(() => Qcow2InteropTests.OpenRw(path).Dispose());
+        Assert.That(e!.Message, Is.EqualTo($"Could not open '{path}': Writing qcow2 images with extended L2 entries is not supported yet"));
+        Assert.That(e.InnerException, Is.InstanceOf<UnsupportedFeatureException>());
+        Assert.That(File.ReadAllBytes(path), Is.EqualTo(before));
+    }
 }
