@@ -130,7 +130,7 @@ internal sealed class Qcow2Format : IImageFormat
             for (int c = 0; c < 3; c++) SetRefcount(block, header.RefcountOrder, c, 1);
             file.Write(clusterSize * 2, block);
         }
-        using var image = Qcow2Image.Open(HostFile.Open(path, readOnly: false), this, new OpenOptions { ReadOnly = false }, creating: true, dataFile);
+        using var image = Qcow2Image.Open(HostFile.Open(path, readOnly: false), this, new OpenOptions { ReadOnly = false }, dataFile);
         image.InitializeSize(size, preallocation);
         if (encryptFormat != null) image.InitializeEncryption(encryptFormat, password!, iterTime);
         image.Flush();

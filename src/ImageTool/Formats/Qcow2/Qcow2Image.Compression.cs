@@ -49,6 +49,7 @@ internal sealed partial class Qcow2Image : ICompressedClusterWriter
             int i = (int)((offset >> _clusterBits) & (L2Entries - 1));
             ReleaseEntry(table[i]);
             table[i] = Qcow2Compression.Descriptor(host, compressed.Length, _clusterBits);
+            if (_extendedL2) CurrentBitmaps(l1Index)[i] = 0; // compressed entries carry no subcluster bits
         }
     }
 

@@ -18,12 +18,6 @@ internal sealed partial class Qcow2Image
     /// <summary>Where guest data clusters live: the external data file when there is one.</summary>
     private HostFile DataFile => _dataFile ?? (_dataFileError != null ? throw _dataFileError : _file);
 
-    // Writing subclusters (allocation and zero bitmaps) is not implemented yet: such images open read-only only.
-    private static void RefuseUnsupportedWrites(Qcow2Header header, bool readOnly)
-    {
-        if (!readOnly && (header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0)
-            throw new UnsupportedFeatureException("Writing qcow2 images with extended L2 entries is not supported yet");
-    }
 
     /// <summary>Opens the data file named in the header. qemu 7.2 takes a relative name relative to the working directory, not to the image.</summary>
     private void OpenDataFile(OpenOptions options, string? createdPath)

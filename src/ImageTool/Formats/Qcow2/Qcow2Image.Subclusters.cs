@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 
 namespace ImageTool.Formats.Qcow2;
@@ -105,4 +106,115 @@ internal sealed partial class Qcow2Image
         type == Qcow2ClusterType.Normal && Qcow2Entry.SubclusterAllocated(bitmap, index) ? Qcow2ClusterType.Normal
         : Qcow2Entry.SubclusterZero(bitmap, index) ? Qcow2ClusterType.ZeroPlain
         : Qcow2ClusterType.Unallocated;
+
+    /// <summary>The bitmaps of the (writable, cached) L2 table of an L1 index, after <see cref="GetL2ForWrite"/>.</summary>
+    private ulong[] CurrentBitmaps(long l1Index) => _l2Bitmaps[Qcow2Entry.HostOffset(_l1[l1Index])];
+
+    private static ulong SubclusterMask(int first, int last) => (last == 31 ? uint.MaxValue : (1UL << (last + 1)) - 1) & ~((1UL << first) - 1);
+
+    /// <summary>
+    /// Writes the part of a request inside one guest cluster: only the touched subclusters become allocated, and
+    /// the untouched parts of partially written subclusters are filled from what they read as before.
+    /// </summary>
+    private int WriteInCluster(long offset, ReadOnlySpan<byte> data)
+    {
+        long cluster = offset >> _clusterBits;
+        long clusterStart = cluster << _clusterBits;
+        int inCluster = (int)(offset - clusterStart);
+        int n = (int)Math.Min(data.Length, ClusterSize - inCluster);
+        long l1Index = cluster >> _l2Bits;
+        int i = (int)(cluster & (L2Entries - 1));
+        ulong entry = Lookup(cluster, out bool noTable);
+        var type = EntryType(entry);
+        ulong bitmap = noTable ? 0 : LookupBitmap(cluster);
+        int first = inCluster >> SubclusterBits, last = (inCluster + n - 1) >> SubclusterBits;
+        ulong mask = SubclusterMask(first, last);
+        ulong newBitmap = (bitmap | mask) & ~(mask << 32);
+        if (type == Qcow2ClusterType.Normal && Qcow2Entry.IsCopied(entry))
+        {
+            long host = Qcow2Entry.HostOffset(entry);
+            FillSubclusterEdges(bitmap, host, clusterStart, inCluster, n);
+            WriteData(host + inCluster, offset, data[..n]);
+            if (newBitmap != bitmap)
+            {
+                GetL2ForWrite(l1Index);
+                CurrentBitmaps(l1Index)[i] = newBitmap;
+            }
+            return n;
+        }
+        if (type == Qcow2ClusterType.Normal)
+            throw new UnsupportedFeatureException("Writing shared clusters of qcow2 images with extended L2 entries is not supported yet");
+        BeginMetadataChange();
+        var table = GetL2ForWrite(l1Index);
+        long newHost = HasDataFile ? clusterStart : Refcounts.Allocate(1);
+        if (type == Qcow2ClusterType.Compressed)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(ClusterSize);
+            try
+            {
+                var span = buffer.AsSpan(0, ClusterSize);
+                ReadCompressedCluster(entry, span);
+                data[..n].CopyTo(span[inCluster..]);
+                WriteData(newHost, clusterStart, span);
+            }
+            finally { ArrayPool<byte>.Shared.Return(buffer); }
+            newBitmap = uint.MaxValue;
+        }
+        else
+        {
+            FillSubclusterEdges(bitmap & ~(ulong)uint.MaxValue, newHost, clusterStart, inCluster, n);
+            WriteData(newHost + inCluster, offset, data[..n]);
+        }
+        ReleaseEntry(table[i]);
+        table[i] = (ulong)newHost | Qcow2Entry.Copied;
+        CurrentBitmaps(l1Index)[i] = newBitmap;
+        return n;
+    }
+
+    /// <summary>Fills the head and tail of the first/last touched subclusters that were not allocated before.</summary>
+    private void FillSubclusterEdges(ulong bitmap, long host, long clusterStart, int inCluster, int n)
+    {
+        int sc = 1 << SubclusterBits;
+        int first = inCluster >> SubclusterBits, last = (inCluster + n - 1) >> SubclusterBits;
+        if (!Qcow2Entry.SubclusterAllocated(bitmap, first) && inCluster > first * sc)
+            FillFromPrevious(bitmap, first, host, clusterStart, first * sc, inCluster - first * sc);
+        int end = inCluster + n;
+        if (!Qcow2Entry.SubclusterAllocated(bitmap, last) && end < (last + 1) * sc)
+            FillFromPrevious(bitmap, last, host, clusterStart, end, (last + 1) * sc - end);
+    }
+
+    private void FillFromPrevious(ulong bitmap, int subcluster, long host, long clusterStart, int from, int length)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            var span = buffer.AsSpan(0, length);
+            long guest = clusterStart + from;
+            int inImage = (int)Math.Clamp(Length - guest, 0, length);
+            if (Qcow2Entry.SubclusterZero(bitmap, subcluster)) span.Clear();
+            else
+            {
+                BackingChain.Read(_backing, guest, span[..inImage]);
+                span[inImage..].Clear();
+            }
+            WriteData(host + from, guest, span);
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    /// <summary>A whole guest cluster reads as zeros: all zero bits set; the host cluster kept unless it may go.</summary>
+    private void ZeroClusterWithSubclusters(long l1Index, ulong[] table, int i, long cluster, bool mayDeallocate)
+    {
+        ulong old = table[i];
+        var type = EntryType(old);
+        if (DataFileRaw && type == Qcow2ClusterType.Normal)
+            Raw.RawFormat.ZeroFill(DataFile, cluster << _clusterBits, Math.Min(ClusterSize, Length - (cluster << _clusterBits)));
+        bool keep = type == Qcow2ClusterType.Normal && Qcow2Entry.IsCopied(old) && (!mayDeallocate || DataFileRaw);
+        if (!keep)
+        {
+            ReleaseEntry(old);
+            table[i] = 0;
+        }
+        CurrentBitmaps(l1Index)[i] = 0xFFFF_FFFF_0000_0000;
+    }
 }

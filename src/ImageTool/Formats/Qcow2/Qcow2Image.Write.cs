@@ -73,7 +73,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             {
                 while (buffer.Length > 0)
                 {
-                    int n = WriteInTable(offset, buffer);
+                    int n = _extendedL2 ? WriteInCluster(offset, buffer) : WriteInTable(offset, buffer);
                     offset += n;
                     buffer = buffer[n..];
                 }
@@ -317,6 +317,11 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             int i = (int)(c & (L2Entries - 1));
             ulong old = table[i];
             var type = EntryType(old);
+            if (_extendedL2)
+            {
+                ZeroClusterWithSubclusters(l1Index, table, i, c, mayDeallocate);
+                continue;
+            }
             if (DataFileRaw)
             {
                 // The raw data file must read as the guest does: keep the mapping, zero the data there too.

@@ -35,7 +35,7 @@ internal sealed partial class Qcow2Image : IImage
     }
 
     public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null,
-        bool creating = false, string? createdDataFile = null)
+        string? createdDataFile = null)
     {
         bool forRepair = options?.ForRepair ?? false;
         try
@@ -43,7 +43,6 @@ internal sealed partial class Qcow2Image : IImage
             var head = new byte[(int)Math.Min(file.Length, 1 << Qcow2Header.MaxClusterBits)];
             int n = file.ReadAvailable(0, head);
             var header = Qcow2Header.Read(head.AsSpan(0, n), !file.IsReadOnly && !forRepair);
-            if (!creating) RefuseUnsupportedWrites(header, file.IsReadOnly);
             var image = new Qcow2Image(file, header, format) { _warning = options?.Warning };
             image.OpenDataFile(options ?? new OpenOptions(), createdDataFile);
             image.LoadSnapshots();

@@ -90,16 +90,72 @@ public class Qcow2ExtendedL2Tests
         Assert.That(Tools.QemuImg("create", "-q", "-f", "qcow2", "-o", options, dir["q.qcow2"], "1M").Stderr, Does.Contain(message));
     }
 
-    [Test]
-    public void OpenReadWrite_ExtendedL2_RefusedClearlyAndFileUnchanged()
+    [TestCase("extended_l2=on", true, 1)]
+    [TestCase("extended_l2=on,cluster_size=16k", true, 2)]
+    [TestCase("extended_l2=on,lazy_refcounts=on", false, 3)]
+    [TestCase("extended_l2=on,data_file=DATA", false, 4)]
+    [TestCase("extended_l2=on,data_file=DATA,data_file_raw=on,cluster_size=32k", false, 5)]
+    public void Write_RandomSubclusterWritesAndZeroes_QemuCheckAndCompareClean(string options, bool withBacking, int seed)
     {
         using var dir = new TempDir();
+        const int size = 6 << 20;
+        var random = new Random(seed);
+        var model = new byte[size];
+        string? backing = null;
+        if (withBacking)
+        {
+            backing = dir["base.raw"];
+            model = SeededData.Bytes(size, seed + 1000);
+            File.WriteAllBytes(backing, model);
+        }
         string path = dir["e.qcow2"];
-        Tools.QemuImg("create", "-q", "-f", "qcow2", "-o", "extended_l2=on", path, "1M").Ok();
-        byte[] before = File.ReadAllBytes(path);
-        var e = Assert.Catch<ImageFormatException>(() => Qcow2InteropTests.OpenRw(path).Dispose());
-        Assert.That(e!.Message, Is.EqualTo($"Could not open '{path}': Writing qcow2 images with extended L2 entries is not supported yet"));
-        Assert.That(e.InnerException, Is.InstanceOf<UnsupportedFeatureException>());
-        Assert.That(File.ReadAllBytes(path), Is.EqualTo(before));
+        Qcow2InteropTests.Create(path, size, options.Replace("DATA", dir["d.raw"], StringComparison.Ordinal), backing, backing == null ? null : "raw");
+        using (var image = Qcow2InteropTests.OpenRw(path))
+        {
+            image.AttachBacking(backing == null ? null : DiskImage.Open(backing, new OpenOptions { Format = "raw" }));
+            for (int n = 0; n < 80; n++)
+            {
+                // Mostly small, unaligned writes so that subclusters are partly written.
+                int length = n % 5 == 0 ? random.Next(1, 200_000) : random.Next(1, 3000);
+                int offset = random.Next(size - length);
+                if (n % 6 == 5)
+                {
+                    image.WriteZeroes(offset, length, mayDeallocate: n % 12 == 5);
+                    model.AsSpan(offset, length).Clear();
+                }
+                else
+                {
+                    var data = SeededData.Bytes(length, seed * 100 + n);
+                    image.Write(offset, data);
+                    data.CopyTo(model, offset);
+                }
+            }
+        }
+        File.WriteAllBytes(dir["model.raw"], model);
+        Tools.QemuImg("check", path).Ok();
+        Tools.QemuImg("compare", dir["model.raw"], path).Ok();
+        Assert.That(ImgRead(path), Is.EqualTo(model));
+        Assert.That(ImgCheck(path).ExitCode, Is.Zero);
+        // And back: qemu writes more subclusters into img's image, img reads them.
+        Tools.QemuIo("-c", "write -P 0x5a 12345 7000", "-c", "write -z 1M 64k", path).Ok();
+        model.AsSpan(12345, 7000).Fill(0x5a);
+        model.AsSpan(1 << 20, 64 << 10).Clear();
+        Assert.That(ImgRead(path), Is.EqualTo(model));
+    }
+
+    [Test]
+    public void Write_PartialSubcluster_OnlyTouchedSubclustersAllocatedAsQemu()
+    {
+        using var dir = new TempDir();
+        Qcow2InteropTests.Create(dir["i.qcow2"], 1 << 20, "extended_l2=on");
+        Tools.QemuImg("create", "-q", "-f", "qcow2", "-o", "extended_l2=on", dir["q.qcow2"], "1M").Ok();
+        using (var image = Qcow2InteropTests.OpenRw(dir["i.qcow2"]))
+        {
+            image.Write(0, new byte[4096]);
+            image.Write(8192, new byte[2048]);
+            image.WriteZeroes(65536, 65536, mayDeallocate: true);
+        }
+        Tools.QemuIo("-c", "write -P 0 0 4k", "-c", "write -P 0 8k 2k", "-c", "write -z 64k 64k", dir["q.qcow2"]).Ok();
+        Assert.That(File.ReadAllBytes(dir["i.qcow2"]), Is.EqualTo(File.ReadAllBytes(dir["q.qcow2"])));
     }
 }
