@@ -16,13 +16,20 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
     /// <summary>Every command: name, qemu's synopsis, and the factory of its parser.</summary>
     public static readonly IReadOnlyList<(string Name, string Synopsis, Func<CliContext, Command> Build)> Commands =
     [
+        ("amend", AmendCommand.Synopsis, AmendCommand.Build),
         ("bench", BenchCommand.Synopsis, BenchCommand.Build),
         ("check", CheckCommand.Synopsis, CheckCommand.Build),
         ("commit", CommitCommand.Synopsis, CommitCommand.Build),
+        ("compare", CompareCommand.Synopsis, CompareCommand.Build),
         ("convert", ConvertCommand.Synopsis, ConvertCommand.Build),
         ("create", CreateCommand.Synopsis, CreateCommand.Build),
+        ("dd", DdCommand.Synopsis, DdCommand.Build),
         ("info", InfoCommand.Synopsis, InfoCommand.Build),
+        ("map", MapCommand.Synopsis, MapCommand.Build),
+        ("measure", MeasureCommand.Synopsis, MeasureCommand.Build),
         ("snapshot", SnapshotCommand.Synopsis, SnapshotCommand.Build),
+        ("rebase", RebaseCommand.Synopsis, RebaseCommand.Build),
+        ("resize", ResizeCommand.Synopsis, ResizeCommand.Build),
     ];
 
     public int Run(string[] args)
@@ -70,6 +77,7 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
         if (first == "run") return RunCommand.Run(args[1..], _context);
         if (entry.Build == null) throw new UsageException($"Command not found: {first}");
         string[] rest = args[1..];
+        if (entry.Name == "resize" && !rest.Any(a => a is "-h" or "--help")) rest = ResizeCommand.PrepareArguments(rest);
         // qemu-img 7.2 has no per-command help: -h anywhere prints the usage. We print the command's part.
         if (rest.TakeWhile(a => a != "--").Any(a => a is "-h" or "--help"))
         {

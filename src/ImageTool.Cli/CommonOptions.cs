@@ -54,9 +54,9 @@ internal static class CommonOptions
     };
 
     /// <summary>A size argument with qemu's messages; <paramref name="noun"/> names it ("image size", "skip", ...).</summary>
-    public static long ParseSize(string text, string noun, CliContext context, long max = long.MaxValue)
+    public static long ParseSize(string text, string noun, CliContext context, long max = long.MaxValue, long min = 0)
     {
-        if (SizeParser.TryParse(text, out long value, out var error, out bool hexWithSuffix) && value <= max)
+        if (SizeParser.TryParse(text, out long value, out var error, out bool hexWithSuffix) && value <= max && value >= min)
         {
             if (hexWithSuffix) context.Warn($"{Cli.Program}: warning: Using a multiplier suffix on hex numbers is deprecated: {text}");
             return value;
@@ -64,7 +64,7 @@ internal static class CommonOptions
         if (error == SizeParser.Error.Invalid)
             throw new UsageException($"Invalid {noun} specified. You may use k, M, G, T, P or E suffixes for\n" +
                 $"{Cli.Program}: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.", showTryHint: false);
-        throw new UsageException($"Invalid {noun} specified. Must be between 0 and {max}.", showTryHint: false);
+        throw new UsageException($"Invalid {noun} specified. Must be between {min} and {max}.", showTryHint: false);
     }
 
     /// <summary>qemu's cache mode names; null when not given.</summary>

@@ -19,6 +19,10 @@ public static class DiskImage
         {
             return FormatRegistry.Open(path, options ?? new OpenOptions());
         }
+        catch (ImageLockedException e)
+        {
+            throw new ImageLockedException($"Could not open '{path}': {e.Message}", e);
+        }
         catch (ImageFormatException e)
         {
             throw new ImageFormatException($"Could not open '{path}': {e.Message}", e) { OmitFinalNewline = e.OmitFinalNewline };

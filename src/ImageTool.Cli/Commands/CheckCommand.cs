@@ -35,7 +35,7 @@ internal static class CheckCommand
             if (names.Length != 1) throw new UsageException("Expecting one image file name");
             bool forceShared = result.GetValue(forceShare);
             if (forceShared && mode != CheckRepair.None)
-                throw new UsageException("force-share=on can only be used with read-only images", showTryHint: false);
+                throw new UsageException($"Could not open '{names[0]}': force-share=on can only be used with read-only images", showTryHint: false);
             var (path, options) = CommonOptions.Source(names[0], result.GetValue(format), result.GetValue(imageOpts),
                 forceShared, CommonOptions.Secrets(result, objects), context);
             using var image = DiskImage.Open(path, options with { ReadOnly = mode == CheckRepair.None, ForRepair = mode != CheckRepair.None });

@@ -3,12 +3,11 @@ namespace ImageTool.Kvm.Disks;
 /// <summary>An opened guest disk: the image (with its backing chain) and what the guest actually uses.</summary>
 internal sealed class GuestDisk : IDisposable
 {
-    private GuestDisk(DriveSpec spec, IImage image, IBlockDevice device, ImageLock? imageLock)
+    private GuestDisk(DriveSpec spec, IImage image, IBlockDevice device)
     {
         Spec = spec;
         Image = image;
         Device = device;
-        Lock = imageLock;
     }
 
     public DriveSpec Spec { get; }
@@ -16,8 +15,6 @@ internal sealed class GuestDisk : IDisposable
 
     /// <summary>The image itself, or the temporary qcow2 overlay above it under -snapshot (which owns the image).</summary>
     public IBlockDevice Device { get; }
-
-    public ImageLock? Lock { get; }
 
     /// <summary>
     /// Opens the image and its backing chain through the library. The image is opened read-write only when the
@@ -29,16 +26,14 @@ internal sealed class GuestDisk : IDisposable
         bool snap = (snapshot || spec.Snapshot) && !spec.IsCdrom && !spec.ReadOnly;
         bool writable = !spec.IsCdrom && !spec.ReadOnly && !snap;
         var image = DiskImage.Open(spec.File, new OpenOptions { ReadOnly = !writable, Format = spec.Format, Warning = warning });
-        ImageLock? imageLock = null;
+        // The library locks every file of the chain as qemu does while the images are open.
         try
         {
-            imageLock = ImageLock.Acquire(image, writable);
             IBlockDevice device = snap ? TemporaryOverlay.Create(image) : image;
-            return new GuestDisk(spec, image, device, imageLock);
+            return new GuestDisk(spec, image, device);
         }
         catch
         {
-            imageLock?.Dispose();
             image.Dispose();
             throw;
         }
@@ -55,6 +50,5 @@ internal sealed class GuestDisk : IDisposable
             if (!Image.IsReadOnly) Image.Flush();
             Image.Dispose();
         }
-        Lock?.Dispose();
     }
 }

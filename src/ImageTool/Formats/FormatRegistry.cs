@@ -53,7 +53,10 @@ internal static class FormatRegistry
     }
 
     /// <summary>Opens one image (no backing chain); messages are the inner part of qemu's "Could not open".</summary>
-    public static IImage OpenSingle(string path, OpenOptions options)
+    /// <param name="path">The image file.</param>
+    /// <param name="options">How to open it.</param>
+    /// <param name="isBacking">A backing file: like qemu's backing children it never lets others write or resize it.</param>
+    public static IImage OpenSingle(string path, OpenOptions options, bool isBacking = false)
     {
         IImageFormat format;
         bool probed = options.Format == null;
@@ -66,7 +69,8 @@ internal static class FormatRegistry
                 $"WARNING: Image format was not specified for '{path}' and probing guessed raw.\n" +
                 "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n" +
                 "         Specify the 'raw' format explicitly to remove the restrictions.");
-        return format.Open(path, options with { FormatWasProbed = probed });
+        using (HostFile.ExpectLock(ImageLock.For(path, hasMetadata: format != RawFormat.Instance || isBacking, options.ReadOnly, options.ForceShare)))
+            return format.Open(path, options with { FormatWasProbed = probed });
     }
 
     /// <summary>Opens an image and, when asked, its whole backing chain read-only.</summary>
@@ -93,7 +97,7 @@ internal static class FormatRegistry
                         Format = current.BackingFormat,
                         ForceShare = options.ForceShare,
                         Secrets = options.Secrets,
-                    });
+                    }, isBacking: true);
                 }
                 catch (ImageFormatException e)
                 {

@@ -31,8 +31,42 @@ public sealed class HostFile : IDisposable
         return file;
     }
 
+    // The lock the registry asks for while a format opens its image (formats open their files themselves).
+    [ThreadStatic] private static ImageLock? t_pendingLock;
+
+    /// <summary>Makes the next open of the request's path on this thread take qemu's image locks.</summary>
+    internal static LockScope ExpectLock(ImageLock request)
+    {
+        t_pendingLock = request;
+        return default;
+    }
+
+    internal readonly struct LockScope : IDisposable
+    {
+        public void Dispose() => t_pendingLock = null;
+    }
+
     /// <summary>Opens an existing file; errors are worded as qemu's "Could not open" reasons.</summary>
     public static HostFile Open(string path, bool readOnly)
+    {
+        var file = OpenUnlocked(path, readOnly);
+        if (t_pendingLock is { } request && request.Path == path)
+        {
+            t_pendingLock = null;
+            try
+            {
+                request.Apply(file._handle);
+            }
+            catch
+            {
+                file.Dispose();
+                throw;
+            }
+        }
+        return file;
+    }
+
+    private static HostFile OpenUnlocked(string path, bool readOnly)
     {
         if (Directory.Exists(path))
             throw new ImageFormatException($"'file' driver requires '{path}' to be a regular file");
@@ -52,7 +86,18 @@ public sealed class HostFile : IDisposable
     {
         try
         {
-            var handle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            // Like qemu's raw_co_create: lock before truncating, so an image in use is never clobbered.
+            var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            try
+            {
+                new ImageLock(path, Permission.Write | Permission.Resize, Permission.Resize).Apply(handle);
+                RandomAccess.SetLength(handle, 0);
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
             return new HostFile(path, handle, false);
         }
         catch (DirectoryNotFoundException e) { throw new ImageFormatException($"Could not create '{path}': No such file or directory", e); }

@@ -24,6 +24,9 @@ internal static partial class Native
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    public static unsafe partial int Fcntl(int fd, int command, void* argument);
+
     public const int AtEmptyPath = 0x1000;
     public const uint StatxBlocks = 0x400;
     public const uint StatxMtime = 0x40;

@@ -63,7 +63,7 @@ public class ImageLockTests
         var e = Assert.Throws<ImageLockedException>(() => Guest.Run(["-hda", overlay]));
         var shared = Guest.Run(["-hda", dir["base.raw"], "-snapshot"], until: "READY");
 
-        Assert.That(e!.Message, Is.EqualTo($"Failed to get \"write\" lock\nIs another process using the image [{overlay}]?"));
+        Assert.That(e!.Message, Is.EqualTo($"Could not open '{overlay}': Failed to get \"write\" lock\nIs another process using the image [{overlay}]?"));
         Assert.That(shared.Output, Does.StartWith("READY"), "two read-only users of a base image are fine");
     }
 }

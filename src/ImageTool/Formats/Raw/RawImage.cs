@@ -4,7 +4,7 @@ using ImageTool.IO;
 namespace ImageTool.Formats.Raw;
 
 /// <summary>An opened raw image: the file's bytes are the disk's bytes.</summary>
-internal sealed class RawImage : IImage
+internal sealed class RawImage : IImage, IResizable
 {
     private readonly HostFile _file;
     private readonly bool _guardBlockZero;
@@ -70,13 +70,35 @@ internal sealed class RawImage : IImage
         long limit = offset + length;
         if (offset >= fileLength) return new BlockStatus(offset, length, BlockState.Zero);
         long? data = _file.NextData(offset);
-        if (data == null) return new BlockStatus(offset, length, BlockState.Zero);
-        if (data > offset) return new BlockStatus(offset, Math.Min(data.Value, limit) - offset, BlockState.Zero);
+        // Holes are still mapped plainly (qemu map shows their offset too).
+        if (data == null) return new BlockStatus(offset, length, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
+        if (data > offset) return new BlockStatus(offset, Math.Min(data.Value, limit) - offset, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
         long hole = Math.Min(_file.NextHole(offset), limit);
         return new BlockStatus(offset, hole - offset, BlockState.Data, HostOffset: offset, HostFile: _file.Path);
     }
 
     public void Flush() => _file.Flush();
+
+    public void Resize(long size, string preallocation)
+    {
+        long old = _file.Length;
+        switch (preallocation)
+        {
+            case "off":
+                _file.SetLength(size);
+                break;
+            case "falloc":
+                _file.Allocate(old, size - old);
+                _file.SetLength(size);
+                break;
+            case "full":
+                _file.SetLength(size);
+                RawFormat.ZeroFill(_file, old, size - old);
+                break;
+            default:
+                throw new UnsupportedFeatureException($"Unsupported preallocation mode: {preallocation}");
+        }
+    }
 
     public ImageInfo GetInfo() => new()
     {

@@ -1,0 +1,80 @@
+using System.Buffers.Binary;
+
+namespace ImageTool.Formats.Qcow2;
+
+/// <summary>img resize for qcow2: growing extends the L1 table when needed; shrinking discards what lies past the end.</summary>
+internal sealed partial class Qcow2Image : IResizable
+{
+    public void Resize(long size, string preallocation)
+    {
+        if (size % 512 != 0) throw new ImageFormatException("The new size must be a multiple of 512");
+        if (preallocation != "off") throw new UnsupportedFeatureException($"Preallocation mode '{preallocation}' is not supported for qcow2 resize yet");
+        lock (_lock)
+        {
+            if (size < Length) Discard(size);
+            int coverageBits = _clusterBits + _l2Bits;
+            long l1Size = (size + (1L << coverageBits) - 1) >> coverageBits;
+            if (l1Size * 8 > Qcow2Header.MaxL1Bytes) throw new ImageFormatException("The image size is too large for file format 'qcow2'");
+            WriteBackMetadata();
+            if (l1Size > _l1.Length) GrowL1(l1Size);
+            _header.Size = (ulong)size;
+            WriteHeader();
+        }
+    }
+
+    /// <summary>Drops every cluster past the new end; L2 tables wholly past it are freed too (qemu's full discard).</summary>
+    private void Discard(long size)
+    {
+        if (_header.SnapshotCount > 0) throw new UnsupportedFeatureException("Can't resize an image which has snapshots");
+        BeginMetadataChange();
+        long firstCluster = (size + ClusterSize - 1) >> _clusterBits;
+        long lastCluster = (Length + ClusterSize - 1) >> _clusterBits;
+        for (long l1Index = firstCluster >> _l2Bits; l1Index < _l1.Length; l1Index++)
+        {
+            long tableOffset = Qcow2Entry.HostOffset(_l1[l1Index]);
+            if (tableOffset == 0) continue;
+            long tableFirst = l1Index << _l2Bits;
+            if (tableFirst >= firstCluster)
+            {
+                var whole = LoadL2(tableOffset, l1Index);
+                foreach (ulong entry in whole) ReleaseEntry(entry);
+                _l2Cache.Remove(tableOffset);
+                _dirtyL2.Remove(tableOffset);
+                _deferredFrees.Add((tableOffset, 1));
+                _l1[l1Index] = 0;
+                _l1Dirty = true;
+                continue;
+            }
+            var table = GetL2ForWrite(l1Index);
+            for (long c = firstCluster; c < Math.Min(lastCluster, tableFirst + L2Entries); c++)
+            {
+                int i = (int)(c & (L2Entries - 1));
+                ReleaseEntry(table[i]);
+                table[i] = 0;
+            }
+        }
+    }
+
+    /// <summary>qemu's qcow2_grow_l1_table: a new table in fresh clusters, then the header points at it, then the old one is freed.</summary>
+    private void GrowL1(long l1Size)
+    {
+        BeginMetadataChange();
+        var grown = new ulong[l1Size];
+        _l1.CopyTo(grown, 0);
+        long clusters = (l1Size * 8 + ClusterSize - 1) >> _clusterBits;
+        long offset = Refcounts.Allocate(clusters);
+        Refcounts.FlushBlocks();
+        var raw = new byte[clusters << _clusterBits];
+        for (int i = 0; i < grown.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), grown[i]);
+        _file.Write(offset, raw);
+        _file.Flush();
+        long oldOffset = (long)_header.L1TableOffset;
+        long oldClusters = ((long)_header.L1Size * 8 + ClusterSize - 1) >> _clusterBits;
+        _header.L1TableOffset = (ulong)offset;
+        _header.L1Size = (uint)l1Size;
+        WriteHeader();
+        _l1 = grown;
+        if (oldClusters > 0 && oldOffset != 0) Refcounts.Free(oldOffset, oldClusters);
+        Refcounts.FlushBlocks();
+    }
+}

@@ -1,0 +1,36 @@
+using ImageTool.Formats.Qcow2;
+using ImageTool.Options;
+
+namespace ImageTool.Operations;
+
+/// <summary><c>img amend</c>: validates options against the format's amend schema, then lets the image apply them.</summary>
+public static class AmendOperation
+{
+    /// <summary>The amend options of a format, or null when it cannot amend.</summary>
+    public static IReadOnlyList<OptionSpec>? Schema(string format) => format == "qcow2" ? Qcow2Image.AmendSchema : null;
+
+    public static string Help(string format)
+    {
+        var schema = Schema(format) ?? throw new ImageFormatException($"Format driver '{format}' does not support option amendment");
+        return $"Amend options for '{format}':\n" + string.Concat(ImageOptions.HelpLines(schema).Select(l => l + "\n"));
+    }
+
+    public static void Run(IImage image, ImageOptions options, bool force = false)
+    {
+        string format = image.Format.Name;
+        var schema = Schema(format);
+        if (schema == null || image is not IAmendable amendable)
+            throw new ImageFormatException($"Format driver '{format}' does not support option amendment");
+        try
+        {
+            options.Validate(schema);
+        }
+        catch (ArgumentException e)
+        {
+            bool createOnly = options.Values.Keys.All(k => schema.Any(s => s.Name == k) || image.Format.CreateOptions.Any(s => s.Name == k));
+            throw new ImageFormatException(createOnly ? $"{e.Message}\nThis option is only supported for image creation" : e.Message, e);
+        }
+        amendable.Amend(options, force);
+        image.Flush();
+    }
+}
