@@ -62,12 +62,8 @@ internal sealed partial class Qcow2Image
         if (l1Index >= _l1.Length) return 0;
         long l2Offset = Qcow2Entry.HostOffset(_l1[l1Index]);
         if (l2Offset == 0) return 0;
-        if (!_l2Bitmaps.TryGetValue(l2Offset, out var bitmaps))
-        {
-            LoadL2(l2Offset, l1Index);
-            bitmaps = _l2Bitmaps[l2Offset];
-        }
-        return bitmaps[cluster & (L2Entries - 1)];
+        LoadL2(l2Offset, l1Index); // a cache hit normally; (re)reads table and bitmaps together otherwise
+        return _l2Bitmaps[l2Offset][cluster & (L2Entries - 1)];
     }
 
     /// <summary>
@@ -98,13 +94,13 @@ internal sealed partial class Qcow2Image
         int last = first;
         while (last + 1 < SubclustersPerCluster && SubclusterState(type, bitmap, last + 1) == state) last++;
         long length = ((long)(last + 1) << SubclusterBits) - inCluster;
-        long host = state == Qcow2ClusterType.Normal ? Qcow2Entry.HostOffset(entry) + inCluster : 0;
+        long host = state is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc ? Qcow2Entry.HostOffset(entry) + inCluster : 0;
         return new Run(state, Math.Min(length, limit), host, entry);
     }
 
     private static Qcow2ClusterType SubclusterState(Qcow2ClusterType type, ulong bitmap, int index) =>
         type == Qcow2ClusterType.Normal && Qcow2Entry.SubclusterAllocated(bitmap, index) ? Qcow2ClusterType.Normal
-        : Qcow2Entry.SubclusterZero(bitmap, index) ? Qcow2ClusterType.ZeroPlain
+        : Qcow2Entry.SubclusterZero(bitmap, index) ? (type == Qcow2ClusterType.Normal ? Qcow2ClusterType.ZeroAlloc : Qcow2ClusterType.ZeroPlain)
         : Qcow2ClusterType.Unallocated;
 
     /// <summary>The bitmaps of the (writable, cached) L2 table of an L1 index, after <see cref="GetL2ForWrite"/>.</summary>

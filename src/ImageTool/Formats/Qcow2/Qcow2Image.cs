@@ -130,7 +130,7 @@ internal sealed partial class Qcow2Image : IImage
         {
             Qcow2ClusterType.Unallocated => new BlockStatus(offset, run.Length, BlockState.Unallocated),
             Qcow2ClusterType.ZeroPlain => new BlockStatus(offset, run.Length, BlockState.Zero),
-            Qcow2ClusterType.ZeroAlloc => new BlockStatus(offset, run.Length, BlockState.Zero, HostOffset: run.HostOffset, HostFile: _file.Path),
+            Qcow2ClusterType.ZeroAlloc => new BlockStatus(offset, run.Length, BlockState.Zero, HostOffset: run.HostOffset, HostFile: DataFile.Path),
             Qcow2ClusterType.Compressed => new BlockStatus(offset, run.Length, BlockState.Data),
             _ when _header.CryptMethod != 0 => new BlockStatus(offset, run.Length, BlockState.Data),
             _ => new BlockStatus(offset, run.Length, BlockState.Data, HostOffset: run.HostOffset, HostFile: DataFile.Path),
