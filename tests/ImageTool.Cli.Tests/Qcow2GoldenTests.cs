@@ -43,6 +43,10 @@ public class Qcow2GoldenTests
         }
         Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", "dirty.qcow2", "4M").Ok();
         Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 5 0 192k", "-c", "abort", "dirty.qcow2");
+        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "-b", "base.qcow2", "-F", "qcow2", "ext.qcow2").Ok();
+        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 6 0 4k", "-c", "write -z 8k 4k", "-c", "write -z 64k 64k", "ext.qcow2").Ok();
+        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "data_file=df.raw,data_file_raw=on", "df.qcow2", "4M").Ok();
+        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 7 0 100k", "df.qcow2").Ok();
     }
 
     [TestCase("create -f qcow2 new.qcow2 1G")]
@@ -74,6 +78,19 @@ public class Qcow2GoldenTests
     [TestCase("commit -b nonexist top.qcow2")]
     [TestCase("commit base.qcow2")]
     [TestCase("commit")]
+    [TestCase("create -f qcow2 -o extended_l2=on new.qcow2 1M")]
+    [TestCase("create -f qcow2 -o extended_l2=on,cluster_size=8k new.qcow2 1M")]
+    [TestCase("create -f qcow2 -o data_file=new.raw,data_file_raw=on new.qcow2 1M")]
+    [TestCase("create -f qcow2 -o data_file_raw=on new.qcow2 1M")]
+    [TestCase("info ext.qcow2")]
+    [TestCase("info --output=json df.qcow2")]
+    [TestCase("check ext.qcow2")]
+    [TestCase("map --output=json ext.qcow2")]
+    [TestCase("map --output=json df.qcow2")]
+    [TestCase("compare ext.qcow2 base.qcow2")]
+    [TestCase("amend -o compat=0.10 ext.qcow2")]
+    [TestCase("check df.qcow2")]
+    [TestCase("snapshot -c s1 df.qcow2")]
     [TestCase("bench -c x base.qcow2")]
     [TestCase("bench --flush-interval=4 base.qcow2")]
     [TestCase("bench -w --flush-interval=4 base.qcow2")]

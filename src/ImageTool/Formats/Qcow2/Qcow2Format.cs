@@ -75,13 +75,24 @@ internal sealed class Qcow2Format : IImageFormat
             throw new ImageFormatException("Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)");
         if (version < 3 && compression != "zlib")
             throw new ImageFormatException("Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)");
-        if (o.GetBool("data_file_raw") == true && o.GetString("data_file") == null)
+        bool extendedL2 = o.GetBool("extended_l2") ?? false;
+        if (extendedL2 && clusterSize < 16384)
+            throw new ImageFormatException("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes");
+        if (extendedL2 && version < 3)
+            throw new ImageFormatException("Extended L2 entries are only supported with compatibility level 1.1 and above (use version=v3 or greater)");
+        string? dataFile = o.GetString("data_file");
+        bool dataFileRaw = o.GetBool("data_file_raw") ?? false;
+        if (dataFileRaw && dataFile == null)
             throw new ImageFormatException("data-file-raw requires data-file");
-        if (parameters.BackingFile != null && preallocation != "off")
+        if (dataFileRaw && parameters.BackingFile != null)
+            throw new ImageFormatException("Backing file and data-file-raw cannot be used at the same time");
+        if (dataFile != null && version < 3)
+            throw new ImageFormatException("External data files are only supported with compatibility level 1.1 and above (use version=v3 or greater)");
+        if (parameters.BackingFile != null && preallocation != "off" && !extendedL2)
             throw new ImageFormatException("Backing file and preallocation can only be used at the same time if extended_l2 is on");
         var (encryptFormat, password, iterTime) = EncryptionOptions(o, parameters.Secrets);
-        if (o.GetBool("extended_l2") == true) throw new UnsupportedFeatureException("Extended L2 entries are not supported yet");
-        if (o.GetString("data_file") != null) throw new UnsupportedFeatureException("External data files are not supported yet");
+        // A raw data file must read right as it is, so every cluster is mapped to its guest offset up front.
+        if (dataFileRaw && preallocation == "off") preallocation = "metadata";
 
         long size = (parameters.Size + 511) & ~511L;
         var header = new Qcow2Header
@@ -91,13 +102,23 @@ internal sealed class Qcow2Format : IImageFormat
             RefcountOrder = BitOperations.Log2((ulong)refcountBits),
             HeaderLength = (uint)(version == 3 ? Qcow2Header.V3Length : Qcow2Header.V2Length),
             CompatibleFeatures = lazy ? Qcow2Header.CompatLazyRefcounts : 0,
-            IncompatibleFeatures = compression == "zstd" ? Qcow2Header.IncompatCompression : 0,
+            IncompatibleFeatures = (compression == "zstd" ? Qcow2Header.IncompatCompression : 0)
+                | (extendedL2 ? Qcow2Header.IncompatExtendedL2 : 0) | (dataFile != null ? Qcow2Header.IncompatDataFile : 0),
+            AutoclearFeatures = dataFileRaw ? Qcow2Header.AutoclearDataFileRaw : 0,
+            DataFile = dataFile,
             CompressionType = compression == "zstd" ? Qcow2Compression.Zstd : Qcow2Compression.Zlib,
             RefcountTableOffset = (ulong)clusterSize,
             RefcountTableClusters = 1,
             BackingFile = parameters.BackingFile,
             BackingFormat = parameters.BackingFormat,
         };
+        if (dataFile != null)
+        {
+            // As qemu: the data file is (re)created as an empty raw image of the full size.
+            // A relative name is relative to the working directory, as in qemu-img 7.2 (for opening too).
+            using var data = HostFile.Create(dataFile);
+            data.SetLength(size);
+        }
         using (var file = HostFile.Create(path))
         {
             // Like qemu: header, refcount table, one refcount block for these three clusters; L1 comes with the size.
@@ -109,7 +130,7 @@ internal sealed class Qcow2Format : IImageFormat
             for (int c = 0; c < 3; c++) SetRefcount(block, header.RefcountOrder, c, 1);
             file.Write(clusterSize * 2, block);
         }
-        using var image = Qcow2Image.Open(HostFile.Open(path, readOnly: false), this);
+        using var image = Qcow2Image.Open(HostFile.Open(path, readOnly: false), this, new OpenOptions { ReadOnly = false }, dataFile);
         image.InitializeSize(size, preallocation);
         if (encryptFormat != null) image.InitializeEncryption(encryptFormat, password!, iterTime);
         image.Flush();

@@ -55,6 +55,8 @@ internal sealed partial class Qcow2Image : IAmendable
         {
             if (_header.SnapshotCount > 0) throw new ImageFormatException("Internal snapshots prevent downgrade of image");
             if (_header.CompressionType != 0) throw new ImageFormatException("Cannot downgrade an image with a compression type other than zlib");
+            if (HasDataFile) throw new ImageFormatException("Cannot downgrade an image with a data file");
+            if (_extendedL2) throw new ImageFormatException($"Cannot downgrade an image with incompatible features 0x{_header.IncompatibleFeatures & ~Qcow2Header.IncompatDirty:x} set");
         }
 
         lock (_lock)

@@ -211,9 +211,7 @@ internal sealed partial class Qcow2Image : ICheckable
         if (_l2Cache.TryGetValue(offset, out var cached)) return cached;
         var raw = new byte[ClusterSize];
         _file.Read(offset, raw);
-        var table = new ulong[L2Entries];
-        for (int i = 0; i < table.Length; i++) table[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
-        return table;
+        return DecodeL2(raw, out _);
     }
 
     private void CheckL2(CheckState s, long l2Offset, bool active, Action<string> log)
@@ -222,7 +220,7 @@ internal sealed partial class Qcow2Image : ICheckable
         long nextContiguous = 0;
         foreach (ulong entry in table)
         {
-            var type = Qcow2Entry.Type(entry);
+            var type = EntryType(entry);
             if (type != Qcow2ClusterType.Compressed && (entry & Qcow2Entry.L2ReservedMask) != 0)
             {
                 log($"ERROR found l2 entry with reserved bits set: {entry:x}");
@@ -260,7 +258,7 @@ internal sealed partial class Qcow2Image : ICheckable
                         if (nextContiguous != 0 && host != nextContiguous) s.Fragmented++;
                         nextContiguous = host + ClusterSize;
                     }
-                    IncRefs(s, host, ClusterSize, log);
+                    if (!HasDataFile) IncRefs(s, host, ClusterSize, log);
                     break;
             }
         }
@@ -367,9 +365,10 @@ internal sealed partial class Qcow2Image : ICheckable
             for (int j = 0; j < table.Length; j++)
             {
                 ulong entry = table[j];
-                var type = Qcow2Entry.Type(entry);
+                var type = EntryType(entry);
                 if (type is not (Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc)) continue;
-                try { refcount = Refcounts.Get(Qcow2Entry.HostOffset(entry) >> _clusterBits); }
+                // Clusters of an external data file are not refcounted; qemu takes them as refcount 1.
+                try { refcount = HasDataFile ? 1 : Refcounts.Get(Qcow2Entry.HostOffset(entry) >> _clusterBits); }
                 catch (ImageFormatException) { continue; }
                 if ((refcount == 1) == Qcow2Entry.IsCopied(entry)) continue;
                 log($"{verb} OFLAG_COPIED data cluster: l2_entry={entry:x} refcount={refcount}");

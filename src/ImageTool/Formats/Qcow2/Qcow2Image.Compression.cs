@@ -26,6 +26,7 @@ internal sealed partial class Qcow2Image : ICompressedClusterWriter
         if (compressed.Length == 0 || compressed.Length >= ClusterSize) throw new ArgumentException("Compressed cluster payload must be shorter than a cluster");
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
         if (_header.CryptMethod != 0) throw new ImageFormatException("Compression and encryption not supported at the same time");
+        if (HasDataFile) throw new ImageFormatException($"error while writing at byte {offset}: Operation not supported");
         lock (_lock)
         {
             long l1Index = offset >> (_clusterBits + _l2Bits);
@@ -48,6 +49,7 @@ internal sealed partial class Qcow2Image : ICompressedClusterWriter
             int i = (int)((offset >> _clusterBits) & (L2Entries - 1));
             ReleaseEntry(table[i]);
             table[i] = Qcow2Compression.Descriptor(host, compressed.Length, _clusterBits);
+            if (_extendedL2) CurrentBitmaps(l1Index)[i] = 0; // compressed entries carry no subcluster bits
         }
     }
 

@@ -116,14 +116,14 @@ internal sealed partial class Qcow2Image
     {
         if (!IsEncrypted)
         {
-            _file.Read(host, buffer);
+            DataFile.Read(host, buffer);
             return;
         }
         int head = (int)(host & (Sector - 1));
         int total = (head + buffer.Length + Sector - 1) & ~(Sector - 1);
         if (head == 0 && total == buffer.Length)
         {
-            _file.Read(host, buffer);
+            DataFile.Read(host, buffer);
             DecryptSectors(buffer, host, guest);
             return;
         }
@@ -131,7 +131,7 @@ internal sealed partial class Qcow2Image
         try
         {
             var span = tmp.AsSpan(0, total);
-            _file.Read(host - head, span);
+            DataFile.Read(host - head, span);
             DecryptSectors(span, host - head, guest - head);
             span.Slice(head, buffer.Length).CopyTo(buffer);
         }
@@ -143,7 +143,7 @@ internal sealed partial class Qcow2Image
     {
         if (!IsEncrypted)
         {
-            _file.Write(host, data);
+            DataFile.Write(host, data);
             return;
         }
         int head = (int)(host & (Sector - 1));
@@ -159,7 +159,7 @@ internal sealed partial class Qcow2Image
             }
             data.CopyTo(span[head..]);
             EncryptSectors(span, host - head, guest - head);
-            _file.Write(host - head, span);
+            DataFile.Write(host - head, span);
         }
         finally { ArrayPool<byte>.Shared.Return(tmp); }
     }

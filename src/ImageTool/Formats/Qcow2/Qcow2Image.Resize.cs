@@ -39,6 +39,7 @@ internal sealed partial class Qcow2Image : IResizable
                 var whole = LoadL2(tableOffset, l1Index);
                 foreach (ulong entry in whole) ReleaseEntry(entry);
                 _l2Cache.Remove(tableOffset);
+                _l2Bitmaps.Remove(tableOffset);
                 _dirtyL2.Remove(tableOffset);
                 _deferredFrees.Add((tableOffset, 1));
                 _l1[l1Index] = 0;
@@ -51,6 +52,7 @@ internal sealed partial class Qcow2Image : IResizable
                 int i = (int)(c & (L2Entries - 1));
                 ReleaseEntry(table[i]);
                 table[i] = 0;
+                if (_extendedL2) CurrentBitmaps(l1Index)[i] = 0;
             }
         }
     }

@@ -27,6 +27,8 @@ internal sealed partial class Qcow2Image
     public Qcow2Snapshot CreateSnapshot(string name, DateTimeOffset now)
     {
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
+        if (HasDataFile) throw new ImageFormatException("-95 (Operation not supported)");
+        if (_extendedL2) throw new UnsupportedFeatureException("Internal snapshots of qcow2 images with extended L2 entries are not supported yet");
         lock (_lock)
         {
             var list = LoadSnapshots();
@@ -63,6 +65,7 @@ internal sealed partial class Qcow2Image
     /// <summary>qemu-img snapshot -a: matches an ID first, then a name.</summary>
     public void ApplySnapshot(string idOrName)
     {
+        if (_extendedL2) throw new UnsupportedFeatureException("Internal snapshots of qcow2 images with extended L2 entries are not supported yet");
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
         lock (_lock)
         {
@@ -94,6 +97,7 @@ internal sealed partial class Qcow2Image
     /// <summary>qemu-img snapshot -d: the first snapshot with that name (7.2 does not match IDs here).</summary>
     public void DeleteSnapshot(string name)
     {
+        if (_extendedL2) throw new UnsupportedFeatureException("Internal snapshots of qcow2 images with extended L2 entries are not supported yet");
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
         lock (_lock)
         {

@@ -73,7 +73,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             {
                 while (buffer.Length > 0)
                 {
-                    int n = WriteInTable(offset, buffer);
+                    int n = _extendedL2 ? WriteInCluster(offset, buffer) : WriteInTable(offset, buffer);
                     offset += n;
                     buffer = buffer[n..];
                 }
@@ -98,8 +98,8 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         _file.Flush();
     }
 
-    private static bool InPlace(ulong entry) =>
-        Qcow2Entry.Type(entry) == Qcow2ClusterType.Normal && Qcow2Entry.IsCopied(entry);
+    private bool InPlace(ulong entry) =>
+        EntryType(entry) == Qcow2ClusterType.Normal && Qcow2Entry.IsCopied(entry);
 
     /// <summary>Writes the part of the request that falls in one L2 table; returns its length.</summary>
     private int WriteInTable(long offset, ReadOnlySpan<byte> data)
@@ -143,7 +143,8 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             long runGuestEnd = clusterStart + ((long)count << _clusterBits);
             runEnd = Math.Min(end, runGuestEnd);
             BeginMetadataChange();
-            long newHost = Refcounts.Allocate(count);
+            // Data-file clusters sit at their guest offsets and are not refcounted.
+            long newHost = HasDataFile ? clusterStart : Refcounts.Allocate(count);
             if (pos > clusterStart) CopyOnWrite(table[i], clusterStart, newHost, 0, (int)(pos - clusterStart));
             WriteData(newHost + (pos - clusterStart), pos, data[(int)(pos - offset)..(int)(runEnd - offset)]);
             if (runEnd < runGuestEnd)
@@ -168,7 +169,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         try
         {
             var span = buffer.AsSpan(0, ClusterSize);
-            switch (Qcow2Entry.Type(oldEntry))
+            switch (EntryType(oldEntry))
             {
                 case Qcow2ClusterType.Normal:
                     ReadData(Qcow2Entry.HostOffset(oldEntry) + from, guestClusterStart + from, span[..length]);
@@ -195,9 +196,9 @@ internal sealed partial class Qcow2Image : IMakeEmpty
     /// <summary>Drops the host clusters an entry referenced, after the new mapping is on disk (at flush).</summary>
     private void ReleaseEntry(ulong entry)
     {
-        switch (Qcow2Entry.Type(entry))
+        switch (EntryType(entry))
         {
-            case Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc:
+            case Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc when !HasDataFile:
                 _deferredFrees.Add((Qcow2Entry.HostOffset(entry), 1));
                 break;
             case Qcow2ClusterType.Compressed:
@@ -223,9 +224,11 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         }
         BeginMetadataChange();
         table = oldOffset == 0 ? new ulong[L2Entries] : (ulong[])LoadL2(oldOffset, l1Index).Clone();
+        ulong[]? bitmaps = !_extendedL2 ? null : oldOffset == 0 ? new ulong[L2Entries] : (ulong[])_l2Bitmaps[oldOffset].Clone();
         long newOffset = Refcounts.Allocate(1);
         if ((long)_l2Cache.Count * ClusterSize >= MaxCachedL2Bytes) EvictL2Cache();
         _l2Cache[newOffset] = table;
+        if (bitmaps != null) _l2Bitmaps[newOffset] = bitmaps;
         _dirtyL2.Add(newOffset);
         _l1[l1Index] = (ulong)newOffset | Qcow2Entry.Copied;
         _l1Dirty = true;
@@ -271,7 +274,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         }
     }
 
-    private bool ReadsAsZeros(ulong entry, long guestOffset) => Qcow2Entry.Type(entry) switch
+    private bool ReadsAsZeros(ulong entry, long guestOffset) => EntryType(entry) switch
     {
         Qcow2ClusterType.ZeroPlain or Qcow2ClusterType.ZeroAlloc => true,
         Qcow2ClusterType.Unallocated => _backing == null || guestOffset >= _backing.Length,
@@ -313,8 +316,19 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         {
             int i = (int)(c & (L2Entries - 1));
             ulong old = table[i];
-            var type = Qcow2Entry.Type(old);
-            if (_header.Version < 3)
+            var type = EntryType(old);
+            if (_extendedL2)
+            {
+                ZeroClusterWithSubclusters(l1Index, table, i, c, mayDeallocate);
+                continue;
+            }
+            if (DataFileRaw)
+            {
+                // The raw data file must read as the guest does: keep the mapping, zero the data there too.
+                Raw.RawFormat.ZeroFill(DataFile, c << _clusterBits, Math.Min(ClusterSize, Length - (c << _clusterBits)));
+                table[i] = (ulong)(c << _clusterBits) | Qcow2Entry.Copied | Qcow2Entry.ZeroFlag;
+            }
+            else if (_header.Version < 3)
             {
                 ReleaseEntry(old);
                 table[i] = 0;
@@ -336,6 +350,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         if (IsReadOnly) return;
         lock (_lock)
         {
+            _dataFile?.Flush();
             WriteBackMetadata();
             _file.Flush();
         }
@@ -358,8 +373,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         {
             foreach (long offset in _dirtyL2.Order())
             {
-                var table = _l2Cache[offset];
-                for (int i = 0; i < table.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), table[i]);
+                EncodeL2(offset, raw.AsSpan(0, ClusterSize));
                 _file.Write(offset, raw.AsSpan(0, ClusterSize));
             }
         }
@@ -385,12 +399,14 @@ internal sealed partial class Qcow2Image : IMakeEmpty
     {
         if (!IsReadOnly) WriteBackMetadata();
         _l2Cache.Clear();
+        _l2Bitmaps.Clear();
     }
 
     private void Close()
     {
         lock (_lock)
         {
+            _dataFile?.Flush();
             WriteBackMetadata();
             _file.Flush();
             if (_markedDirty)
@@ -432,14 +448,15 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             {
                 var table = GetL2ForWrite(l1Index);
                 long count = Math.Min(L2Entries, clusters - (l1Index << _l2Bits));
-                long host = Refcounts.Allocate(count);
+                // Data-file clusters sit at their guest offsets and are not refcounted.
+                long host = HasDataFile ? l1Index << (_l2Bits + _clusterBits) : Refcounts.Allocate(count);
                 for (int k = 0; k < count; k++) table[k] = (ulong)(host + ((long)k << _clusterBits)) | Qcow2Entry.Copied;
                 dataEnd = host + (count << _clusterBits);
-                if (preallocation == "falloc") _file.Allocate(host, count << _clusterBits);
-                else if (preallocation == "full") Raw.RawFormat.ZeroFill(_file, host, count << _clusterBits);
+                if (preallocation == "falloc") DataFile.Allocate(host, count << _clusterBits);
+                else if (preallocation == "full") Raw.RawFormat.ZeroFill(DataFile, host, count << _clusterBits);
             }
             WriteBackMetadata();
-            if (_file.Length < dataEnd) _file.SetLength(dataEnd);
+            if (DataFile.Length < dataEnd) DataFile.SetLength(dataEnd);
         }
     }
 

@@ -29,11 +29,13 @@ internal sealed partial class Qcow2Image : IImage
         _header = header;
         Format = format;
         _clusterBits = header.ClusterBits;
-        _l2Bits = _clusterBits - 3;
+        _extendedL2 = (header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0;
+        _l2Bits = _clusterBits - (_extendedL2 ? 4 : 3);
         _l1 = ReadL1(file, header);
     }
 
-    public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null)
+    public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null,
+        string? createdDataFile = null)
     {
         bool forRepair = options?.ForRepair ?? false;
         try
@@ -41,11 +43,8 @@ internal sealed partial class Qcow2Image : IImage
             var head = new byte[(int)Math.Min(file.Length, 1 << Qcow2Header.MaxClusterBits)];
             int n = file.ReadAvailable(0, head);
             var header = Qcow2Header.Read(head.AsSpan(0, n), !file.IsReadOnly && !forRepair);
-            if ((header.IncompatibleFeatures & Qcow2Header.IncompatDataFile) != 0)
-                throw new UnsupportedFeatureException("qcow2 images with an external data file are not supported yet");
-            if ((header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0)
-                throw new UnsupportedFeatureException("qcow2 images with extended L2 entries are not supported yet");
             var image = new Qcow2Image(file, header, format) { _warning = options?.Warning };
+            image.OpenDataFile(options ?? new OpenOptions(), createdDataFile);
             image.LoadSnapshots();
             image.SetupEncryption(options ?? new OpenOptions());
             if (!file.IsReadOnly && !forRepair) image.OpenForWriting();
@@ -131,10 +130,10 @@ internal sealed partial class Qcow2Image : IImage
         {
             Qcow2ClusterType.Unallocated => new BlockStatus(offset, run.Length, BlockState.Unallocated),
             Qcow2ClusterType.ZeroPlain => new BlockStatus(offset, run.Length, BlockState.Zero),
-            Qcow2ClusterType.ZeroAlloc => new BlockStatus(offset, run.Length, BlockState.Zero, HostOffset: run.HostOffset, HostFile: _file.Path),
+            Qcow2ClusterType.ZeroAlloc => new BlockStatus(offset, run.Length, BlockState.Zero, HostOffset: run.HostOffset, HostFile: DataFile.Path),
             Qcow2ClusterType.Compressed => new BlockStatus(offset, run.Length, BlockState.Data),
             _ when _header.CryptMethod != 0 => new BlockStatus(offset, run.Length, BlockState.Data),
-            _ => new BlockStatus(offset, run.Length, BlockState.Data, HostOffset: run.HostOffset, HostFile: _file.Path),
+            _ => new BlockStatus(offset, run.Length, BlockState.Data, HostOffset: run.HostOffset, HostFile: DataFile.Path),
         };
     }
 
@@ -144,11 +143,12 @@ internal sealed partial class Qcow2Image : IImage
     /// </summary>
     private Run Map(long offset, long maxLength)
     {
+        if (_extendedL2) return MapSubclusters(offset, maxLength);
         long cs = ClusterSize;
         long cluster = offset >> _clusterBits;
         long inCluster = offset & (cs - 1);
         ulong entry = Lookup(cluster, out bool wholeTableUnallocated);
-        var type = Qcow2Entry.Type(entry);
+        var type = EntryType(entry);
         long host = type is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc ? Qcow2Entry.HostOffset(entry) : 0;
         long length = cs - inCluster;
         if (type != Qcow2ClusterType.Compressed)
@@ -166,7 +166,7 @@ internal sealed partial class Qcow2Image : IImage
                     continue;
                 }
                 ulong e = Lookup(next, out wholeTableUnallocated);
-                var t = Qcow2Entry.Type(e);
+                var t = EntryType(e);
                 if (t != type) break;
                 if (t is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc)
                 {
@@ -190,7 +190,7 @@ internal sealed partial class Qcow2Image : IImage
         noTable = false;
         int index = (int)(cluster & (L2Entries - 1));
         ulong entry = LoadL2(l2Offset, l1Index)[index];
-        var type = Qcow2Entry.Type(entry);
+        var type = EntryType(entry);
         if (type is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc && (Qcow2Entry.HostOffset(entry) & (ClusterSize - 1)) != 0)
             throw new ImageCorruptException(
                 $"Cluster allocation offset {Hex(Qcow2Entry.HostOffset(entry))} unaligned (L2 offset: {Hex(l2Offset)}, L2 index: {Hex(index)})");
@@ -206,11 +206,11 @@ internal sealed partial class Qcow2Image : IImage
         try
         {
             _file.Read(l2Offset, raw.AsSpan(0, ClusterSize));
-            table = new ulong[L2Entries];
-            for (int i = 0; i < table.Length; i++) table[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
+            table = DecodeL2(raw.AsSpan(0, ClusterSize), out var bitmaps);
+            if ((long)_l2Cache.Count * ClusterSize >= MaxCachedL2Bytes) EvictL2Cache();
+            if (bitmaps != null) _l2Bitmaps[l2Offset] = bitmaps;
         }
         finally { ArrayPool<byte>.Shared.Return(raw); }
-        if ((long)_l2Cache.Count * ClusterSize >= MaxCachedL2Bytes) EvictL2Cache();
         _l2Cache[l2Offset] = table;
         return table;
     }
@@ -229,6 +229,8 @@ internal sealed partial class Qcow2Image : IImage
                 .Add("extended-l2", (_header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0);
         }
         data.Add("refcount-bits", _header.RefcountBits);
+        if (_header.DataFile != null) data.Add("data-file", _header.DataFile);
+        if (HasDataFile) data.Add("data-file-raw", (_header.AutoclearFeatures & Qcow2Header.AutoclearDataFileRaw) != 0);
         var bitmaps = Qcow2Bitmap.ReadDirectory(_file, _header).Bitmaps;
         if (bitmaps.Count > 0)
         {
@@ -245,7 +247,7 @@ internal sealed partial class Qcow2Image : IImage
         {
             Format = Format.Name,
             VirtualSize = Length,
-            ActualSize = _file.AllocatedBytes,
+            ActualSize = _file.AllocatedBytes, // qemu 7.2 counts the qcow2 file only, not the data file
             ClusterSize = ClusterSize,
             DirtyFlag = (_header.IncompatibleFeatures & Qcow2Header.IncompatDirty) != 0,
             Encrypted = _header.CryptMethod != 0,
@@ -265,6 +267,7 @@ internal sealed partial class Qcow2Image : IImage
         {
             _file.Dispose();
             _backing?.Dispose();
+            _dataFile?.Dispose();
             DisposeEncryption();
         }
     }
