@@ -129,7 +129,8 @@ public static class KvmRunner
         {
             try { result = loop.Run(); }
             catch (Exception e) { failure = e; }
-        }, 1 << 20) { Name = "vcpu 0" };
+        }, 1 << 20)
+        { Name = "vcpu 0" };
         thread.Start();
         thread.Join();
         if (failure != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);

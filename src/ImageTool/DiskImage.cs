@@ -75,7 +75,8 @@ public static class DiskImage
                     catch (ImageFormatException) { }
                 }
                 throw new ImageFormatException("Backing file specified without backing format" +
-                    (detected != null ? $"\nDetected format of {detected}." : "")) { OmitFinalNewline = detected != null };
+                    (detected != null ? $"\nDetected format of {detected}." : ""))
+                { OmitFinalNewline = detected != null };
             }
             if (!request.UnsafeBacking && !options.Contains("size"))
             {

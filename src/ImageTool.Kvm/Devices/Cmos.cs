@@ -31,7 +31,8 @@ internal sealed class Cmos(long memoryBytes, bool bootFromCd) : IPortDevice
             0x0D => 0x80,                 // RTC power good
             0x10 => 0x00,                 // no floppy
             0x14 => 0x06,                 // equipment: VGA, maths coprocessor
-            0x15 => 0x80, 0x16 => 0x02,   // 640 KiB base memory
+            0x15 => 0x80,
+            0x16 => 0x02,   // 640 KiB base memory
             0x17 or 0x30 => (uint)(extKiB & 0xFF),
             0x18 or 0x31 => (uint)(extKiB >> 8),
             0x32 => Bcd(now.Year / 100),
