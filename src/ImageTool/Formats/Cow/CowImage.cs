@@ -148,26 +148,7 @@ internal sealed class CowImage : IImage, ICheckable
     }
 
     /// <summary>Sectors not in this file read as zeros without a backing file, so only stored sectors need writing.</summary>
-    public void WriteZeroes(long offset, long length, bool mayDeallocate)
-    {
-        BlockDeviceChecks.CheckWrite(this, offset, length);
-        var zeros = ArrayPool<byte>.Shared.Rent(1 << 20);
-        try
-        {
-            Array.Clear(zeros, 0, 1 << 20);
-            long end = offset + length;
-            while (offset < end)
-            {
-                long n = Run(offset, Math.Min(end - offset, 1 << 20), out bool set);
-                if (set || _backing != null) Write(offset, zeros.AsSpan(0, (int)n));
-                offset += n;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(zeros);
-        }
-    }
+    public void WriteZeroes(long offset, long length, bool mayDeallocate) => ZeroesByWriting.Write(this, offset, length);
 
     public BlockStatus GetBlockStatus(long offset, long length)
     {

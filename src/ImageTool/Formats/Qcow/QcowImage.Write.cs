@@ -200,26 +200,7 @@ internal sealed partial class QcowImage
     }
 
     /// <summary>qcow has no zero flag: with a backing file zeros are written, without one unallocated clusters already read as zeros.</summary>
-    public void WriteZeroes(long offset, long length, bool mayDeallocate)
-    {
-        BlockDeviceChecks.CheckWrite(this, offset, length);
-        var zeros = ArrayPool<byte>.Shared.Rent(1 << 20);
-        try
-        {
-            Array.Clear(zeros, 0, 1 << 20);
-            long end = offset + length;
-            while (offset < end)
-            {
-                var status = GetBlockStatus(offset, Math.Min(end - offset, 1 << 20));
-                if (status.IsAllocated || _backing != null) Write(offset, zeros.AsSpan(0, (int)status.Length));
-                offset += status.Length;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(zeros);
-        }
-    }
+    public void WriteZeroes(long offset, long length, bool mayDeallocate) => ZeroesByWriting.Write(this, offset, length);
 
     /// <summary>Raw deflate as qemu writes it; null when the stream would not be shorter than a cluster.</summary>
     public byte[]? CompressCluster(ReadOnlySpan<byte> cluster)
