@@ -88,17 +88,7 @@ public class Qcow2DataFileTests
             {
                 int offset = random.Next(size - 1);
                 int length = Math.Min(random.Next(1, 300_000), size - offset);
-                if (n % 4 == 3)
-                {
-                    image.WriteZeroes(offset, length, mayDeallocate: n % 8 == 3);
-                    model.AsSpan(offset, length).Clear();
-                }
-                else
-                {
-                    var data = SeededData.Bytes(length, seed * 100 + n);
-                    image.Write(offset, data);
-                    data.CopyTo(model, offset);
-                }
+                ModelWrites.Apply(image, model, offset, length, zero: n % 4 == 3, mayDeallocate: n % 8 == 3, seed * 100 + n);
             }
         }
         File.WriteAllBytes(dir["model.raw"], model);

@@ -118,17 +118,7 @@ public class Qcow2ExtendedL2Tests
                 // Mostly small, unaligned writes so that subclusters are partly written.
                 int length = n % 5 == 0 ? random.Next(1, 200_000) : random.Next(1, 3000);
                 int offset = random.Next(size - length);
-                if (n % 6 == 5)
-                {
-                    image.WriteZeroes(offset, length, mayDeallocate: n % 12 == 5);
-                    model.AsSpan(offset, length).Clear();
-                }
-                else
-                {
-                    var data = SeededData.Bytes(length, seed * 100 + n);
-                    image.Write(offset, data);
-                    data.CopyTo(model, offset);
-                }
+                ModelWrites.Apply(image, model, offset, length, zero: n % 6 == 5, mayDeallocate: n % 12 == 5, seed * 100 + n);
             }
         }
         File.WriteAllBytes(dir["model.raw"], model);
