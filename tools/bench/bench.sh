@@ -35,6 +35,15 @@ ensure fs.cloop create_compressed_fs -q -B 65536 fs.raw fs.cloop
 printf '| %-34s | %9s | %9s | %6s |\n' "operation" "img s" "qemu s" "ratio"
 printf '|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "-----------" "--------"
 
+# time_pair NAME PREPARE COMMAND_A COMMAND_B: hyperfine medians of both and the ratio A/B, one table row
+time_pair() {
+  local name="$1" prepare="$2" json; json=$(mktemp)
+  hyperfine -N -w 1 -r "$runs" --prepare "$prepare" --export-json "$json" "$3" "$4" >/dev/null 2>&1
+  local a b; a=$(jq '.results[0].median' "$json"); b=$(jq '.results[1].median' "$json")
+  rm -f "$json"
+  printf '| %-34s | %9.4f | %9.4f | %6.2f |\n' "$name" "$a" "$b" "$(echo "$a / $b" | bc -l)"
+}
+
 # row NAME PREPARE IMG_ARGS... -- QEMU_ARGS...
 row() {
   local name="$1" prepare="$2"; shift 2
@@ -45,12 +54,7 @@ row() {
   if ! ( eval "$prepare"; "$IMG" "${img_args[@]}" ) >/dev/null 2>&1; then
     printf '| %-34s | %9s | %9s | %6s |\n' "$name" "n/a" "" ""; return 0
   fi
-  local json; json=$(mktemp)
-  hyperfine -N -w 1 -r "$runs" --prepare "$prepare" --export-json "$json" \
-    "$IMG ${img_args[*]}" "$QEMU ${qemu_args[*]}" >/dev/null 2>&1
-  local a b; a=$(jq '.results[0].median' "$json"); b=$(jq '.results[1].median' "$json")
-  rm -f "$json"
-  printf '| %-34s | %9.4f | %9.4f | %6.2f |\n' "$name" "$a" "$b" "$(echo "$a / $b" | bc -l)"
+  time_pair "$name" "$prepare" "$IMG ${img_args[*]}" "$QEMU ${qemu_args[*]}"
 }
 
 # tool_row NAME PREPARE IMG_ARGS... -- OTHER_COMMAND...  (img against another tool than qemu-img)
@@ -60,12 +64,7 @@ tool_row() {
   local img_args=() other=()
   while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
   other=("$@")
-  local json; json=$(mktemp)
-  hyperfine -N -w 1 -r "$runs" --prepare "$prepare" --export-json "$json" \
-    "$IMG ${img_args[*]}" "${other[*]}" >/dev/null 2>&1
-  local a b; a=$(jq '.results[0].median' "$json"); b=$(jq '.results[1].median' "$json")
-  rm -f "$json"
-  printf '| %-34s | %9.4f | %9.4f | %6.2f |\n' "$name" "$a" "$b" "$(echo "$a / $b" | bc -l)"
+  time_pair "$name" "$prepare" "$IMG ${img_args[*]}" "${other[*]}"
 }
 
 # rss NAME PREPARE IMG_ARGS... -- QEMU_ARGS...  (peak resident set, MiB)
