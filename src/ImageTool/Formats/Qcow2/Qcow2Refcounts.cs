@@ -217,32 +217,30 @@ internal sealed class Qcow2Refcounts
         _deferredTableEntries.Clear();
     }
 
-    private ulong GetEntry(byte[] block, int i) => _refcountOrder switch
+    private ulong GetEntry(byte[] block, int i) => GetEntry(block, _refcountOrder, i);
+
+    private void SetEntry(byte[] block, int i, ulong value) => SetEntry(block, _refcountOrder, i, value);
+
+    /// <summary>Entry <paramref name="i"/> of a refcount block whose entries are 2^<paramref name="order"/> bits wide.</summary>
+    internal static ulong GetEntry(byte[] block, int order, int i) => order switch
     {
         3 => block[i],
         4 => BinaryPrimitives.ReadUInt16BigEndian(block.AsSpan(i * 2)),
         5 => BinaryPrimitives.ReadUInt32BigEndian(block.AsSpan(i * 4)),
         6 => BinaryPrimitives.ReadUInt64BigEndian(block.AsSpan(i * 8)),
-        _ => SubByte(block, i),
+        _ => (ulong)((block[(i << order) >> 3] >> ((i << order) & 7)) & ((1 << (1 << order)) - 1)),
     };
 
-    private ulong SubByte(byte[] block, int i)
+    internal static void SetEntry(byte[] block, int order, int i, ulong value)
     {
-        int bits = 1 << _refcountOrder;
-        int bit = i * bits;
-        return (ulong)((block[bit >> 3] >> (bit & 7)) & ((1 << bits) - 1));
-    }
-
-    private void SetEntry(byte[] block, int i, ulong value)
-    {
-        switch (_refcountOrder)
+        switch (order)
         {
             case 3: block[i] = (byte)value; break;
             case 4: BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan(i * 2), (ushort)value); break;
             case 5: BinaryPrimitives.WriteUInt32BigEndian(block.AsSpan(i * 4), (uint)value); break;
             case 6: BinaryPrimitives.WriteUInt64BigEndian(block.AsSpan(i * 8), value); break;
             default:
-                int bits = 1 << _refcountOrder;
+                int bits = 1 << order;
                 int bit = i * bits;
                 int mask = ((1 << bits) - 1) << (bit & 7);
                 block[bit >> 3] = (byte)((block[bit >> 3] & ~mask) | ((int)value << (bit & 7) & mask));
