@@ -31,7 +31,8 @@ public static class AmendOperation
         }
         catch (ArgumentException e)
         {
-            bool createOnly = options.Values.Keys.All(k => schema.Any(s => s.Name == k) || image.Format.CreateOptions.Any(s => s.Name == k));
+            // As qemu-img: the hint comes when the options parse once the creation options are added.
+            bool createOnly = Parses(options, [.. schema, .. image.Format.CreateOptions.Where(c => schema.All(s => s.Name != c.Name))]);
             throw new ImageFormatException(createOnly ? $"{e.Message}\nThis option is only supported for image creation" : e.Message, e);
         }
         progress?.Invoke(0);
@@ -41,5 +42,15 @@ public static class AmendOperation
             image.Flush();
         }
         finally { progress?.Invoke(100); }
+    }
+
+    private static bool Parses(ImageOptions options, IReadOnlyList<OptionSpec> schema)
+    {
+        try
+        {
+            options.Validate(schema);
+            return true;
+        }
+        catch (ArgumentException) { return false; }
     }
 }
