@@ -124,13 +124,22 @@ public static class CompareOperation
         return false;
     }
 
-    /// <summary>Status through the chain as qemu's bdrv_block_status_above sees it for compare.</summary>
-    private readonly record struct ChainStatus(long Length, bool Allocated, bool Zero, bool Data, bool OffsetValid)
+    /// <summary>
+    /// Status through the chain as qemu's bdrv_block_status_above sees it for compare; <c>Eof</c> (qemu's
+    /// BDRV_BLOCK_EOF) marks a run that ends at the end of the top image, which strict mode compares too.
+    /// </summary>
+    private readonly record struct ChainStatus(long Length, bool Allocated, bool Zero, bool Data, bool OffsetValid, bool Eof = false)
     {
-        public (bool, bool, bool, bool) Flags => (Allocated, Zero, Data, OffsetValid);
+        public (bool, bool, bool, bool, bool) Flags => (Allocated, Zero, Data, OffsetValid, Eof);
     }
 
     private static ChainStatus Status(IImage image, long offset, long length, string name)
+    {
+        var status = ChainStatusOf(image, offset, length, name);
+        return status with { Eof = offset + status.Length == image.Length };
+    }
+
+    private static ChainStatus ChainStatusOf(IImage image, long offset, long length, string name)
     {
         try
         {

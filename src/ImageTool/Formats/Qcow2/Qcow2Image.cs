@@ -139,7 +139,7 @@ internal sealed partial class Qcow2Image : IImage
 
     /// <summary>
     /// The run starting at <paramref name="offset"/>: clusters of one type (and, when stored, contiguous on
-    /// the host) merged across L2 tables, at most <paramref name="maxLength"/> bytes. Caller holds the lock.
+    /// the host) within one L2 table, at most <paramref name="maxLength"/> bytes. Caller holds the lock.
     /// </summary>
     private Run Map(long offset, long maxLength)
     {
@@ -154,7 +154,9 @@ internal sealed partial class Qcow2Image : IImage
         if (type != Qcow2ClusterType.Compressed)
         {
             long nextHost = host + cs;
-            long limit = Math.Min(maxLength, Length - offset);
+            // A run ends with its L2 table, as in qemu (compare -s reports offsets where runs start).
+            long ownTableEnd = ((cluster >> _l2Bits) + 1) << (_l2Bits + _clusterBits);
+            long limit = Math.Min(Math.Min(maxLength, Length - offset), ownTableEnd - offset);
             while (length < limit)
             {
                 long next = cluster + ((inCluster + length) >> _clusterBits);
