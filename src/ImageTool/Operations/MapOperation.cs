@@ -20,8 +20,10 @@ public static class MapOperation
                 return new MapEntry(offset, length, depth, true, status.IsZero, status.IsData, status.HostOffset,
                     status.HostOffset == null ? null : status.HostFile);
             // Unallocated: below is the backing image; without one (or past its end) the run reads as zeros.
+            // qemu keeps the host offset an unallocated run may have (subclusters of an allocated cluster).
             if (current.Backing is not { } backing || offset >= backing.Length)
-                return new MapEntry(offset, length, depth, false, true, false, null, null);
+                return new MapEntry(offset, length, depth, false, true, false, status.HostOffset,
+                    status.HostOffset == null ? null : status.HostFile);
             length = Math.Min(length, backing.Length - offset);
             current = backing;
         }
