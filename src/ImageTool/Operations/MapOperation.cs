@@ -62,10 +62,18 @@ public static class MapOperation
         if (!json) output.Write("Offset          Length          Mapped to       File\n");
         else output.Write('[');
         MapEntry? pending = null;
-        foreach (var entry in Entries(image, start, maxLength, human: !json))
+        try
         {
-            if (pending is { } previous) WriteEntry(output, previous, json, last: false);
-            pending = entry;
+            foreach (var entry in Entries(image, start, maxLength, human: !json))
+            {
+                if (pending is { } previous) WriteEntry(output, previous, json, last: false);
+                pending = entry;
+            }
+        }
+        catch (Exception e) when (SourceErrors.IsReadFailure(e))
+        {
+            output.Flush();
+            throw new ImageFormatException($"Could not read file metadata: {SourceErrors.Errno(e)}", e);
         }
         if (pending is { } final) WriteEntry(output, final, json, last: true);
         if (json) output.Write("]\n");

@@ -88,7 +88,7 @@ internal sealed partial class Qcow2Image : IImage
         while (buffer.Length > 0)
         {
             Run run;
-            lock (_lock) run = Map(offset, buffer.Length);
+            lock (_lock) run = MapOrSignal(offset, buffer.Length);
             var part = buffer[..(int)run.Length];
             ReadRun(run, offset, part);
             offset += part.Length;
@@ -128,7 +128,7 @@ internal sealed partial class Qcow2Image : IImage
         bool refine;
         lock (_lock)
         {
-            run = Map(offset, length);
+            run = MapOrSignal(offset, length);
             refine = run.Type == Qcow2ClusterType.Normal && _header.CryptMethod == 0 && MetadataPreallocated;
         }
         if (refine) return HostHoles.Refine(new BlockStatus(offset, run.Length, BlockState.Data, HostOffset: run.HostOffset, HostFile: DataFile.Path), DataFile);
