@@ -124,10 +124,8 @@ public static class CompareOperation
         return false;
     }
 
-    /// <summary>
-    /// Status through the chain as qemu's bdrv_block_status_above sees it for compare; <c>Eof</c> (qemu's
-    /// BDRV_BLOCK_EOF) marks a run that ends at the end of the top image, which strict mode compares too.
-    /// </summary>
+    /// <summary>Status through the chain as qemu's bdrv_block_status_above sees it for compare.</summary>
+    /// <remarks><paramref name="Eof"/>: the run reaches the end of the image (qemu's BDRV_BLOCK_EOF, part of strict mode's comparison).</remarks>
     private readonly record struct ChainStatus(long Length, bool Allocated, bool Zero, bool Data, bool OffsetValid, bool Eof = false)
     {
         public (bool, bool, bool, bool, bool) Flags => (Allocated, Zero, Data, OffsetValid, Eof);
@@ -135,11 +133,11 @@ public static class CompareOperation
 
     private static ChainStatus Status(IImage image, long offset, long length, string name)
     {
-        var status = ChainStatusOf(image, offset, length, name);
+        var status = ChainStatusAt(image, offset, length, name);
         return status with { Eof = offset + status.Length == image.Length };
     }
 
-    private static ChainStatus ChainStatusOf(IImage image, long offset, long length, string name)
+    private static ChainStatus ChainStatusAt(IImage image, long offset, long length, string name)
     {
         try
         {
