@@ -72,11 +72,11 @@ internal sealed partial class Qcow2Image
             var list = LoadSnapshots();
             var sn = list.Find(s => s.Id == idOrName) ?? list.Find(s => s.Name == idOrName)
                 ?? throw new ImageFormatException("Failed to load snapshot: No such file or directory");
-            if (sn.DiskSize != Length)
-                throw new UnsupportedFeatureException("Loading snapshots with different disk size is not supported");
             ulong[] snL1 = ReadSnapshotL1(sn);
             WriteBackMetadata();
             BeginMetadataChange();
+            // As qemu: the current state takes the snapshot's size first (a shrink discards its clusters past the end).
+            if (sn.DiskSize != Length) Resize(sn.DiskSize, "off");
             if (snL1.Length > _l1.Length) GrowL1(snL1.Length);
             var newL1 = new ulong[_l1.Length];
             snL1.CopyTo(newL1, 0);
@@ -87,9 +87,12 @@ internal sealed partial class Qcow2Image
             _l1Dirty = true;
             WriteBackMetadata();
             _file.Flush();
-            AdjustTree(old, -1);
-            FixCopiedFlags();
-            WriteBackMetadata();
+            WithDiscards(() =>
+            {
+                AdjustTree(old, -1);
+                FixCopiedFlags();
+                WriteBackMetadata();
+            });
             _file.Flush();
         }
     }
@@ -110,11 +113,14 @@ internal sealed partial class Qcow2Image
             BeginMetadataChange();
             var rest = new List<Qcow2Snapshot>(list);
             rest.RemoveAt(index);
-            WriteSnapshotTable(rest);
-            AdjustTree(snL1, -1);
-            if (sn.L1Size > 0) Refcounts.Free(sn.L1TableOffset, ClustersFor(sn.L1Size * 8L));
-            FixCopiedFlags();
-            WriteBackMetadata();
+            WithDiscards(() =>
+            {
+                WriteSnapshotTable(rest);
+                AdjustTree(snL1, -1);
+                if (sn.L1Size > 0) Refcounts.Free(sn.L1TableOffset, ClustersFor(sn.L1Size * 8L));
+                FixCopiedFlags();
+                WriteBackMetadata();
+            });
             _file.Flush();
         }
     }
@@ -133,6 +139,15 @@ internal sealed partial class Qcow2Image
             _header.Size = (ulong)sn.DiskSize;
             _l2Cache.Clear();
         }
+    }
+
+    /// <summary>Runs <paramref name="action"/> with freed clusters punched out of the file, as qemu's snapshot code and shrink do.</summary>
+    private void WithDiscards(Action action)
+    {
+        bool before = Refcounts.DiscardFreed;
+        Refcounts.DiscardFreed = true;
+        try { action(); }
+        finally { Refcounts.DiscardFreed = before; }
     }
 
     private long ClustersFor(long bytes) => (bytes + ClusterSize - 1) >> _clusterBits;
@@ -250,31 +265,8 @@ internal sealed partial class Qcow2Image
         BinaryPrimitives.WriteUInt64BigEndian(b[4..], (ulong)offset);
         _file.Write(60, b);
         _file.Flush();
-        if (oldOffset != 0 && oldSize > 0) Refcounts.Free(oldOffset, ClustersFor(oldSize));
+        if (oldOffset != 0 && oldSize > 0) WithDiscards(() => Refcounts.Free(oldOffset, ClustersFor(oldSize)));
         _snapshotList = snapshots;
         _snapshotTableSize = table.Length;
-    }
-
-    /// <summary>Moves the active L1 to a bigger table (a snapshot with VM state has a longer L1).</summary>
-    private void GrowL1(int newSize)
-    {
-        if (newSize * 8L > Qcow2Header.MaxL1Bytes) throw new ImageCorruptException("L1 table too large");
-        var grown = new ulong[newSize];
-        _l1.CopyTo(grown, 0);
-        long offset = Refcounts.Allocate(ClustersFor(newSize * 8L));
-        _file.Write(offset, L1Bytes(grown));
-        Refcounts.FlushBlocks();
-        _file.Flush();
-        long oldOffset = (long)_header.L1TableOffset;
-        int oldSize = _l1.Length;
-        _header.L1TableOffset = (ulong)offset;
-        _header.L1Size = (uint)newSize;
-        Span<byte> b = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt32BigEndian(b, (uint)newSize);
-        BinaryPrimitives.WriteUInt64BigEndian(b[4..], (ulong)offset);
-        _file.Write(36, b);
-        _file.Flush();
-        if (oldSize > 0) Refcounts.Free(oldOffset, ClustersFor(oldSize * 8L));
-        _l1 = grown;
     }
 }
