@@ -28,7 +28,6 @@ internal sealed partial class Qcow2Image
     {
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
         if (HasDataFile) throw new ImageFormatException("-95 (Operation not supported)");
-        if (_extendedL2) throw new UnsupportedFeatureException("Internal snapshots of qcow2 images with extended L2 entries are not supported yet");
         lock (_lock)
         {
             var list = LoadSnapshots();
@@ -65,7 +64,6 @@ internal sealed partial class Qcow2Image
     /// <summary>qemu-img snapshot -a: matches an ID first, then a name.</summary>
     public void ApplySnapshot(string idOrName)
     {
-        if (_extendedL2) throw new UnsupportedFeatureException("Internal snapshots of qcow2 images with extended L2 entries are not supported yet");
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
         lock (_lock)
         {
@@ -100,7 +98,6 @@ internal sealed partial class Qcow2Image
     /// <summary>qemu-img snapshot -d: the first snapshot with that name (7.2 does not match IDs here).</summary>
     public void DeleteSnapshot(string name)
     {
-        if (_extendedL2) throw new UnsupportedFeatureException("Internal snapshots of qcow2 images with extended L2 entries are not supported yet");
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
         lock (_lock)
         {
@@ -188,7 +185,7 @@ internal sealed partial class Qcow2Image
             var table = LoadL2(l2Offset, i);
             foreach (ulong entry in table)
             {
-                switch (Qcow2Entry.Type(entry))
+                switch (EntryType(entry))
                 {
                     case Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc:
                         Refcounts.Change(Qcow2Entry.HostOffset(entry) >> _clusterBits, addend);
@@ -203,6 +200,7 @@ internal sealed partial class Qcow2Image
             if (addend < 0 && Refcounts.Get(l2Offset >> _clusterBits) == 0)
             {
                 _l2Cache.Remove(l2Offset);
+                _l2Bitmaps.Remove(l2Offset);
                 _dirtyL2.Remove(l2Offset);
             }
         }
@@ -226,7 +224,7 @@ internal sealed partial class Qcow2Image
             for (int j = 0; j < table.Length; j++)
             {
                 ulong e = table[j];
-                ulong fixedEntry = Qcow2Entry.Type(e) is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc
+                ulong fixedEntry = EntryType(e) is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc
                     && Refcounts.Get(Qcow2Entry.HostOffset(e) >> _clusterBits) == 1
                     ? e | Qcow2Entry.Copied
                     : e & ~Qcow2Entry.Copied;
