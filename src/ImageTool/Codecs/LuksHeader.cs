@@ -24,6 +24,9 @@ internal sealed class LuksHeader
     public required string Uuid { get; init; }
     public required LuksKeySlot[] Slots { get; init; }
 
+    /// <summary>The cipher the header names (not checked: see <see cref="LuksCipherSpec.FromHeader"/>).</summary>
+    public LuksCipherSpec Cipher => LuksCipherSpec.Parse(this);
+
     public static bool HasMagic(ReadOnlySpan<byte> b) => b.Length >= 8 && b[..6].SequenceEqual(Magic);
 
     public static LuksHeader Read(ReadOnlySpan<byte> b)
