@@ -43,11 +43,18 @@ internal sealed record LuksCipherSpec(string Cipher, int KeyBytes, string Mode, 
         return spec;
     }
 
-    /// <summary>From a LUKS header, refused when img cannot run it.</summary>
-    public static LuksCipherSpec FromHeader(LuksHeader h)
+    /// <summary>From a LUKS header: refused with qemu's messages when qemu does not know it, and when img cannot run it if <paramref name="requireSupported"/>.</summary>
+    public static LuksCipherSpec FromHeader(LuksHeader h, bool requireSupported = true)
     {
         var spec = Parse(h);
-        spec.Validate();
+        if (!QemuModes.Contains(spec.Mode)) throw new UnsupportedFeatureException($"Cipher mode '{spec.Mode}' not supported");
+        if (!QemuIvGens.Contains(spec.IvGen)) throw new UnsupportedFeatureException($"IV generator '{spec.IvGen}' not supported");
+        if (spec.IvHash != null && !LuksVolume.IsQemuHash(spec.IvHash))
+            throw new UnsupportedFeatureException($"Hash algorithm '{spec.IvHash}' not supported");
+        int cipherKey = spec.KeyBytes / (spec.Mode == "xts" ? 2 : 1);
+        if (!QemuAlgorithms.Contains($"{spec.Cipher}-{cipherKey * 8}") && !(spec.Cipher == "sm4" && cipherKey == 16))
+            throw new UnsupportedFeatureException($"Algorithm '{spec.Cipher}' with key size {cipherKey} bytes not supported");
+        if (requireSupported) spec.Validate();
         return spec;
     }
 

@@ -33,7 +33,7 @@ internal sealed class LuksHeader
     {
         if (b.Length < Size || !b[..6].SequenceEqual(Magic)) throw new ImageFormatException("Volume is not in LUKS format");
         int version = BinaryPrimitives.ReadUInt16BigEndian(b[6..]);
-        if (version != 1) throw new ImageFormatException($"Unsupported LUKS version {version}");
+        if (version != 1) throw new ImageFormatException($"LUKS version {version} is not supported");
         var slots = new LuksKeySlot[SlotCount];
         for (int i = 0; i < SlotCount; i++)
         {

@@ -32,9 +32,9 @@ internal static class LuksVolume
         "sha256" => HashAlgorithmName.SHA256,
         "sha384" => HashAlgorithmName.SHA384,
         "sha512" => HashAlgorithmName.SHA512,
-        _ when option != null && !QemuHashes.Contains(spec) => throw new ImageFormatException($"Parameter '{option}' does not accept value '{spec}'"),
-        _ when option != null => throw new UnsupportedFeatureException($"Unsupported hash algorithm {spec}"),
-        _ => throw new UnsupportedFeatureException($"Hash '{spec}' not supported"),
+        _ when QemuHashes.Contains(spec) => throw new UnsupportedFeatureException($"Unsupported hash algorithm {spec}"),
+        _ when option != null => throw new ImageFormatException($"Parameter '{option}' does not accept value '{spec}'"),
+        _ => throw new UnsupportedFeatureException($"Hash algorithm '{spec}' not supported"),
     };
 
     public static int DigestLength(string spec) => spec switch
@@ -45,7 +45,7 @@ internal static class LuksVolume
         "sha256" => 32,
         "sha384" => 48,
         "sha512" => 64,
-        _ => throw new UnsupportedFeatureException($"Hash '{spec}' not supported"),
+        _ => throw new UnsupportedFeatureException($"Hash algorithm '{spec}' not supported"),
     };
 
     public static bool IsQemuHash(string spec) => QemuHashes.Contains(spec);
@@ -58,31 +58,42 @@ internal static class LuksVolume
         "sha256" => SHA256.HashData(data),
         "sha384" => SHA384.HashData(data),
         "sha512" => SHA512.HashData(data),
-        _ => throw new UnsupportedFeatureException($"Hash '{spec}' not supported"),
+        _ => throw new UnsupportedFeatureException($"Hash algorithm '{spec}' not supported"),
     };
 
-    /// <summary>Checks what qemu checks before unlocking; <paramref name="areaLength"/> is the header area's size in bytes.</summary>
-    public static void Validate(LuksHeader h, long areaLength)
+    /// <summary>
+    /// Checks what qemu checks when it opens a LUKS header, in its order (layout first, then the algorithms);
+    /// <paramref name="areaLength"/> is the header area's size in bytes. <paramref name="forUnlock"/> also refuses
+    /// algorithms qemu knows but img cannot run (info needs no key, so it shows them).
+    /// </summary>
+    public static void Validate(LuksHeader h, long areaLength, bool forUnlock = true)
     {
-        LuksCipherSpec.FromHeader(h);
-        Hash(h.HashSpec);
         long headerSectors = 4096 / LuksHeader.SectorSize;
         long materialSectors = (h.KeyBytes * (long)Stripes + LuksHeader.SectorSize - 1) / LuksHeader.SectorSize;
-        if ((long)h.PayloadOffsetSectors * LuksHeader.SectorSize > areaLength && areaLength > 0)
+        if (h.PayloadOffsetSectors < headerSectors || (long)h.PayloadOffsetSectors * LuksHeader.SectorSize > areaLength && areaLength > 0)
             throw new ImageCorruptException("LUKS payload is overlapping with the header");
+        if (h.MasterKeyIterations == 0) throw new ImageCorruptException("LUKS key iteration count is zero");
         for (int i = 0; i < LuksHeader.SlotCount; i++)
         {
             var s = h.Slots[i];
             if (s.Active is not (LuksHeader.SlotEnabled or LuksHeader.SlotDisabled))
                 throw new ImageCorruptException($"Keyslot {i} state (active/disable) is corrupted");
-            if (!s.IsActive) continue;
+            if (s.IsActive && s.Iterations == 0) throw new ImageCorruptException($"Keyslot {i} iteration count is zero");
             if (s.Stripes != Stripes) throw new ImageCorruptException($"Keyslot {i} is corrupted (stripes {s.Stripes} != {Stripes})");
             if (s.KeyOffsetSectors < headerSectors) throw new ImageCorruptException($"Keyslot {i} is overlapping with the LUKS header");
             if (s.KeyOffsetSectors + materialSectors > h.PayloadOffsetSectors)
                 throw new ImageCorruptException($"Keyslot {i} is overlapping with the encrypted payload");
-            if (s.Iterations > MaxIterations || h.MasterKeyIterations > MaxIterations)
+            if (forUnlock && s.IsActive && (s.Iterations > MaxIterations || h.MasterKeyIterations > MaxIterations))
                 throw new ImageCorruptException($"Keyslot {i} iteration count is too large");
+            for (int j = 0; j < i; j++)
+            {
+                long a = h.Slots[j].KeyOffsetSectors, b = s.KeyOffsetSectors;
+                if (a < b + materialSectors && b < a + materialSectors)
+                    throw new ImageCorruptException($"Keyslots {j} and {i} are overlapping in the header");
+            }
         }
+        LuksCipherSpec.FromHeader(h, forUnlock);
+        if (forUnlock || !IsQemuHash(h.HashSpec)) Hash(h.HashSpec);
     }
 
     /// <summary>

@@ -28,7 +28,11 @@ internal sealed partial class Qcow2Image
     internal void SetupEncryption(OpenOptions options)
     {
         if (!IsEncrypted) return;
-        if (_header.CryptMethod == CryptLuks) _luks = ReadLuksHeader(out _, out _);
+        if (_header.CryptMethod == CryptLuks)
+        {
+            _luks = ReadLuksHeader(out _, out long length);
+            LuksVolume.Validate(_luks, length, forUnlock: false); // qemu checks the header even to show info
+        }
         string? secretId = options.DriverOptions?.GetString("encrypt.key-secret");
         if (secretId == null)
         {

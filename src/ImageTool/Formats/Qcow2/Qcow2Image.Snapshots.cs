@@ -61,8 +61,11 @@ internal sealed partial class Qcow2Image
         }
     }
 
-    /// <summary>qemu-img snapshot -a: matches an ID first, then a name.</summary>
-    public void ApplySnapshot(string idOrName)
+    /// <summary>
+    /// qemu-img snapshot -a: matches an ID first, then a name. A broken snapshot L1 table is reported through
+    /// <paramref name="report"/> before the failure, as qemu prints it.
+    /// </summary>
+    public void ApplySnapshot(string idOrName, Action<string>? report = null)
     {
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
         lock (_lock)
@@ -70,7 +73,13 @@ internal sealed partial class Qcow2Image
             var list = LoadSnapshots();
             var sn = list.Find(s => s.Id == idOrName) ?? list.Find(s => s.Name == idOrName)
                 ?? throw new ImageFormatException("Failed to load snapshot: No such file or directory");
-            ulong[] snL1 = ReadSnapshotL1(sn);
+            ulong[] snL1;
+            try { snL1 = ReadSnapshotL1(sn); }
+            catch (SnapshotTableException e)
+            {
+                report?.Invoke(e.Message);
+                throw new ImageFormatException($"Failed to load snapshot: {e.Errno}");
+            }
             WriteBackMetadata();
             BeginMetadataChange();
             // As qemu: the current state takes the snapshot's size first (a shrink discards its clusters past the end).
@@ -132,7 +141,7 @@ internal sealed partial class Qcow2Image
         {
             var sn = LoadSnapshots().Find(s => (id == null || s.Id == id) && (name == null || s.Name == name))
                 ?? throw new ImageFormatException("Can't find snapshot");
-            _l1 = ReadSnapshotL1(sn);
+            _l1 = ReadSnapshotL1(sn, forWriting: false);
             _header.Size = (ulong)sn.DiskSize;
             _l2Cache.Clear();
         }
@@ -156,13 +165,17 @@ internal sealed partial class Qcow2Image
         return b;
     }
 
-    private ulong[] ReadSnapshotL1(Qcow2Snapshot sn)
+    /// <summary>A snapshot's L1 table, validated; <paramref name="forWriting"/> also refuses tables sharing clusters with other metadata.</summary>
+    private ulong[] ReadSnapshotL1(Qcow2Snapshot sn, bool forWriting = true)
     {
-        if (sn.L1Size == 0) return [];
+        // qemu's qcow2_validate_table, plus: the table must lie inside the file, after the header.
         long bytes = sn.L1Size * 8L;
-        if (bytes > Qcow2Header.MaxL1Bytes) throw new ImageCorruptException("Snapshot L1 table too large");
-        if (sn.L1TableOffset <= 0 || (sn.L1TableOffset & (ClusterSize - 1)) != 0 || sn.L1TableOffset + bytes > _file.Length)
-            throw new ImageCorruptException("Snapshot L1 table offset invalid");
+        if (bytes > Qcow2Header.MaxL1Bytes) throw new SnapshotTableException("Snapshot L1 table too large", "File too large");
+        if ((sn.L1TableOffset & (ClusterSize - 1)) != 0 || sn.L1Size > 0 && (sn.L1TableOffset <= 0 || sn.L1TableOffset + bytes > _file.Length))
+            throw new SnapshotTableException("Snapshot L1 table offset invalid", "Invalid argument");
+        if (sn.L1Size == 0) return [];
+        if (forWriting && SnapshotL1Overlap(sn, bytes) is { } other)
+            throw new SnapshotTableException($"Snapshot L1 table overlaps with {other}", "Invalid argument");
         var raw = new byte[bytes];
         _file.Read(sn.L1TableOffset, raw);
         var l1 = new ulong[sn.L1Size];
@@ -173,6 +186,26 @@ internal sealed partial class Qcow2Image
                 throw new ImageCorruptException($"Snapshot '{sn.Name}' L1 entry {i} is invalid");
         }
         return l1;
+    }
+
+    /// <summary>
+    /// What else a snapshot's L1 table shares clusters with (null when nothing): applying or deleting such a snapshot
+    /// would free or overwrite live metadata, so img refuses before writing anything.
+    /// </summary>
+    private string? SnapshotL1Overlap(Qcow2Snapshot sn, long bytes)
+    {
+        long first = sn.L1TableOffset >> _clusterBits, last = (sn.L1TableOffset + bytes - 1) >> _clusterBits;
+        bool Hits(long offset, long length) =>
+            length > 0 && offset >> _clusterBits <= last && (offset + length - 1) >> _clusterBits >= first;
+        if (Hits(0, ClusterSize)) return "the image header";
+        if (Hits((long)_header.L1TableOffset, _l1.Length * 8L)) return "the active L1 table";
+        if (Hits((long)_header.RefcountTableOffset, (long)_header.RefcountTableClusters << _clusterBits)) return "the refcount table";
+        if (Hits((long)_header.SnapshotsOffset, _snapshotTableSize)) return "the snapshot table";
+        foreach (var other in LoadSnapshots())
+        {
+            if (!ReferenceEquals(other, sn) && Hits(other.L1TableOffset, other.L1Size * 8L)) return $"the L1 table of snapshot {other.Id}";
+        }
+        return null;
     }
 
     /// <summary>Adds <paramref name="addend"/> to every L2 table and every data cluster the tree of <paramref name="l1"/> reaches.</summary>
@@ -263,7 +296,12 @@ internal sealed partial class Qcow2Image
         BinaryPrimitives.WriteUInt64BigEndian(b[4..], (ulong)offset);
         _file.Write(60, b);
         _file.Flush();
-        if (oldOffset != 0 && oldSize > 0) WithDiscards(() => Refcounts.Free(oldOffset, ClustersFor(oldSize)));
+        if (oldOffset != 0 && oldSize > 0)
+        {
+            // A broken old table (say, past the end of the file) only costs a warning, as in qemu.
+            try { WithDiscards(() => Refcounts.Free(oldOffset, ClustersFor(oldSize))); }
+            catch (ImageCorruptException) { _warning?.Invoke("qcow2_free_clusters failed: Invalid argument"); }
+        }
         _snapshotList = snapshots;
         _snapshotTableSize = table.Length;
     }

@@ -67,6 +67,8 @@ internal sealed class Qcow2Refcounts
     public void Change(long cluster, long delta)
     {
         long index = cluster >> _blockBits;
+        if (delta < 0 && (index >= _table.Length || _table[index] == 0))
+            throw new ImageCorruptException($"Refcount of cluster {cluster} out of range (0 + {delta})");
         if (index >= _table.Length) GrowTable(index);
         if (_table[index] == 0) CreateBlock(index);
         var block = LoadBlock(index);
@@ -95,10 +97,14 @@ internal sealed class Qcow2Refcounts
         return start << _clusterBits;
     }
 
-    /// <summary>Drops one reference from each cluster of a host range.</summary>
+    /// <summary>Drops one reference from each cluster of a host range; all or nothing (qemu reverts a failed decrease).</summary>
     public void Free(long hostOffset, long count)
     {
         long first = hostOffset >> _clusterBits;
+        for (long c = first; c < first + count; c++)
+        {
+            if (Get(c) == 0) throw new ImageCorruptException($"Refcount of cluster {c} out of range (0 + -1)");
+        }
         for (long c = first; c < first + count; c++) Change(c, -1);
     }
 
