@@ -33,7 +33,7 @@ internal static class CommonOptions
         var parsed = new ImageOptions().Parse(filename);
         string path = parsed.GetString("file.filename") ?? parsed.GetString("file")
             ?? throw new UsageException("A block device must be specified for \"file\"", showTryHint: false);
-        return (path, options with { Format = parsed.GetString("driver"), DriverOptions = parsed });
+        return (path, options with { Format = parsed.GetString("driver"), DriverOptions = parsed, DisplayName = filename });
     }
 
     /// <summary>Joins every -o occurrence as qemu does (comma-joined, last duplicate wins).</summary>

@@ -21,11 +21,11 @@ public static class DiskImage
         }
         catch (ImageLockedException e)
         {
-            throw new ImageLockedException($"Could not open '{path}': {e.Message}", e);
+            throw new ImageLockedException($"Could not open '{options?.DisplayName ?? path}': {e.Message}", e);
         }
         catch (ImageFormatException e)
         {
-            throw new ImageFormatException($"Could not open '{path}': {e.Message}", e) { OmitFinalNewline = e.OmitFinalNewline };
+            throw new ImageFormatException($"Could not open '{options?.DisplayName ?? path}': {e.Message}", e) { OmitFinalNewline = e.OmitFinalNewline };
         }
     }
 

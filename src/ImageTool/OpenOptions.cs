@@ -34,6 +34,9 @@ public sealed record OpenOptions
     /// <summary>Receives warnings qemu-img prints on stderr (e.g. a probed raw image opened for writing).</summary>
     public Action<string>? Warning { get; init; }
 
+    /// <summary>The name open errors show instead of the path (qemu shows the whole --image-opts string).</summary>
+    public string? DisplayName { get; init; }
+
     /// <summary>Opened read-write to be repaired (qemu's BDRV_O_CHECK): a qcow2 image marked corrupt may be opened.</summary>
     public bool ForRepair { get; init; }
 

@@ -33,6 +33,12 @@ public class EncryptionCommandTests
     [TestCase("create -f qcow2 -o encrypt.format=aes,encrypt.key-secret=nope new.qcow2 1M")]
     [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=foo,encrypt.key-secret=sec0 new.qcow2 1M")]
     [TestCase("convert -c --object secret,id=sec0,data=pw -O qcow2 -o encrypt.format=aes,encrypt.key-secret=sec0 pw.txt new.qcow2")]
+    [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.cipher-alg=aes-999 new.qcow2 1M")]
+    [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.cipher-mode=bogus new.qcow2 1M")]
+    [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha1 new.qcow2 1M")]
+    [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.hash-alg=sha3 new.qcow2 1M")]
+    [TestCase("convert --object secret,id=sec0,data=pw --image-opts driver=qcow2,file.filename=nonexist.qcow2,encrypt.key-secret=sec0 -O raw out.raw")]
+    [TestCase("convert --object secret,id=sec0,data=pw --image-opts driver=qcow2,file.filename=aes.qcow2,encrypt.key-secret=nope -O raw out.raw")]
     [TestCase("info aes.qcow2")]
     [TestCase("info --output=json aes.qcow2")]
     [TestCase("convert -O raw aes.qcow2 out.raw")]
@@ -60,6 +66,6 @@ public class EncryptionCommandTests
         var wrong = Img.Run(_dir.Path, "convert", "--object", "secret,id=sec0,data=nope", "--image-opts",
             "driver=qcow2,file.filename=l.qcow2,encrypt.key-secret=sec0", "-O", "raw", "x.raw");
         Assert.That(wrong.ExitCode, Is.EqualTo(1));
-        Assert.That(wrong.Stderr, Is.EqualTo("img: Could not open 'l.qcow2': Invalid password, cannot unlock any keyslot\n"));
+        Assert.That(wrong.Stderr, Is.EqualTo("img: Could not open 'driver=qcow2,file.filename=l.qcow2,encrypt.key-secret=sec0': Invalid password, cannot unlock any keyslot\n"));
     }
 }

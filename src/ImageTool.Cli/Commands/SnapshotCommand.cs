@@ -48,7 +48,7 @@ internal static class SnapshotCommand
             if (applyName != null && image.Format.Name != "qcow2") warnings.ForEach(context.Warn);
             if (listing) context.Out.Write(SnapshotOperation.List(image));
             else if (createName != null) SnapshotOperation.Create(image, createName, DateTimeOffset.Now);
-            else if (applyName != null) SnapshotOperation.Apply(image, applyName);
+            else if (applyName != null) SnapshotOperation.Apply(image, applyName, m => context.Err.WriteLine($"{Cli.Program}: {m}"));
             else SnapshotOperation.Delete(image, deleteName!);
             return 0;
         });

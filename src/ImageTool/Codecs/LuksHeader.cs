@@ -24,13 +24,16 @@ internal sealed class LuksHeader
     public required string Uuid { get; init; }
     public required LuksKeySlot[] Slots { get; init; }
 
+    /// <summary>The cipher the header names (not checked: see <see cref="LuksCipherSpec.FromHeader"/>).</summary>
+    public LuksCipherSpec Cipher => LuksCipherSpec.Parse(this);
+
     public static bool HasMagic(ReadOnlySpan<byte> b) => b.Length >= 8 && b[..6].SequenceEqual(Magic);
 
     public static LuksHeader Read(ReadOnlySpan<byte> b)
     {
         if (b.Length < Size || !b[..6].SequenceEqual(Magic)) throw new ImageFormatException("Volume is not in LUKS format");
         int version = BinaryPrimitives.ReadUInt16BigEndian(b[6..]);
-        if (version != 1) throw new ImageFormatException($"Unsupported LUKS version {version}");
+        if (version != 1) throw new ImageFormatException($"LUKS version {version} is not supported");
         var slots = new LuksKeySlot[SlotCount];
         for (int i = 0; i < SlotCount; i++)
         {

@@ -6,54 +6,94 @@ namespace ImageTool.Codecs;
 
 /// <summary>
 /// LUKS1 key handling as qemu does it (crypto/block-luks.c): PBKDF2 per key slot, AF-split key material encrypted with
-/// the slot key, master key checked against a PBKDF2 digest. Only AES in XTS mode with plain64/plain IVs is supported
-/// (qemu's default aes-256-xts-plain64 with sha256).
+/// the slot key, master key checked against a PBKDF2 digest. Ciphers as <see cref="LuksCipherSpec"/> allows (AES in
+/// XTS, CBC or ECB mode with plain, plain64 or ESSIV IVs); PBKDF2 and AF-split hashes SHA-1/256/384/512.
 /// </summary>
 internal static class LuksVolume
 {
     public const int Stripes = 4000;
     public const int DefaultIterTimeMs = 2000;
-    private const int DigestLength = 20;
+    private const int MasterKeyDigestLength = 20;
     private const int SaltLength = 32;
     private const int MinIterations = 1000;
     /// <summary>Refuse hostile iteration counts that would keep an open busy for many minutes.</summary>
     private const uint MaxIterations = 1u << 28;
 
-    public static HashAlgorithmName Hash(string spec) => spec switch
+    // qemu 7.2's QCryptoHashAlgorithm values; the BCL's PBKDF2 has no MD5, SHA-224 or RIPEMD-160.
+    private static readonly string[] QemuHashes = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512", "ripemd160"];
+
+    /// <summary>
+    /// The hash named <paramref name="spec"/>; <paramref name="option"/> names the create option it came from (errors
+    /// as qemu's option parser), null when it came from a header.
+    /// </summary>
+    public static HashAlgorithmName Hash(string spec, string? option = null) => spec switch
     {
         "sha1" => HashAlgorithmName.SHA1,
         "sha256" => HashAlgorithmName.SHA256,
         "sha384" => HashAlgorithmName.SHA384,
         "sha512" => HashAlgorithmName.SHA512,
-        _ => throw new UnsupportedFeatureException($"Hash algorithm {spec} not supported"),
+        _ when QemuHashes.Contains(spec) => throw new UnsupportedFeatureException($"Unsupported hash algorithm {spec}"),
+        _ when option != null => throw new ImageFormatException($"Parameter '{option}' does not accept value '{spec}'"),
+        _ => throw new UnsupportedFeatureException($"Hash algorithm '{spec}' not supported"),
     };
 
-    /// <summary>Checks what qemu checks before unlocking; <paramref name="areaLength"/> is the header area's size in bytes.</summary>
-    public static void Validate(LuksHeader h, long areaLength)
+    public static int DigestLength(string spec) => spec switch
     {
-        if (h.CipherName != "aes") throw new UnsupportedFeatureException($"Cipher {h.CipherName} not supported");
-        if (h.CipherMode is not ("xts-plain64" or "xts-plain"))
-            throw new UnsupportedFeatureException($"Cipher mode {h.CipherMode} not supported");
-        if (h.KeyBytes is not (32 or 48 or 64))
-            throw new UnsupportedFeatureException($"Algorithm aes with key size {h.KeyBytes / 2} bytes not supported");
-        Hash(h.HashSpec);
+        "md5" => 16,
+        "sha1" or "ripemd160" => 20,
+        "sha224" => 28,
+        "sha256" => 32,
+        "sha384" => 48,
+        "sha512" => 64,
+        _ => throw new UnsupportedFeatureException($"Hash algorithm '{spec}' not supported"),
+    };
+
+    public static bool IsQemuHash(string spec) => QemuHashes.Contains(spec);
+
+    /// <summary>A one-shot digest (ESSIV keys), MD5 included.</summary>
+    public static byte[] HashData(string spec, ReadOnlySpan<byte> data) => spec switch
+    {
+        "md5" => MD5.HashData(data),
+        "sha1" => SHA1.HashData(data),
+        "sha256" => SHA256.HashData(data),
+        "sha384" => SHA384.HashData(data),
+        "sha512" => SHA512.HashData(data),
+        _ => throw new UnsupportedFeatureException($"Hash algorithm '{spec}' not supported"),
+    };
+
+    /// <summary>
+    /// Checks what qemu checks when it opens a LUKS header, in its order (layout first, then the algorithms);
+    /// <paramref name="areaLength"/> is the header area's size in bytes. <paramref name="forUnlock"/> also refuses
+    /// algorithms qemu knows but img cannot run (info needs no key, so it shows them).
+    /// </summary>
+    public static void Validate(LuksHeader h, long areaLength, bool forUnlock = true)
+    {
         long headerSectors = 4096 / LuksHeader.SectorSize;
         long materialSectors = (h.KeyBytes * (long)Stripes + LuksHeader.SectorSize - 1) / LuksHeader.SectorSize;
-        if ((long)h.PayloadOffsetSectors * LuksHeader.SectorSize > areaLength && areaLength > 0)
+        if (h.PayloadOffsetSectors < headerSectors || (long)h.PayloadOffsetSectors * LuksHeader.SectorSize > areaLength && areaLength > 0)
             throw new ImageCorruptException("LUKS payload is overlapping with the header");
+        if (h.MasterKeyIterations == 0) throw new ImageCorruptException("LUKS key iteration count is zero");
         for (int i = 0; i < LuksHeader.SlotCount; i++)
         {
             var s = h.Slots[i];
             if (s.Active is not (LuksHeader.SlotEnabled or LuksHeader.SlotDisabled))
                 throw new ImageCorruptException($"Keyslot {i} state (active/disable) is corrupted");
-            if (!s.IsActive) continue;
+            if (s.IsActive && s.Iterations == 0) throw new ImageCorruptException($"Keyslot {i} iteration count is zero");
             if (s.Stripes != Stripes) throw new ImageCorruptException($"Keyslot {i} is corrupted (stripes {s.Stripes} != {Stripes})");
             if (s.KeyOffsetSectors < headerSectors) throw new ImageCorruptException($"Keyslot {i} is overlapping with the LUKS header");
             if (s.KeyOffsetSectors + materialSectors > h.PayloadOffsetSectors)
                 throw new ImageCorruptException($"Keyslot {i} is overlapping with the encrypted payload");
-            if (s.Iterations > MaxIterations || h.MasterKeyIterations > MaxIterations)
+            if (forUnlock && s.IsActive && (s.Iterations > MaxIterations || h.MasterKeyIterations > MaxIterations))
                 throw new ImageCorruptException($"Keyslot {i} iteration count is too large");
+            for (int j = 0; j < i; j++)
+            {
+                long a = h.Slots[j].KeyOffsetSectors, b = s.KeyOffsetSectors;
+                if (a < b + materialSectors && b < a + materialSectors)
+                    throw new ImageCorruptException($"Keyslots {j} and {i} are overlapping in the header");
+            }
         }
+        LuksCipherSpec.FromHeader(h, forUnlock);
+        if (forUnlock || !IsQemuHash(h.HashSpec)) Hash(h.HashSpec);
     }
 
     /// <summary>
@@ -63,6 +103,7 @@ internal static class LuksVolume
     public static byte[] Unlock(LuksHeader h, Action<long, Span<byte>> read, string password)
     {
         var hash = Hash(h.HashSpec);
+        var spec = LuksCipherSpec.FromHeader(h);
         byte[] pw = Encoding.UTF8.GetBytes(password);
         int keyBytes = (int)h.KeyBytes;
         int materialLength = keyBytes * Stripes;
@@ -72,9 +113,9 @@ internal static class LuksVolume
             if (!slot.IsActive) continue;
             byte[] slotKey = Rfc2898DeriveBytes.Pbkdf2(pw, slot.Salt, (int)slot.Iterations, hash, keyBytes);
             read((long)slot.KeyOffsetSectors * LuksHeader.SectorSize, material);
-            using (var xts = new XtsAesCipher(slotKey)) xts.Decrypt(material, 0);
+            using (var cipher = new LuksSectorCipher(spec, slotKey)) cipher.Decrypt(material, 0);
             byte[] candidate = AfSplitter.Merge(material.AsSpan(0, materialLength), keyBytes, Stripes, hash);
-            byte[] digest = Rfc2898DeriveBytes.Pbkdf2(candidate, h.MasterKeySalt, (int)h.MasterKeyIterations, hash, DigestLength);
+            byte[] digest = Rfc2898DeriveBytes.Pbkdf2(candidate, h.MasterKeySalt, (int)h.MasterKeyIterations, hash, MasterKeyDigestLength);
             if (CryptographicOperations.FixedTimeEquals(digest, h.MasterKeyDigest)) return candidate;
         }
         throw new ImageFormatException("Invalid password, cannot unlock any keyslot");
@@ -84,14 +125,17 @@ internal static class LuksVolume
     /// A new LUKS area (header + key material, <c>PayloadOffsetSectors * 512</c> bytes) laid out as qemu does: 8 slots
     /// of 4000 stripes after a 4 KiB header, slot 0 holding <paramref name="password"/>. Returns the area and the master key.
     /// </summary>
-    public static (byte[] Area, LuksHeader Header, byte[] MasterKey) Create(string password, int iterTimeMs = DefaultIterTimeMs, int keyBytes = 64, string hashSpec = "sha256")
+    public static (byte[] Area, LuksHeader Header, byte[] MasterKey) Create(string password, int iterTimeMs = DefaultIterTimeMs,
+        LuksCipherSpec? spec = null, string hashSpec = "sha256")
     {
+        spec ??= LuksCipherSpec.Default;
+        int keyBytes = spec.KeyBytes;
         var hash = Hash(hashSpec);
         byte[] masterKey = RandomNumberGenerator.GetBytes(keyBytes);
         byte[] mkSalt = RandomNumberGenerator.GetBytes(SaltLength);
         // qemu: iterations for iter-time ms, the master key digest gets 1/8 of that (as cryptsetup).
-        long mkIters = Math.Max(MinIterations, IterationsPerSecond(hash, DigestLength) * iterTimeMs / 1000 / 8);
-        byte[] digest = Rfc2898DeriveBytes.Pbkdf2(masterKey, mkSalt, (int)mkIters, hash, DigestLength);
+        long mkIters = Math.Max(MinIterations, IterationsPerSecond(hash, MasterKeyDigestLength) * iterTimeMs / 1000 / 8);
+        byte[] digest = Rfc2898DeriveBytes.Pbkdf2(masterKey, mkSalt, (int)mkIters, hash, MasterKeyDigestLength);
 
         uint headerSectors = 4096 / LuksHeader.SectorSize;
         uint materialSectors = (uint)((keyBytes * Stripes + LuksHeader.SectorSize - 1) / LuksHeader.SectorSize);
@@ -112,8 +156,8 @@ internal static class LuksVolume
         }
         var header = new LuksHeader
         {
-            CipherName = "aes",
-            CipherMode = "xts-plain64",
+            CipherName = spec.Cipher,
+            CipherMode = spec.ModeString,
             HashSpec = hashSpec,
             PayloadOffsetSectors = payload,
             KeyBytes = (uint)keyBytes,
@@ -128,7 +172,7 @@ internal static class LuksVolume
         byte[] split = AfSplitter.Split(masterKey, Stripes, hash);
         var material = area.AsSpan((int)(headerSectors * LuksHeader.SectorSize), (int)(materialSectors * LuksHeader.SectorSize));
         split.CopyTo(material);
-        using (var xts = new XtsAesCipher(slotKey)) xts.Encrypt(material, 0);
+        using (var cipher = new LuksSectorCipher(spec, slotKey)) cipher.Encrypt(material, 0);
         return (area, header, masterKey);
     }
 

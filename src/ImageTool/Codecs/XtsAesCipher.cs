@@ -5,8 +5,8 @@ using System.Security.Cryptography;
 namespace ImageTool.Codecs;
 
 /// <summary>
-/// AES-XTS over 512-byte sectors with the "plain64" IV (LE64 sector number, zero padded), as LUKS uses it
-/// (qemu's default aes-256-xts-plain64). The BCL has no XTS mode, so it is built from bulk ECB passes: tweaks for
+/// AES-XTS over 512-byte sectors, by default with the "plain64" IV (LE64 sector number, zero padded), as LUKS uses it
+/// (qemu's default aes-256-xts-plain64); another <see cref="LuksIvGenerator"/> may give the IVs. The BCL has no XTS mode, so it is built from bulk ECB passes: tweaks for
 /// every block, XOR, one ECB call over the whole buffer, XOR. Sectors are whole, so no ciphertext stealing. Thread-safe.
 /// </summary>
 internal sealed class XtsAesCipher : IDisposable
@@ -18,10 +18,13 @@ internal sealed class XtsAesCipher : IDisposable
     private readonly byte[] _dataKey;
     private readonly byte[] _tweakKey;
     private readonly ThreadLocal<(Aes Data, Aes Tweak)> _aes;
+    private readonly LuksIvGenerator _ivs;
 
-    /// <param name="key">Both XTS keys: data key first, tweak key second (32 or 64 bytes).</param>
-    public XtsAesCipher(ReadOnlySpan<byte> key)
+    /// <param name="key">Both XTS keys: data key first, tweak key second (32, 48 or 64 bytes).</param>
+    /// <param name="ivs">The IV generator (not owned); plain64 when null.</param>
+    public XtsAesCipher(ReadOnlySpan<byte> key, LuksIvGenerator? ivs = null)
     {
+        _ivs = ivs ?? LuksIvGenerator.Plain64();
         if (key.Length is not (32 or 48 or 64)) throw new ArgumentException($"XTS key of {key.Length} bytes", nameof(key));
         _dataKey = key[..(key.Length / 2)].ToArray();
         _tweakKey = key[(key.Length / 2)..].ToArray();
@@ -52,7 +55,7 @@ internal sealed class XtsAesCipher : IDisposable
                 var part = data.Slice(done, n);
                 var t = tweaks.AsSpan(0, n);
                 long sector = firstSector + done / SectorSize;
-                ComputeTweaks(tweakAes, t, sector);
+                ComputeTweaks(tweakAes, _ivs, t, sector);
                 Xor(part, t);
                 if (encrypt) dataAes.EncryptEcb(part, part, PaddingMode.None);
                 else dataAes.DecryptEcb(part, part, PaddingMode.None);
@@ -66,12 +69,11 @@ internal sealed class XtsAesCipher : IDisposable
     }
 
     /// <summary>T0 = E_K2(IV) per sector (one ECB call for all sectors), then T(j+1) = T(j) * alpha in GF(2^128).</summary>
-    private static void ComputeTweaks(Aes tweakAes, Span<byte> tweaks, long firstSector)
+    private static void ComputeTweaks(Aes tweakAes, LuksIvGenerator ivGenerator, Span<byte> tweaks, long firstSector)
     {
         int sectors = tweaks.Length / SectorSize;
         Span<byte> ivs = sectors * BlockSize <= 4096 ? stackalloc byte[sectors * BlockSize] : new byte[sectors * BlockSize];
-        ivs.Clear();
-        for (int s = 0; s < sectors; s++) BinaryPrimitives.WriteInt64LittleEndian(ivs[(s * BlockSize)..], firstSector + s);
+        ivGenerator.Fill(ivs, firstSector);
         tweakAes.EncryptEcb(ivs, ivs, PaddingMode.None);
         for (int s = 0; s < sectors; s++)
         {

@@ -21,7 +21,7 @@ public static class InfoOperation
             result.Add(info);
             if (!backingChain || info.BackingFilename == null) break;
             current = info.FullBackingFilename!;
-            currentOptions = currentOptions with { Format = info.BackingFilenameFormat };
+            currentOptions = currentOptions with { Format = info.BackingFilenameFormat, DisplayName = null };
         }
         return result;
     }

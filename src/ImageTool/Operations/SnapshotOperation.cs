@@ -35,14 +35,17 @@ public static class SnapshotOperation
         }
     }
 
-    /// <summary>Reverts the image to a snapshot given by ID or, failing that, by name.</summary>
-    public static void Apply(IImage image, string idOrName)
+    /// <summary>
+    /// Reverts the image to a snapshot given by ID or, failing that, by name. <paramref name="report"/> receives the
+    /// error qemu prints on a line of its own before the failure (a broken snapshot L1 table).
+    /// </summary>
+    public static void Apply(IImage image, string idOrName, Action<string>? report = null)
     {
         if (image is not Qcow2Image qcow2)
             throw new ImageFormatException($"Could not apply snapshot '{idOrName}': Block driver does not support snapshots");
         try
         {
-            qcow2.ApplySnapshot(idOrName);
+            qcow2.ApplySnapshot(idOrName, report);
         }
         catch (ImageFormatException e)
         {

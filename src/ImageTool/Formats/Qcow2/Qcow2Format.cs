@@ -90,7 +90,7 @@ internal sealed class Qcow2Format : IImageFormat
             throw new ImageFormatException("External data files are only supported with compatibility level 1.1 and above (use version=v3 or greater)");
         if (parameters.BackingFile != null && preallocation != "off" && !extendedL2)
             throw new ImageFormatException("Backing file and preallocation can only be used at the same time if extended_l2 is on");
-        var (encryptFormat, password, iterTime) = EncryptionOptions(o, parameters.Secrets);
+        var (encryptFormat, password, iterTime, cipher, hash) = EncryptionOptions(o, parameters.Secrets);
         // A raw data file must read right as it is, so every cluster is mapped to its guest offset up front.
         if (dataFileRaw && preallocation == "off") preallocation = "metadata";
 
@@ -132,12 +132,13 @@ internal sealed class Qcow2Format : IImageFormat
         }
         using var image = Qcow2Image.Open(HostFile.Open(path, readOnly: false), this, new OpenOptions { ReadOnly = false }, dataFile);
         image.InitializeSize(size, preallocation);
-        if (encryptFormat != null) image.InitializeEncryption(encryptFormat, password!, iterTime);
+        if (encryptFormat != null) image.InitializeEncryption(encryptFormat, password!, iterTime, cipher, hash);
         image.Flush();
     }
 
-    /// <summary>encrypt.* / encryption=on as qemu validates them; LUKS only with qemu's default algorithms.</summary>
-    private static (string? Format, string? Password, int IterTime) EncryptionOptions(ImageOptions o, IReadOnlyDictionary<string, string>? secrets)
+    /// <summary>encrypt.* / encryption=on as qemu validates them; LUKS with the ciphers <see cref="Codecs.LuksCipherSpec"/> allows.</summary>
+    private static (string? Format, string? Password, int IterTime, Codecs.LuksCipherSpec? Cipher, string Hash) EncryptionOptions(
+        ImageOptions o, IReadOnlyDictionary<string, string>? secrets)
     {
         string? format = o.GetString("encrypt.format");
         if (o.GetBool("encryption") == true)
@@ -146,21 +147,21 @@ internal sealed class Qcow2Format : IImageFormat
                 throw new ImageFormatException("Encryption option 'encryption=on' and 'encrypt.format' are mutually exclusive");
             format = "aes";
         }
-        if (format == null) return (null, null, 0);
+        if (format == null) return (null, null, 0, null, "");
         if (format is not ("aes" or "luks")) throw new ImageFormatException($"Parameter 'format' does not accept value '{format}'");
         string secretId = o.GetString("encrypt.key-secret")
             ?? throw new ImageFormatException("Parameter 'encrypt.key-secret' is required for cipher");
         string password = Qcow2Image.LookupSecret(secrets, secretId);
+        Codecs.LuksCipherSpec? cipher = null;
+        string hash = o.GetString("encrypt.hash-alg") ?? "sha256";
         if (format == "luks")
         {
-            foreach (var (name, value) in new[] { ("encrypt.cipher-alg", "aes-256"), ("encrypt.cipher-mode", "xts"), ("encrypt.ivgen-alg", "plain64"), ("encrypt.hash-alg", "sha256") })
-            {
-                if (o.GetString(name) is { } given && given != value)
-                    throw new UnsupportedFeatureException($"LUKS with {name}={given} is not supported (only {value})");
-            }
+            cipher = Codecs.LuksCipherSpec.FromOptions(o.GetString("encrypt.cipher-alg"), o.GetString("encrypt.cipher-mode"),
+                o.GetString("encrypt.ivgen-alg"), o.GetString("encrypt.ivgen-hash-alg"));
+            Codecs.LuksVolume.Hash(hash, "hash-alg");
         }
         long iterTime = o.GetNumber("encrypt.iter-time") ?? Codecs.LuksVolume.DefaultIterTimeMs;
         if (iterTime is < 1 or > int.MaxValue) throw new ImageFormatException("Parameter 'encrypt.iter-time' expects a positive number");
-        return (format, password, (int)iterTime);
+        return (format, password, (int)iterTime, cipher, hash);
     }
 }

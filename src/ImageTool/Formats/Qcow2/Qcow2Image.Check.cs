@@ -123,10 +123,20 @@ internal sealed partial class Qcow2Image : ICheckable
         IncRefs(s, 0, ClusterSize, log);
         CheckL1(s, (long)_header.L1TableOffset, _l1, active: true, log);
         long snapshotsSize = 0;
-        foreach (var (l1Offset, l1Size, end) in ReadSnapshotL1s())
+        var snapshotL1s = ReadSnapshotL1s();
+        for (int n = 0; n < snapshotL1s.Count; n++)
         {
+            var (l1Offset, l1Size, end) = snapshotL1s[n];
             snapshotsSize = end;
-            if (l1Size > Qcow2Header.MaxL1Bytes / 8 || (l1Offset & (ClusterSize - 1)) != 0) continue;
+            string? problem = l1Size > Qcow2Header.MaxL1Bytes / 8 ? $"l1_size={Hex(l1Size)}: L1 table is too large"
+                : (l1Offset & (ClusterSize - 1)) != 0 ? $"l1_offset={Hex(l1Offset)}: L1 table is not cluster aligned" : null;
+            if (problem != null)
+            {
+                var sn = n < Snapshots.Count ? Snapshots[n] : null;
+                log($"ERROR snapshot {sn?.Id} ({sn?.Name}) {problem}; snapshot table entry corrupted");
+                s.Corruptions++;
+                continue;
+            }
             var raw = new byte[l1Size * 8];
             _file.Read(l1Offset, raw);
             var l1 = new ulong[l1Size];

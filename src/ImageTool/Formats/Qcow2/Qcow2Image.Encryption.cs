@@ -7,8 +7,8 @@ namespace ImageTool.Formats.Qcow2;
 
 /// <summary>
 /// Encrypted data clusters: legacy AES (crypt_method 1, IV from the guest sector, FORMATS.md §7) and LUKS
-/// (crypt_method 2: a LUKS1 header in clusters named by the 0x0537BE77 extension, aes-xts-plain64 with the IV from
-/// the host sector, as qemu sets crypt_physical_offset for LUKS). Metadata stays plain. The key comes from
+/// (crypt_method 2: a LUKS1 header in clusters named by the 0x0537BE77 extension, its cipher (aes-xts-plain64 by
+/// default) with the IV from the host sector, as qemu sets crypt_physical_offset for LUKS). Metadata stays plain. The key comes from
 /// <c>encrypt.key-secret</c>; without it the image opens only for metadata (info), as in qemu.
 /// </summary>
 internal sealed partial class Qcow2Image
@@ -18,7 +18,7 @@ internal sealed partial class Qcow2Image
     private const int Sector = 512;
 
     private LegacyAesCipher? _aes;
-    private XtsAesCipher? _xts;
+    private LuksSectorCipher? _luksCipher;
     private LuksHeader? _luks;
     private string? _missingKeyMessage;
 
@@ -28,7 +28,11 @@ internal sealed partial class Qcow2Image
     internal void SetupEncryption(OpenOptions options)
     {
         if (!IsEncrypted) return;
-        if (_header.CryptMethod == CryptLuks) _luks = ReadLuksHeader(out _, out _);
+        if (_header.CryptMethod == CryptLuks)
+        {
+            _luks = ReadLuksHeader(out _, out long length);
+            LuksVolume.Validate(_luks, length, forUnlock: false); // qemu checks the header even to show info
+        }
         string? secretId = options.DriverOptions?.GetString("encrypt.key-secret");
         if (secretId == null)
         {
@@ -45,14 +49,14 @@ internal sealed partial class Qcow2Image
         var (areaOffset, areaLength) = LuksArea();
         LuksVolume.Validate(_luks!, areaLength);
         byte[] key = LuksVolume.Unlock(_luks!, (off, buf) => _file.Read(areaOffset + off, buf), password);
-        _xts = new XtsAesCipher(key);
+        _luksCipher = new LuksSectorCipher(LuksCipherSpec.FromHeader(_luks!), key);
     }
 
     internal static string LookupSecret(IReadOnlyDictionary<string, string>? secrets, string id) =>
         secrets != null && secrets.TryGetValue(id, out var value) ? value : throw new ImageFormatException($"No secret with id '{id}'");
 
     /// <summary>Turns a freshly created, empty image into an encrypted one (after its L1 is laid out, as qemu orders it).</summary>
-    internal void InitializeEncryption(string format, string password, int iterTimeMs)
+    internal void InitializeEncryption(string format, string password, int iterTimeMs, LuksCipherSpec? cipher, string hash)
     {
         lock (_lock)
         {
@@ -63,7 +67,7 @@ internal sealed partial class Qcow2Image
                 WriteHeader();
                 return;
             }
-            var (area, header, key) = LuksVolume.Create(password, iterTimeMs);
+            var (area, header, key) = LuksVolume.Create(password, iterTimeMs, cipher, hash);
             long offset = Refcounts.Allocate(ClustersFor(area.Length));
             Refcounts.FlushBlocks();
             _file.Write(offset, area);
@@ -74,7 +78,7 @@ internal sealed partial class Qcow2Image
             _header.CryptMethod = CryptLuks;
             WriteHeader();
             _luks = header;
-            _xts = new XtsAesCipher(key);
+            _luksCipher = new LuksSectorCipher(header.Cipher, key);
         }
     }
 
@@ -99,14 +103,14 @@ internal sealed partial class Qcow2Image
 
     private void DecryptSectors(Span<byte> data, long hostOffset, long guestOffset)
     {
-        if (_xts != null) _xts.Decrypt(data, hostOffset / Sector);
+        if (_luksCipher != null) _luksCipher.Decrypt(data, hostOffset / Sector);
         else if (_aes != null) _aes.Decrypt(data, data, guestOffset / Sector);
         else throw new ImageFormatException(_missingKeyMessage ?? "Parameter 'encrypt.key-secret' is required for cipher");
     }
 
     private void EncryptSectors(Span<byte> data, long hostOffset, long guestOffset)
     {
-        if (_xts != null) _xts.Encrypt(data, hostOffset / Sector);
+        if (_luksCipher != null) _luksCipher.Encrypt(data, hostOffset / Sector);
         else if (_aes != null) _aes.Encrypt(data, guestOffset / Sector);
         else throw new ImageFormatException(_missingKeyMessage ?? "Parameter 'encrypt.key-secret' is required for cipher");
     }
@@ -167,7 +171,7 @@ internal sealed partial class Qcow2Image
     private void DisposeEncryption()
     {
         _aes?.Dispose();
-        _xts?.Dispose();
+        _luksCipher?.Dispose();
     }
 
     /// <summary>qemu's "encrypt" member of the format-specific info.</summary>
@@ -181,12 +185,14 @@ internal sealed partial class Qcow2Image
             if (s.IsActive) o.Add("iters", s.Iterations).Add("stripes", s.Stripes);
             return (InfoNode)o.Add("key-offset", (long)s.KeyOffsetSectors * Sector);
         }).ToList();
-        int dash = h.CipherMode.IndexOf('-');
-        return new InfoObject()
+        var cipher = h.Cipher;
+        var info = new InfoObject()
             .Add("format", "luks")
-            .Add("cipher-alg", $"{h.CipherName}-{h.KeyBytes * 8 / (h.CipherMode.StartsWith("xts", StringComparison.Ordinal) ? 2 : 1)}")
-            .Add("cipher-mode", dash < 0 ? h.CipherMode : h.CipherMode[..dash])
-            .Add("ivgen-alg", dash < 0 ? "plain" : h.CipherMode[(dash + 1)..])
+            .Add("cipher-alg", cipher.AlgorithmName)
+            .Add("cipher-mode", cipher.Mode)
+            .Add("ivgen-alg", cipher.IvGen);
+        if (cipher.IvHash != null) info.Add("ivgen-hash-alg", cipher.IvHash);
+        return info
             .Add("hash-alg", h.HashSpec)
             .Add("payload-offset", (long)h.PayloadOffsetSectors * Sector)
             .Add("master-key-iters", h.MasterKeyIterations)

@@ -2,7 +2,11 @@ using System.Buffers.Binary;
 
 namespace ImageTool.Formats.Qcow2;
 
-/// <summary>img resize for qcow2: growing extends the L1 table when needed; shrinking discards what lies past the end.</summary>
+/// <summary>
+/// img resize for qcow2 (qemu's qcow2_co_truncate): growing extends the L1 table when needed; shrinking discards what
+/// lies past the end and trims the file after its last cluster in use. v3 images with snapshots may change size
+/// (each snapshot keeps its own disk size).
+/// </summary>
 internal sealed partial class Qcow2Image : IResizable
 {
     public void Resize(long size, string preallocation)
@@ -11,10 +15,21 @@ internal sealed partial class Qcow2Image : IResizable
         if (size < Length && preallocation != "off") throw new ImageFormatException("Preallocation can't be used for shrinking an image");
         lock (_lock)
         {
-            if (size < Length) Discard(size);
+            if (_header.SnapshotCount > 0 && _header.Version < 3) throw new UnsupportedFeatureException("Can't resize a v2 image which has snapshots");
             int coverageBits = _clusterBits + _l2Bits;
             long l1Size = (size + (1L << coverageBits) - 1) >> coverageBits;
             if (l1Size * 8 > Qcow2Header.MaxL1Bytes) throw new ImageFormatException("The image size is too large for file format 'qcow2'");
+            if (size < Length)
+            {
+                WithDiscards(() =>
+                {
+                    Discard(size);
+                    WriteBackMetadata();
+                });
+                _file.Flush();
+                Refcounts.DropUnusedBlocks();
+                TrimAfterLastUsedCluster();
+            }
             WriteBackMetadata();
             if (l1Size > _l1.Length) GrowL1(l1Size);
             if (preallocation == "metadata" || (preallocation != "off" && HasDataFile)) PreallocateMetadata(Length, size, preallocation);
@@ -100,7 +115,6 @@ internal sealed partial class Qcow2Image : IResizable
     /// <summary>Drops every cluster past the new end; L2 tables wholly past it are freed too (qemu's full discard).</summary>
     private void Discard(long size)
     {
-        if (_header.SnapshotCount > 0) throw new UnsupportedFeatureException("Can't resize an image which has snapshots");
         BeginMetadataChange();
         long firstCluster = (size + ClusterSize - 1) >> _clusterBits;
         long lastCluster = (Length + ClusterSize - 1) >> _clusterBits;
@@ -157,5 +171,13 @@ internal sealed partial class Qcow2Image : IResizable
         _l1 = grown;
         if (oldClusters > 0 && oldOffset != 0) Refcounts.Free(oldOffset, oldClusters);
         Refcounts.FlushBlocks();
+    }
+
+    /// <summary>Cuts the file after the last cluster with a reference (qemu's qcow2_get_last_cluster, then a truncate).</summary>
+    private void TrimAfterLastUsedCluster()
+    {
+        long last = (_file.Length + ClusterSize - 1) >> _clusterBits;
+        while (last > 0 && Refcounts.Get(last - 1) == 0) last--;
+        if (last << _clusterBits < _file.Length) _file.SetLength(last << _clusterBits);
     }
 }

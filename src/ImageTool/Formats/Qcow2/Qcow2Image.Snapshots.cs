@@ -28,7 +28,6 @@ internal sealed partial class Qcow2Image
     {
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
         if (HasDataFile) throw new ImageFormatException("-95 (Operation not supported)");
-        if (_extendedL2) throw new UnsupportedFeatureException("Internal snapshots of qcow2 images with extended L2 entries are not supported yet");
         lock (_lock)
         {
             var list = LoadSnapshots();
@@ -62,21 +61,29 @@ internal sealed partial class Qcow2Image
         }
     }
 
-    /// <summary>qemu-img snapshot -a: matches an ID first, then a name.</summary>
-    public void ApplySnapshot(string idOrName)
+    /// <summary>
+    /// qemu-img snapshot -a: matches an ID first, then a name. A broken snapshot L1 table is reported through
+    /// <paramref name="report"/> before the failure, as qemu prints it.
+    /// </summary>
+    public void ApplySnapshot(string idOrName, Action<string>? report = null)
     {
-        if (_extendedL2) throw new UnsupportedFeatureException("Internal snapshots of qcow2 images with extended L2 entries are not supported yet");
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
         lock (_lock)
         {
             var list = LoadSnapshots();
             var sn = list.Find(s => s.Id == idOrName) ?? list.Find(s => s.Name == idOrName)
                 ?? throw new ImageFormatException("Failed to load snapshot: No such file or directory");
-            if (sn.DiskSize != Length)
-                throw new UnsupportedFeatureException("Loading snapshots with different disk size is not supported");
-            ulong[] snL1 = ReadSnapshotL1(sn);
+            ulong[] snL1;
+            try { snL1 = ReadSnapshotL1(sn); }
+            catch (SnapshotTableException e)
+            {
+                report?.Invoke(e.Message);
+                throw new ImageFormatException($"Failed to load snapshot: {e.Errno}");
+            }
             WriteBackMetadata();
             BeginMetadataChange();
+            // As qemu: the current state takes the snapshot's size first (a shrink discards its clusters past the end).
+            if (sn.DiskSize != Length) Resize(sn.DiskSize, "off");
             if (snL1.Length > _l1.Length) GrowL1(snL1.Length);
             var newL1 = new ulong[_l1.Length];
             snL1.CopyTo(newL1, 0);
@@ -87,9 +94,12 @@ internal sealed partial class Qcow2Image
             _l1Dirty = true;
             WriteBackMetadata();
             _file.Flush();
-            AdjustTree(old, -1);
-            FixCopiedFlags();
-            WriteBackMetadata();
+            WithDiscards(() =>
+            {
+                AdjustTree(old, -1);
+                FixCopiedFlags();
+                WriteBackMetadata();
+            });
             _file.Flush();
         }
     }
@@ -97,7 +107,6 @@ internal sealed partial class Qcow2Image
     /// <summary>qemu-img snapshot -d: the first snapshot with that name (7.2 does not match IDs here).</summary>
     public void DeleteSnapshot(string name)
     {
-        if (_extendedL2) throw new UnsupportedFeatureException("Internal snapshots of qcow2 images with extended L2 entries are not supported yet");
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
         lock (_lock)
         {
@@ -110,11 +119,14 @@ internal sealed partial class Qcow2Image
             BeginMetadataChange();
             var rest = new List<Qcow2Snapshot>(list);
             rest.RemoveAt(index);
-            WriteSnapshotTable(rest);
-            AdjustTree(snL1, -1);
-            if (sn.L1Size > 0) Refcounts.Free(sn.L1TableOffset, ClustersFor(sn.L1Size * 8L));
-            FixCopiedFlags();
-            WriteBackMetadata();
+            WithDiscards(() =>
+            {
+                WriteSnapshotTable(rest);
+                AdjustTree(snL1, -1);
+                if (sn.L1Size > 0) Refcounts.Free(sn.L1TableOffset, ClustersFor(sn.L1Size * 8L));
+                FixCopiedFlags();
+                WriteBackMetadata();
+            });
             _file.Flush();
         }
     }
@@ -129,10 +141,19 @@ internal sealed partial class Qcow2Image
         {
             var sn = LoadSnapshots().Find(s => (id == null || s.Id == id) && (name == null || s.Name == name))
                 ?? throw new ImageFormatException("Can't find snapshot");
-            _l1 = ReadSnapshotL1(sn);
+            _l1 = ReadSnapshotL1(sn, forWriting: false);
             _header.Size = (ulong)sn.DiskSize;
             _l2Cache.Clear();
         }
+    }
+
+    /// <summary>Runs <paramref name="action"/> with freed clusters punched out of the file, as qemu's snapshot code and shrink do.</summary>
+    private void WithDiscards(Action action)
+    {
+        bool before = Refcounts.DiscardFreed;
+        Refcounts.DiscardFreed = true;
+        try { action(); }
+        finally { Refcounts.DiscardFreed = before; }
     }
 
     private long ClustersFor(long bytes) => (bytes + ClusterSize - 1) >> _clusterBits;
@@ -144,13 +165,17 @@ internal sealed partial class Qcow2Image
         return b;
     }
 
-    private ulong[] ReadSnapshotL1(Qcow2Snapshot sn)
+    /// <summary>A snapshot's L1 table, validated; <paramref name="forWriting"/> also refuses tables sharing clusters with other metadata.</summary>
+    private ulong[] ReadSnapshotL1(Qcow2Snapshot sn, bool forWriting = true)
     {
-        if (sn.L1Size == 0) return [];
+        // qemu's qcow2_validate_table, plus: the table must lie inside the file, after the header.
         long bytes = sn.L1Size * 8L;
-        if (bytes > Qcow2Header.MaxL1Bytes) throw new ImageCorruptException("Snapshot L1 table too large");
-        if (sn.L1TableOffset <= 0 || (sn.L1TableOffset & (ClusterSize - 1)) != 0 || sn.L1TableOffset + bytes > _file.Length)
-            throw new ImageCorruptException("Snapshot L1 table offset invalid");
+        if (bytes > Qcow2Header.MaxL1Bytes) throw new SnapshotTableException("Snapshot L1 table too large", "File too large");
+        if ((sn.L1TableOffset & (ClusterSize - 1)) != 0 || sn.L1Size > 0 && (sn.L1TableOffset <= 0 || sn.L1TableOffset + bytes > _file.Length))
+            throw new SnapshotTableException("Snapshot L1 table offset invalid", "Invalid argument");
+        if (sn.L1Size == 0) return [];
+        if (forWriting && SnapshotL1Overlap(sn, bytes) is { } other)
+            throw new SnapshotTableException($"Snapshot L1 table overlaps with {other}", "Invalid argument");
         var raw = new byte[bytes];
         _file.Read(sn.L1TableOffset, raw);
         var l1 = new ulong[sn.L1Size];
@@ -163,6 +188,26 @@ internal sealed partial class Qcow2Image
         return l1;
     }
 
+    /// <summary>
+    /// What else a snapshot's L1 table shares clusters with (null when nothing): applying or deleting such a snapshot
+    /// would free or overwrite live metadata, so img refuses before writing anything.
+    /// </summary>
+    private string? SnapshotL1Overlap(Qcow2Snapshot sn, long bytes)
+    {
+        long first = sn.L1TableOffset >> _clusterBits, last = (sn.L1TableOffset + bytes - 1) >> _clusterBits;
+        bool Hits(long offset, long length) =>
+            length > 0 && offset >> _clusterBits <= last && (offset + length - 1) >> _clusterBits >= first;
+        if (Hits(0, ClusterSize)) return "the image header";
+        if (Hits((long)_header.L1TableOffset, _l1.Length * 8L)) return "the active L1 table";
+        if (Hits((long)_header.RefcountTableOffset, (long)_header.RefcountTableClusters << _clusterBits)) return "the refcount table";
+        if (Hits((long)_header.SnapshotsOffset, _snapshotTableSize)) return "the snapshot table";
+        foreach (var other in LoadSnapshots())
+        {
+            if (!ReferenceEquals(other, sn) && Hits(other.L1TableOffset, other.L1Size * 8L)) return $"the L1 table of snapshot {other.Id}";
+        }
+        return null;
+    }
+
     /// <summary>Adds <paramref name="addend"/> to every L2 table and every data cluster the tree of <paramref name="l1"/> reaches.</summary>
     private void AdjustTree(ulong[] l1, int addend)
     {
@@ -173,7 +218,7 @@ internal sealed partial class Qcow2Image
             var table = LoadL2(l2Offset, i);
             foreach (ulong entry in table)
             {
-                switch (Qcow2Entry.Type(entry))
+                switch (EntryType(entry))
                 {
                     case Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc:
                         Refcounts.Change(Qcow2Entry.HostOffset(entry) >> _clusterBits, addend);
@@ -188,6 +233,7 @@ internal sealed partial class Qcow2Image
             if (addend < 0 && Refcounts.Get(l2Offset >> _clusterBits) == 0)
             {
                 _l2Cache.Remove(l2Offset);
+                _l2Bitmaps.Remove(l2Offset);
                 _dirtyL2.Remove(l2Offset);
             }
         }
@@ -211,7 +257,7 @@ internal sealed partial class Qcow2Image
             for (int j = 0; j < table.Length; j++)
             {
                 ulong e = table[j];
-                ulong fixedEntry = Qcow2Entry.Type(e) is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc
+                ulong fixedEntry = EntryType(e) is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc
                     && Refcounts.Get(Qcow2Entry.HostOffset(e) >> _clusterBits) == 1
                     ? e | Qcow2Entry.Copied
                     : e & ~Qcow2Entry.Copied;
@@ -250,31 +296,13 @@ internal sealed partial class Qcow2Image
         BinaryPrimitives.WriteUInt64BigEndian(b[4..], (ulong)offset);
         _file.Write(60, b);
         _file.Flush();
-        if (oldOffset != 0 && oldSize > 0) Refcounts.Free(oldOffset, ClustersFor(oldSize));
+        if (oldOffset != 0 && oldSize > 0)
+        {
+            // A broken old table (say, past the end of the file) only costs a warning, as in qemu.
+            try { WithDiscards(() => Refcounts.Free(oldOffset, ClustersFor(oldSize))); }
+            catch (ImageCorruptException) { _warning?.Invoke("qcow2_free_clusters failed: Invalid argument"); }
+        }
         _snapshotList = snapshots;
         _snapshotTableSize = table.Length;
-    }
-
-    /// <summary>Moves the active L1 to a bigger table (a snapshot with VM state has a longer L1).</summary>
-    private void GrowL1(int newSize)
-    {
-        if (newSize * 8L > Qcow2Header.MaxL1Bytes) throw new ImageCorruptException("L1 table too large");
-        var grown = new ulong[newSize];
-        _l1.CopyTo(grown, 0);
-        long offset = Refcounts.Allocate(ClustersFor(newSize * 8L));
-        _file.Write(offset, L1Bytes(grown));
-        Refcounts.FlushBlocks();
-        _file.Flush();
-        long oldOffset = (long)_header.L1TableOffset;
-        int oldSize = _l1.Length;
-        _header.L1TableOffset = (ulong)offset;
-        _header.L1Size = (uint)newSize;
-        Span<byte> b = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt32BigEndian(b, (uint)newSize);
-        BinaryPrimitives.WriteUInt64BigEndian(b[4..], (ulong)offset);
-        _file.Write(36, b);
-        _file.Flush();
-        if (oldSize > 0) Refcounts.Free(oldOffset, ClustersFor(oldSize * 8L));
-        _l1 = grown;
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Numerics;
 
 namespace ImageTool.Formats.Qcow2;
 
@@ -140,7 +141,10 @@ internal sealed partial class Qcow2Image
             return n;
         }
         if (type == Qcow2ClusterType.Normal)
-            throw new UnsupportedFeatureException("Writing shared clusters of qcow2 images with extended L2 entries is not supported yet");
+        {
+            CopySharedCluster(l1Index, i, clusterStart, bitmap, inCluster, data[..n]);
+            return n;
+        }
         BeginMetadataChange();
         var table = GetL2ForWrite(l1Index);
         long newHost = HasDataFile ? clusterStart : Refcounts.Allocate(1);
@@ -166,6 +170,41 @@ internal sealed partial class Qcow2Image
         table[i] = (ulong)newHost | Qcow2Entry.Copied;
         CurrentBitmaps(l1Index)[i] = newBitmap;
         return n;
+    }
+
+    /// <summary>
+    /// A write into a cluster shared with a snapshot (qemu's handle_alloc with subclusters): a new cluster receives
+    /// what the guest sees from the first allocated or written subcluster to the last one, with the new data on top;
+    /// those subclusters become allocated, the ones outside keep their zero/unallocated state.
+    /// </summary>
+    private void CopySharedCluster(long l1Index, int i, long clusterStart, ulong bitmap, int inCluster, ReadOnlySpan<byte> data)
+    {
+        uint allocated = (uint)bitmap;
+        int first = inCluster >> SubclusterBits, last = (inCluster + data.Length - 1) >> SubclusterBits;
+        if (allocated != 0)
+        {
+            first = Math.Min(first, BitOperations.TrailingZeroCount(allocated));
+            last = Math.Max(last, 31 - BitOperations.LeadingZeroCount(allocated));
+        }
+        int from = first << SubclusterBits, to = (last + 1) << SubclusterBits;
+        var buffer = ArrayPool<byte>.Shared.Rent(ClusterSize);
+        try
+        {
+            var span = buffer.AsSpan(from, to - from);
+            int inImage = (int)Math.Clamp(Length - (clusterStart + from), 0, span.Length);
+            Read(clusterStart + from, span[..inImage]);
+            span[inImage..].Clear();
+            data.CopyTo(buffer.AsSpan(inCluster));
+            BeginMetadataChange();
+            var table = GetL2ForWrite(l1Index);
+            long newHost = Refcounts.Allocate(1);
+            WriteData(newHost + from, clusterStart + from, span);
+            ReleaseEntry(table[i]);
+            table[i] = (ulong)newHost | Qcow2Entry.Copied;
+            ulong mask = SubclusterMask(first, last);
+            CurrentBitmaps(l1Index)[i] = (bitmap | mask) & ~(mask << 32);
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
     }
 
     /// <summary>Fills the head and tail of the first/last touched subclusters that were not allocated before.</summary>

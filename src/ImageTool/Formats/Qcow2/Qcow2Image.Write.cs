@@ -478,9 +478,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             WriteBackMetadata();
             _l2Cache.Clear();
             _file.Flush();
-            long last = (_file.Length + ClusterSize - 1) >> _clusterBits;
-            while (last > 0 && Refcounts.Get(last - 1) == 0) last--;
-            if (last << _clusterBits < _file.Length) _file.SetLength(last << _clusterBits);
+            TrimAfterLastUsedCluster();
         }
     }
 }

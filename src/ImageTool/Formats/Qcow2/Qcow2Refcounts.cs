@@ -47,6 +47,15 @@ internal sealed class Qcow2Refcounts
 
     public bool IsDirty => _dirtyBlocks.Count > 0;
 
+    /// <summary>
+    /// While set, clusters whose refcount drops to 0 are punched out of the file at the next <see cref="FlushBlocks"/>:
+    /// qemu passes such discards down for snapshot operations and shrinking (pass-discard-snapshot, "always"), not
+    /// for ordinary writes.
+    /// </summary>
+    public bool DiscardFreed { get; set; }
+
+    private readonly HashSet<long> _discards = [];
+
     public ulong Get(long cluster)
     {
         long index = cluster >> _blockBits;
@@ -58,6 +67,8 @@ internal sealed class Qcow2Refcounts
     public void Change(long cluster, long delta)
     {
         long index = cluster >> _blockBits;
+        if (delta < 0 && (index >= _table.Length || _table[index] == 0))
+            throw new ImageCorruptException($"Refcount of cluster {cluster} out of range (0 + {delta})");
         if (index >= _table.Length) GrowTable(index);
         if (_table[index] == 0) CreateBlock(index);
         var block = LoadBlock(index);
@@ -69,6 +80,8 @@ internal sealed class Qcow2Refcounts
         SetEntry(block, i, next);
         _dirtyBlocks.Add(index);
         if (next == 0 && cluster < _freeIndex) _freeIndex = cluster;
+        if (next == 0 && DiscardFreed) _discards.Add(cluster);
+        else if (value == 0) _discards.Remove(cluster); // allocated again before the discard ran: keep its new data
     }
 
     /// <summary>Allocates <paramref name="count"/> contiguous clusters (refcount 1 each) and returns the host offset of the first.</summary>
@@ -84,10 +97,14 @@ internal sealed class Qcow2Refcounts
         return start << _clusterBits;
     }
 
-    /// <summary>Drops one reference from each cluster of a host range.</summary>
+    /// <summary>Drops one reference from each cluster of a host range; all or nothing (qemu reverts a failed decrease).</summary>
     public void Free(long hostOffset, long count)
     {
         long first = hostOffset >> _clusterBits;
+        for (long c = first; c < first + count; c++)
+        {
+            if (Get(c) == 0) throw new ImageCorruptException($"Refcount of cluster {c} out of range (0 + -1)");
+        }
         for (long c = first; c < first + count; c++) Change(c, -1);
     }
 
@@ -303,6 +320,7 @@ internal sealed class Qcow2Refcounts
         foreach (long index in _dirtyBlocks.Order())
             _file.Write((long)(_table[index] & ~0x1FFUL), _blocks[index]);
         _dirtyBlocks.Clear();
+        ProcessDiscards();
         if (_deferredTableEntries.Count == 0) return;
         Span<byte> raw = stackalloc byte[8];
         foreach (long index in _deferredTableEntries.Order())
@@ -312,6 +330,62 @@ internal sealed class Qcow2Refcounts
             _file.Write(TableOffset + index * 8, raw);
         }
         _deferredTableEntries.Clear();
+    }
+
+    /// <summary>
+    /// Drops refcount blocks that count nothing but (maybe) themselves, after a shrink (qemu's qcow2_shrink_reftable):
+    /// the table is written without them, then a block counted in another block loses that reference.
+    /// </summary>
+    public void DropUnusedBlocks()
+    {
+        FlushBlocks();
+        var unused = new List<long>();
+        for (long index = 0; index < _table.Length; index++)
+        {
+            if (_table[index] == 0) continue;
+            var block = LoadBlock(index);
+            long self = (long)(_table[index] & ~0x1FFUL) >> _clusterBits;
+            bool selfInBlock = self >> _blockBits == index;
+            int selfEntry = (int)(self & (EntriesPerBlock - 1));
+            ulong selfCount = selfInBlock ? GetEntry(block, selfEntry) : 0;
+            if (selfInBlock) SetEntry(block, selfEntry, 0);
+            bool empty = block.AsSpan().IndexOfAnyExcept((byte)0) < 0;
+            if (selfInBlock) SetEntry(block, selfEntry, selfCount);
+            if (empty) unused.Add(index);
+        }
+        // qemu rewrites the whole table even when no block goes.
+        var kept = (ulong[])_table.Clone();
+        foreach (long index in unused) kept[index] = 0;
+        var old = _table;
+        _table = kept;
+        WriteTable();
+        _file.Flush();
+        foreach (long index in unused)
+        {
+            _blocks.Remove(index);
+            _dirtyBlocks.Remove(index);
+            long cluster = (long)(old[index] & ~0x1FFUL) >> _clusterBits;
+            if (cluster >> _blockBits != index) Change(cluster, -1);
+        }
+        FlushBlocks();
+    }
+
+    /// <summary>Punches the queued free clusters out of the file, merged into runs (after their refcounts are written).</summary>
+    private void ProcessDiscards()
+    {
+        if (_discards.Count == 0) return;
+        long start = -1, end = -1;
+        foreach (long c in _discards.Order())
+        {
+            if (c != end)
+            {
+                if (start >= 0) _file.PunchHole(start << _clusterBits, (end - start) << _clusterBits);
+                start = c;
+            }
+            end = c + 1;
+        }
+        _file.PunchHole(start << _clusterBits, (end - start) << _clusterBits);
+        _discards.Clear();
     }
 
     private ulong GetEntry(byte[] block, int i) => GetEntry(block, _refcountOrder, i);

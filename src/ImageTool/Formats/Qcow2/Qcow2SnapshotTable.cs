@@ -52,13 +52,10 @@ internal static class Qcow2SnapshotTable
             long diskSize = extraSize >= 16 ? BinaryPrimitives.ReadInt64BigEndian(extra[8..]) : virtualSize;
             ulong icount = extraSize >= 24 ? BinaryPrimitives.ReadUInt64BigEndian(extra[16..]) : ulong.MaxValue;
 
-            if (l1Offset % clusterSize != 0 || l1Offset < 0) throw new ImageCorruptException($"Snapshot L1 table offset invalid (snapshot {i})");
-            if (l1Size > 0x2000000 / 8) throw new ImageCorruptException($"Snapshot L1 table too large (snapshot {i})");
-
             list.Add(new Qcow2Snapshot
             {
                 L1TableOffset = l1Offset,
-                L1Size = (int)l1Size,
+                L1Size = (int)Math.Min(l1Size, int.MaxValue), // checked where the table is used, as qemu does
                 DateSec = BinaryPrimitives.ReadUInt32BigEndian(h[16..]),
                 DateNsec = BinaryPrimitives.ReadUInt32BigEndian(h[20..]),
                 VmClockNsec = BinaryPrimitives.ReadUInt64BigEndian(h[24..]),
@@ -66,12 +63,19 @@ internal static class Qcow2SnapshotTable
                 DiskSize = diskSize,
                 Icount = icount,
                 UnknownExtraData = extraSize > KnownExtraSize ? extra[KnownExtraSize..].ToArray() : [],
-                Id = Encoding.UTF8.GetString(rest.AsSpan((int)extraSize, idLen)),
-                Name = Encoding.UTF8.GetString(rest.AsSpan((int)extraSize + idLen, nameLen)),
+                Id = CString(rest.AsSpan((int)extraSize, idLen)),
+                Name = CString(rest.AsSpan((int)extraSize + idLen, nameLen)),
             });
             pos = entryEnd;
         }
         return (list, pos - offset);
+    }
+
+    /// <summary>qemu keeps IDs and names as C strings: a NUL ends them (and a rewrite stores them that short).</summary>
+    private static string CString(ReadOnlySpan<byte> bytes)
+    {
+        int nul = bytes.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(nul < 0 ? bytes : bytes[..nul]);
     }
 
     /// <summary>The serialised table as qemu writes it (extra data at least 24 bytes, unknown extra bytes kept).</summary>

@@ -263,4 +263,62 @@ public class Qcow2SnapshotTests
             AssertQemuSees(dir, img, data);
         }
     }
+
+    /// <summary>qemu-img info and check of an image, with its file name taken out.</summary>
+    private static string QemuView(string img)
+    {
+        string name = System.IO.Path.GetFileName(img);
+        string info = Tools.QemuImg("info", img).Ok().Stdout.Replace(name, "X", StringComparison.Ordinal);
+        var check = Tools.QemuImg("check", img);
+        return info + check.Stdout + check.Stderr + check.ExitCode;
+    }
+
+    [TestCase("big", "small")] // shrink: the current state past 2M goes, refcount blocks and file tail with it
+    [TestCase("small", "big")] // grow: the L1 table grows first
+    [TestCase("big", "big")]
+    public void Apply_SnapshotOfOtherDiskSize_ResizesAsQemuDoes(string first, string second)
+    {
+        using var dir = new TempDir();
+        string src = dir["src.qcow2"];
+        Tools.QemuImg("create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", src, "2M").Ok();
+        Tools.QemuIo("-c", "write -P 0x11 0 2M", src).Ok();
+        Tools.QemuImg("snapshot", "-c", "small", src).Ok();
+        Tools.QemuImg("resize", "-q", src, "64M").Ok();
+        Tools.QemuIo("-c", "write -P 0x22 1M 20M", "-c", "write -P 0x33 40M 24M", src).Ok();
+        Tools.QemuImg("snapshot", "-c", "big", src).Ok();
+        Tools.QemuIo("-c", "write -P 0x44 30M 34M", src).Ok();
+        Tools.QemuImg("resize", "-q", "--shrink", src, "48M").Ok();
+
+        string q = dir["q.qcow2"], mine = dir["i.qcow2"];
+        File.Copy(src, q);
+        File.Copy(src, mine);
+        foreach (string sn in new[] { first, second })
+        {
+            Tools.QemuImg("snapshot", "-a", sn, q).Ok();
+            using (var image = OpenRw(mine)) image.ApplySnapshot(sn);
+            Assert.That(QemuView(mine), Is.EqualTo(QemuView(q)), $"after applying {sn}");
+            Tools.QemuImg("compare", q, mine).Ok();
+            Assert.That(new FileInfo(mine).Length, Is.EqualTo(new FileInfo(q).Length));
+        }
+        using (var image = OpenRw(mine)) image.DeleteSnapshot("big");
+        Tools.QemuImg("snapshot", "-d", "big", q).Ok();
+        Assert.That(QemuView(mine), Is.EqualTo(QemuView(q)));
+    }
+
+    [Test]
+    public void Resize_V2ImageWithSnapshots_RefusedAsQemu()
+    {
+        using var dir = new TempDir();
+        string img = dir["v2.qcow2"];
+        Tools.QemuImg("create", "-q", "-f", "qcow2", "-o", "compat=0.10", img, "4M").Ok();
+        Tools.QemuImg("snapshot", "-c", "s", img).Ok();
+        Assert.That(Tools.QemuImg("resize", img, "8M").Stderr, Does.Contain("Can't resize a v2 image which has snapshots"));
+        byte[] before = File.ReadAllBytes(img);
+        using (var image = OpenRw(img))
+        {
+            var e = Assert.Catch<ImageFormatException>(() => image.Resize(8 << 20, "off"));
+            Assert.That(e!.Message, Is.EqualTo("Can't resize a v2 image which has snapshots"));
+        }
+        Assert.That(File.ReadAllBytes(img), Is.EqualTo(before));
+    }
 }
