@@ -14,10 +14,10 @@ internal sealed partial class Qcow2Image : ICompressedClusterWriter
 
     int ICompressedClusterWriter.ClusterSize => ClusterSize;
 
-    public byte[]? CompressCluster(ReadOnlySpan<byte> cluster)
+    public int CompressCluster(ReadOnlySpan<byte> cluster, Span<byte> destination)
     {
         if (cluster.Length != ClusterSize) throw new ArgumentException($"A compressed write must be one whole cluster ({ClusterSize} bytes)");
-        return Qcow2Compression.Compress(_header.CompressionType, cluster);
+        return Qcow2Compression.Compress(_header.CompressionType, cluster, destination[..(ClusterSize - 1)]);
     }
 
     public void WriteCompressedCluster(long offset, ReadOnlySpan<byte> compressed)

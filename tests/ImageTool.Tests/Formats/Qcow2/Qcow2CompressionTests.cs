@@ -38,14 +38,15 @@ public class Qcow2CompressionTests
         using var image = Qcow2InteropTests.OpenRw(path);
         var writer = (ICompressedClusterWriter)image;
         int clusters = data.Length / Cluster;
-        var results = new byte[]?[clusters];
+        var stored = new byte[clusters * writer.MaxCompressedLength];
+        var lengths = new int[clusters];
         Parallel.For(0, clusters, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            c => results[c] = writer.CompressCluster(data.AsSpan(c * Cluster, Cluster)));
+            c => lengths[c] = writer.CompressCluster(data.AsSpan(c * Cluster, Cluster), stored.AsSpan(c * writer.MaxCompressedLength, writer.MaxCompressedLength)));
         for (int c = 0; c < clusters; c++)
         {
             var cluster = data.AsSpan(c * Cluster, Cluster);
             if (!cluster.ContainsAnyExcept((byte)0)) continue;
-            if (results[c] is { } compressed) writer.WriteCompressedCluster((long)c * Cluster, compressed);
+            if (lengths[c] > 0) writer.WriteCompressedCluster((long)c * Cluster, stored.AsSpan(c * writer.MaxCompressedLength, lengths[c]));
             else image.Write((long)c * Cluster, cluster);
         }
         image.Flush();
