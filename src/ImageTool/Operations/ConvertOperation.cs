@@ -141,7 +141,7 @@ public static class ConvertOperation
                 return;
             }
             using var readers = new WorkerThreads(Depth);
-            var pending = new Queue<Task<Chunk>>();
+            var pending = new Queue<(Chunk Chunk, WorkerThreads.Job Job)>();
             long offset = 0;
             while (offset < source.Length)
             {
@@ -152,6 +152,13 @@ public static class ConvertOperation
                     : BackingChain.GetStatus(source, offset, remaining);
                 long runEnd = offset + status.Length;
                 bool copy = status.IsData || options.SparseSize == 0;
+                if (status.IsData)
+                {
+                    // Data runs that follow each other fill one chunk: a compressed image reports one cluster at a time.
+                    long chunkEnd = Math.Min(source.Length, AlignDown(targetOffset + offset + ChunkSize, ChunkSize) - targetOffset);
+                    while (runEnd < chunkEnd && BackingChain.GetStatus(source, runEnd, source.Length - runEnd) is { IsData: true } next)
+                        runEnd += next.Length;
+                }
                 if (!copy && runEnd < source.Length)
                 {
                     // Stop a hole at the block boundary before the data that follows, so data is written in whole
@@ -171,7 +178,7 @@ public static class ConvertOperation
                         long chunkEnd = Math.Min(runEnd, AlignDown(targetOffset + offset + ChunkSize, ChunkSize) - targetOffset);
                         long from = offset;
                         var chunk = new Chunk(targetOffset + offset, (int)(chunkEnd - offset));
-                        pending.Enqueue(readers.Run(() => Prepare(source, from, chunk)));
+                        pending.Enqueue((chunk, readers.Run(() => Prepare(source, from, chunk))));
                         if (pending.Count >= Depth) Commit(pending.Dequeue());
                         offset = chunkEnd;
                     }
@@ -186,7 +193,7 @@ public static class ConvertOperation
         }
 
         /// <summary>Runs on a worker: reads a chunk and decides which aligned blocks are written, zeroed or skipped.</summary>
-        private Chunk Prepare(IImage source, long sourceOffset, Chunk chunk)
+        private void Prepare(IImage source, long sourceOffset, Chunk chunk)
         {
             var data = chunk.Buffer.AsSpan(0, chunk.Length);
             source.Read(sourceOffset, data);
@@ -206,7 +213,6 @@ public static class ConvertOperation
             {
                 if (baseBuffer != null) ArrayPool<byte>.Shared.Return(baseBuffer);
             }
-            return chunk;
         }
 
         /// <summary>Splits a chunk at -S aligned blocks: zero blocks stay holes, blocks equal to the target's base stay unwritten.</summary>
@@ -236,9 +242,10 @@ public static class ConvertOperation
         }
 
         /// <summary>Runs on the copying thread, in order: writes what <see cref="Plan"/> decided.</summary>
-        private void Commit(Task<Chunk> task)
+        private void Commit((Chunk Chunk, WorkerThreads.Job Job) item)
         {
-            var chunk = task.GetAwaiter().GetResult();
+            var (chunk, job) = item;
+            job.Wait();
             try
             {
                 foreach (var (start, end, kind) in chunk.Segments)
@@ -297,7 +304,7 @@ public static class ConvertOperation
             int inFlight = 2 * threads;
             int batchClusters = (int)Math.Clamp(CompressedBufferBytes / inFlight / cluster, 1, Math.Max(1, ChunkSize / cluster));
             using var workers = new WorkerThreads(threads);
-            var pending = new Queue<(CompressedBatch Batch, Task Task)>();
+            var pending = new Queue<(CompressedBatch Batch, WorkerThreads.Job Job)>();
             var spare = new Stack<CompressedBatch>();
             long length = source.Length;
             long batchBytes = (long)batchClusters * cluster;
@@ -307,18 +314,18 @@ public static class ConvertOperation
                 batch.Bytes = (int)Math.Min(batchBytes, length - start);
                 batch.Start = start;
                 ReadSkippingHoles(source, start, batch.Data.AsSpan(0, batch.Count * cluster), batch.Bytes);
-                var task = workers.Run(() => batch.Compress(writer));
-                pending.Enqueue((batch, task));
+                var job = workers.Run(() => batch.Compress(writer));
+                pending.Enqueue((batch, job));
                 if (pending.Count >= inFlight) spare.Push(Store(pending.Dequeue(), targetOffset));
             }
             while (pending.Count > 0) Store(pending.Dequeue(), targetOffset);
         }
 
         /// <summary>Writes one compressed batch: compressed clusters, plain ones that did not shrink, nothing for zeros.</summary>
-        private CompressedBatch Store((CompressedBatch Batch, Task Task) item, long targetOffset)
+        private CompressedBatch Store((CompressedBatch Batch, WorkerThreads.Job Job) item, long targetOffset)
         {
-            var (batch, task) = item;
-            task.GetAwaiter().GetResult();
+            var (batch, job) = item;
+            job.Wait();
             var writer = compressor!;
             int cluster = batch.ClusterSize;
             for (int i = 0; i < batch.Count; i++)
