@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of img against qemu-img (hyperfine, same run, median of RUNS, ratio img/qemu-img).
 # usage: tools/bench/bench.sh [ROW_FILTER]     env: RUNS (default 5), BENCH_SIZE (default 4G)
+# ROW_FILTER: rows whose name contains it; several filters separated by | ("qcow2->raw|bench 4k").
 # The input is built once and cached in tools/bench/cache: a raw disk holding an ext4 file system filled
 # with /usr/share (mkfs.ext4 -d), i.e. real files, free space and holes, like an OS image.
 set -euo pipefail
@@ -36,6 +37,14 @@ ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw
 ensure fs.qcow "$QEMU" convert -O qcow fs.raw fs.qcow
 ensure fs.cloop create_compressed_fs -q -B 65536 fs.raw fs.cloop
 
+# wanted NAME: the row is selected by the filter
+wanted() {
+  [ -z "$filter" ] && return 0
+  local f IFS='|'
+  for f in $filter; do [[ "$1" == *"$f"* ]] && return 0; done
+  return 1
+}
+
 printf '| %-34s | %9s | %9s | %6s |\n' "operation" "img s" "qemu s" "ratio"
 printf '|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "-----------" "--------"
 
@@ -51,7 +60,7 @@ time_pair() {
 # row NAME PREPARE IMG_ARGS... -- QEMU_ARGS...
 row() {
   local name="$1" prepare="$2"; shift 2
-  [[ -z "$filter" || "$name" == *"$filter"* ]] || return 0
+  wanted "$name" || return 0
   local img_args=() qemu_args=()
   while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
   qemu_args=("$@")
@@ -64,7 +73,7 @@ row() {
 # tool_row NAME PREPARE IMG_ARGS... -- OTHER_COMMAND...  (img against another tool than qemu-img)
 tool_row() {
   local name="$1" prepare="$2"; shift 2
-  [[ -z "$filter" || "$name" == *"$filter"* ]] || return 0
+  wanted "$name" || return 0
   local img_args=() other=()
   while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
   other=("$@")
@@ -74,7 +83,7 @@ tool_row() {
 # rss NAME PREPARE IMG_ARGS... -- QEMU_ARGS...  (peak resident set, MiB)
 rss() {
   local name="$1" prepare="$2"; shift 2
-  [[ -z "$filter" || "$name" == *"$filter"* ]] || return 0
+  wanted "$name" || return 0
   local img_args=() qemu_args=()
   while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
   qemu_args=("$@")
@@ -116,7 +125,7 @@ row "bench 4k reads qcow2 (d1)" "true" "${bench_reads[@]}" -- "${bench_reads[@]}
 bench_writes=(bench -w -c 50000 -d 1 -s 4k -S "$step" "$scratch/w.qcow2")
 row "bench 4k writes qcow2 (d1)" "cp fs.qcow2 $scratch/w.qcow2" "${bench_writes[@]}" -- "${bench_writes[@]}"
 # img run: a boot sector that prints on COM1 and resets through the keyboard controller (qemu -no-reboot quits then).
-if [[ -z "$filter" || "run boot sector" == *"$filter"* ]] && command -v nasm >/dev/null && command -v qemu-system-x86_64 >/dev/null; then
+if wanted "run boot sector" && command -v nasm >/dev/null && command -v qemu-system-x86_64 >/dev/null; then
   cat >"$scratch/boot.asm" <<'ASM'
 bits 16
 org 0x7c00
