@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of img against qemu-img (hyperfine, same run, median of RUNS, ratio img/qemu-img).
 # usage: tools/bench/bench.sh [ROW_FILTER]     env: RUNS (default 5), BENCH_SIZE (default 4G)
+# ROW_FILTER: rows whose name contains it; several filters separated by | ("qcow2->raw|bench 4k").
 # The input is built once and cached in tools/bench/cache: a raw disk holding an ext4 file system filled
 # with /usr/share (mkfs.ext4 -d), i.e. real files, free space and holes, like an OS image.
 set -euo pipefail
@@ -10,6 +11,10 @@ runs="${RUNS:-5}"
 filter="${1:-}"
 mkdir -p "$cache"
 cd "$cache"
+# Outputs go to a private scratch folder: the cache may be shared, and stays as built.
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/img-bench.XXXXXX")"
+trap 'rm -rf "$scratch"' EXIT
+out="$scratch/out.img"
 
 "$root/img" --version >/dev/null            # builds the NativeAOT binary when stale
 IMG="$root/artifacts/img/img"
@@ -32,6 +37,14 @@ ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw
 ensure fs.qcow "$QEMU" convert -O qcow fs.raw fs.qcow
 ensure fs.cloop create_compressed_fs -q -B 65536 fs.raw fs.cloop
 
+# wanted NAME: the row is selected by the filter
+wanted() {
+  [ -z "$filter" ] && return 0
+  local f IFS='|'
+  for f in $filter; do [[ "$1" == *"$f"* ]] && return 0; done
+  return 1
+}
+
 printf '| %-34s | %9s | %9s | %6s |\n' "operation" "img s" "qemu s" "ratio"
 printf '|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "-----------" "--------"
 
@@ -47,7 +60,7 @@ time_pair() {
 # row NAME PREPARE IMG_ARGS... -- QEMU_ARGS...
 row() {
   local name="$1" prepare="$2"; shift 2
-  [[ -z "$filter" || "$name" == *"$filter"* ]] || return 0
+  wanted "$name" || return 0
   local img_args=() qemu_args=()
   while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
   qemu_args=("$@")
@@ -60,7 +73,7 @@ row() {
 # tool_row NAME PREPARE IMG_ARGS... -- OTHER_COMMAND...  (img against another tool than qemu-img)
 tool_row() {
   local name="$1" prepare="$2"; shift 2
-  [[ -z "$filter" || "$name" == *"$filter"* ]] || return 0
+  wanted "$name" || return 0
   local img_args=() other=()
   while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
   other=("$@")
@@ -70,7 +83,7 @@ tool_row() {
 # rss NAME PREPARE IMG_ARGS... -- QEMU_ARGS...  (peak resident set, MiB)
 rss() {
   local name="$1" prepare="$2"; shift 2
-  [[ -z "$filter" || "$name" == *"$filter"* ]] || return 0
+  wanted "$name" || return 0
   local img_args=() qemu_args=()
   while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
   qemu_args=("$@")
@@ -81,24 +94,60 @@ rss() {
   printf '| %-34s | %7.1fMi | %7.1fMi | %6.2f |\n' "$name (peak RSS)" "$(echo "$a/1024" | bc -l)" "$(echo "$b/1024" | bc -l)" "$(echo "$a / $b" | bc -l)"
 }
 
-rm_out='rm -f out.img out.img.*'
+rm_out="rm -f $out $out.*"
 row "info start-up" "true" info small.raw -- info small.raw
-row "convert raw->raw" "$rm_out" convert -O raw fs.raw out.img -- convert -O raw fs.raw out.img
-rss "convert raw->raw" "$rm_out" convert -O raw fs.raw out.img -- convert -O raw fs.raw out.img
-row "convert raw->qcow2" "$rm_out" convert -O qcow2 fs.raw out.img -- convert -O qcow2 fs.raw out.img
-row "convert qcow2->raw" "$rm_out" convert -O raw fs.qcow2 out.img -- convert -O raw fs.qcow2 out.img
-row "convert -c raw->qcow2 (zlib)" "$rm_out" convert -c -O qcow2 fs.raw out.img -- convert -c -O qcow2 fs.raw out.img
-row "convert -c raw->qcow2 (zstd)" "$rm_out" convert -c -O qcow2 -o compression_type=zstd fs.raw out.img -- convert -c -O qcow2 -o compression_type=zstd fs.raw out.img
-row "convert -c qcow2 (zlib)->raw" "$rm_out" convert -O raw fs-zlib.qcow2 out.img -- convert -O raw fs-zlib.qcow2 out.img
-row "convert -c qcow2 (zstd)->raw" "$rm_out" convert -O raw fs-zstd.qcow2 out.img -- convert -O raw fs-zstd.qcow2 out.img
-row "convert raw->qcow" "$rm_out" convert -O qcow fs.raw out.img -- convert -O qcow fs.raw out.img
-row "convert qcow->raw" "$rm_out" convert -O raw fs.qcow out.img -- convert -O raw fs.qcow out.img
-row "convert cloop->raw" "$rm_out" convert -O raw fs.cloop out.img -- convert -O raw fs.cloop out.img
-tool_row "write cloop (vs create_compressed_fs)" "$rm_out" convert -O cloop -o block_size=65536 fs.raw out.img -- create_compressed_fs -q -B 65536 fs.raw out.img
-row "convert raw->vmdk" "$rm_out" convert -O vmdk fs.raw out.img -- convert -O vmdk fs.raw out.img
-row "convert raw->vmdk streamOptimized" "$rm_out" convert -O vmdk -o subformat=streamOptimized fs.raw out.img -- convert -O vmdk -o subformat=streamOptimized fs.raw out.img
-row "convert vmdk->raw" "$rm_out" convert -O raw fs.vmdk out.img -- convert -O raw fs.vmdk out.img
-row "convert vmdk streamOptimized->raw" "$rm_out" convert -O raw fs-stream.vmdk out.img -- convert -O raw fs-stream.vmdk out.img
+row "convert raw->raw" "$rm_out" convert -O raw fs.raw "$out" -- convert -O raw fs.raw "$out"
+rss "convert raw->raw" "$rm_out" convert -O raw fs.raw "$out" -- convert -O raw fs.raw "$out"
+row "convert raw->qcow2" "$rm_out" convert -O qcow2 fs.raw "$out" -- convert -O qcow2 fs.raw "$out"
+rss "convert raw->qcow2" "$rm_out" convert -O qcow2 fs.raw "$out" -- convert -O qcow2 fs.raw "$out"
+row "convert qcow2->raw" "$rm_out" convert -O raw fs.qcow2 "$out" -- convert -O raw fs.qcow2 "$out"
+rss "convert qcow2->raw" "$rm_out" convert -O raw fs.qcow2 "$out" -- convert -O raw fs.qcow2 "$out"
+row "convert -c raw->qcow2 (zlib)" "$rm_out" convert -c -O qcow2 fs.raw "$out" -- convert -c -O qcow2 fs.raw "$out"
+row "convert -c raw->qcow2 (zstd)" "$rm_out" convert -c -O qcow2 -o compression_type=zstd fs.raw "$out" -- convert -c -O qcow2 -o compression_type=zstd fs.raw "$out"
+rss "convert -c raw->qcow2 (zstd)" "$rm_out" convert -c -O qcow2 -o compression_type=zstd fs.raw "$out" -- convert -c -O qcow2 -o compression_type=zstd fs.raw "$out"
+row "convert -c qcow2 (zlib)->raw" "$rm_out" convert -O raw fs-zlib.qcow2 "$out" -- convert -O raw fs-zlib.qcow2 "$out"
+row "convert -c qcow2 (zstd)->raw" "$rm_out" convert -O raw fs-zstd.qcow2 "$out" -- convert -O raw fs-zstd.qcow2 "$out"
+row "convert raw->qcow" "$rm_out" convert -O qcow fs.raw "$out" -- convert -O qcow fs.raw "$out"
+row "convert qcow->raw" "$rm_out" convert -O raw fs.qcow "$out" -- convert -O raw fs.qcow "$out"
+row "convert cloop->raw" "$rm_out" convert -O raw fs.cloop "$out" -- convert -O raw fs.cloop "$out"
+tool_row "write cloop (vs create_compressed_fs)" "$rm_out" convert -O cloop -o block_size=65536 fs.raw "$out" -- create_compressed_fs -q -B 65536 fs.raw "$out"
+row "convert raw->vmdk" "$rm_out" convert -O vmdk fs.raw "$out" -- convert -O vmdk fs.raw "$out"
+row "convert raw->vmdk streamOptimized" "$rm_out" convert -O vmdk -o subformat=streamOptimized fs.raw "$out" -- convert -O vmdk -o subformat=streamOptimized fs.raw "$out"
+row "convert vmdk->raw" "$rm_out" convert -O raw fs.vmdk "$out" -- convert -O raw fs.vmdk "$out"
+row "convert vmdk streamOptimized->raw" "$rm_out" convert -O raw fs-stream.vmdk "$out" -- convert -O raw fs-stream.vmdk "$out"
 row "compare raw qcow2" "true" compare fs.raw fs.qcow2 -- compare fs.raw fs.qcow2
 row "map qcow2" "true" map --output=json fs.qcow2 -- map --output=json fs.qcow2
-rm -f out.img out.img.*
+# bench: 4 KiB requests at depth 1, stepping 64 MiB + 4 KiB so that the offsets hop across the whole disk
+# (and its L2 tables) instead of reading one cluster after another; writes go to a fresh copy every run.
+step=$(((64 << 20) + 4096))
+bench_reads=(bench -c 100000 -d 1 -s 4k -S "$step" fs.qcow2)
+row "bench 4k reads qcow2 (d1)" "true" "${bench_reads[@]}" -- "${bench_reads[@]}"
+bench_writes=(bench -w -c 50000 -d 1 -s 4k -S "$step" "$scratch/w.qcow2")
+row "bench 4k writes qcow2 (d1)" "cp fs.qcow2 $scratch/w.qcow2" "${bench_writes[@]}" -- "${bench_writes[@]}"
+# img run: a boot sector that prints on COM1 and resets through the keyboard controller (qemu -no-reboot quits then).
+if wanted "run boot sector" && command -v nasm >/dev/null && command -v qemu-system-x86_64 >/dev/null; then
+  cat >"$scratch/boot.asm" <<'ASM'
+bits 16
+org 0x7c00
+    mov si, msg
+    mov dx, 0x3f8
+.next:
+    cs lodsb
+    test al, al
+    jz .reset
+    out dx, al
+    jmp .next
+.reset:
+    mov al, 0xfe
+    out 0x64, al
+    cli
+    hlt
+msg: db "Hello from the boot sector", 13, 10, 0
+times 510-($-$$) db 0
+dw 0xaa55
+ASM
+  nasm -f bin -o "$scratch/boot.img" "$scratch/boot.asm"
+  truncate -s 1M "$scratch/boot.img"
+  drive="-drive file=$scratch/boot.img,format=raw,if=ide"
+  tool_row "run boot sector (vs qemu-system)" "true" run $drive -nographic -- qemu-system-x86_64 -enable-kvm -nographic -no-reboot $drive
+fi

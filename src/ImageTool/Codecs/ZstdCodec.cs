@@ -1,33 +1,21 @@
-using ZstdSharp;
-using ZstdSharp.Unsafe;
-
 namespace ImageTool.Codecs;
 
 /// <summary>
 /// zstd clusters as qemu stores them (FORMATS.md §3.3): one frame at level 3 with the content size and no checksum;
-/// the reader decodes frames until the cluster is full and ignores the trailing bytes qcow2 reads along (so the
-/// one-shot <c>Unwrap</c>, which rejects trailing bytes, cannot be used). Thread-safe: one context per thread.
+/// the reader decodes frames until the cluster is full and ignores the trailing bytes qcow2 reads along (so a
+/// one-shot decompress, which rejects trailing bytes, cannot be used). Thread-safe: one context per thread.
+/// The library is the system libzstd (<see cref="ZstdNative"/> says why).
 /// </summary>
 internal static unsafe class ZstdCodec
 {
     public const int QemuLevel = 3;
 
-    [ThreadStatic] private static Compressor? t_compressor;
+    [ThreadStatic] private static CompressorContext? t_compressor;
     [ThreadStatic] private static DecompressorContext? t_decompressor;
 
     /// <summary>The compressed length, or -1 when the frame does not fit in <paramref name="destination"/>.</summary>
-    public static int Compress(ReadOnlySpan<byte> source, Span<byte> destination)
-    {
-        var compressor = t_compressor ??= new Compressor(QemuLevel);
-        try
-        {
-            return compressor.TryWrap(source, destination, out int written) ? written : -1;
-        }
-        catch (ZstdException)
-        {
-            return -1;
-        }
-    }
+    public static int Compress(ReadOnlySpan<byte> source, Span<byte> destination) =>
+        (t_compressor ??= new CompressorContext()).Compress(source, destination);
 
     /// <summary>
     /// True when the frames in <paramref name="source"/> fill <paramref name="destination"/> exactly and the last one
@@ -36,35 +24,71 @@ internal static unsafe class ZstdCodec
     public static bool TryDecompress(ReadOnlySpan<byte> source, Span<byte> destination)
     {
         if (source.IsEmpty) return destination.IsEmpty;
-        var context = t_decompressor ??= new DecompressorContext();
-        return context.Decompress(source, destination);
+        return (t_decompressor ??= new DecompressorContext()).Decompress(source, destination);
     }
 
+    /// <summary>A ZSTD_CCtx at qemu's level, freed by the finalizer when its thread is gone.</summary>
+    private sealed class CompressorContext
+    {
+        private IntPtr _cctx;
+
+        public CompressorContext()
+        {
+            _cctx = ZstdNative.CreateCCtx();
+            if (_cctx == IntPtr.Zero) throw new OutOfMemoryException("ZSTD_createCCtx failed");
+            ZstdNative.CCtxSetParameter(_cctx, ZstdNative.CompressionLevelParameter, QemuLevel);
+        }
+
+        ~CompressorContext()
+        {
+            if (_cctx != IntPtr.Zero) ZstdNative.FreeCCtx(_cctx);
+            _cctx = IntPtr.Zero;
+        }
+
+        public int Compress(ReadOnlySpan<byte> source, Span<byte> destination)
+        {
+            fixed (byte* src = source)
+            fixed (byte* dst = destination)
+            {
+                // One call with the whole input: the frame carries the content size, as qemu's ZSTD_e_end stream does.
+                nuint n = ZstdNative.Compress2(_cctx, dst, (nuint)destination.Length, src, (nuint)source.Length);
+                return ZstdNative.IsError(n) != 0 ? -1 : (int)n;
+            }
+        }
+    }
+
+    /// <summary>A ZSTD_DCtx, freed by the finalizer when its thread is gone.</summary>
     private sealed class DecompressorContext
     {
-        private ZSTD_DCtx_s* _dctx = Methods.ZSTD_createDCtx();
+        private IntPtr _dctx;
+
+        public DecompressorContext()
+        {
+            _dctx = ZstdNative.CreateDCtx();
+            if (_dctx == IntPtr.Zero) throw new OutOfMemoryException("ZSTD_createDCtx failed");
+        }
 
         ~DecompressorContext()
         {
-            if (_dctx != null) Methods.ZSTD_freeDCtx(_dctx);
-            _dctx = null;
+            if (_dctx != IntPtr.Zero) ZstdNative.FreeDCtx(_dctx);
+            _dctx = IntPtr.Zero;
         }
 
         public bool Decompress(ReadOnlySpan<byte> source, Span<byte> destination)
         {
-            Methods.ZSTD_DCtx_reset(_dctx, ZSTD_ResetDirective.ZSTD_reset_session_only);
+            ZstdNative.DCtxReset(_dctx, ZstdNative.ResetSessionOnly);
             fixed (byte* src = source)
             fixed (byte* dst = destination)
             {
-                var input = new ZSTD_inBuffer_s { src = src, size = (nuint)source.Length, pos = 0 };
-                var output = new ZSTD_outBuffer_s { dst = dst, size = (nuint)destination.Length, pos = 0 };
+                var input = new ZstdNative.InBuffer { Src = src, Size = (nuint)source.Length };
+                var output = new ZstdNative.OutBuffer { Dst = dst, Size = (nuint)destination.Length };
                 nuint ret = 0;
-                while (output.pos < output.size)
+                while (output.Pos < output.Size)
                 {
-                    nuint inBefore = input.pos, outBefore = output.pos;
-                    ret = Methods.ZSTD_decompressStream(_dctx, &output, &input);
-                    if (Methods.ZSTD_isError(ret)) return false;
-                    if (input.pos == inBefore && output.pos == outBefore) return false;
+                    nuint inBefore = input.Pos, outBefore = output.Pos;
+                    ret = ZstdNative.DecompressStream(_dctx, &output, &input);
+                    if (ZstdNative.IsError(ret) != 0) return false;
+                    if (input.Pos == inBefore && output.Pos == outBefore) return false;
                 }
                 // A frame still unfinished when the cluster is full means damaged data (qemu: -EIO).
                 return ret == 0;

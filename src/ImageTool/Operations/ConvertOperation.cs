@@ -9,6 +9,8 @@ namespace ImageTool.Operations;
 public static class ConvertOperation
 {
     private const int ChunkSize = 2 << 20;
+    // -c: what the batches in flight may hold (source clusters and their stored forms).
+    private const long CompressedBufferBytes = 16 << 20;
 
     public static void Run(IReadOnlyList<string> sources, string target, ConvertOptions options)
     {
@@ -112,8 +114,9 @@ public static class ConvertOperation
     /// <summary>The copy loop for one target; keeps the buffers and progress state.</summary>
     private sealed class Copier(IImage output, ConvertOptions options, long toCopy, ICompressedClusterWriter? compressor, ProgressMeter? progress)
     {
-        // Chunks read and scanned ahead of the writer: reading overlaps writing, as qemu's coroutines do.
-        private static readonly int Depth = Math.Max(4, 2 * Environment.ProcessorCount);
+        // Chunks read and scanned ahead of the writer on as many threads: reading overlaps writing, as with qemu-img's
+        // 8 coroutines (-m), whose requests run on threads of their own too.
+        private const int Depth = 8;
 
         private readonly bool _targetIsFresh = !options.SkipCreate;
         private readonly IImage? _targetBase = output.Backing;
@@ -139,7 +142,8 @@ public static class ConvertOperation
                 CopyCompressed(source, targetOffset);
                 return;
             }
-            var pending = new Queue<Task<Chunk>>();
+            using var readers = new WorkerThreads(Depth);
+            var pending = new Queue<(Chunk Chunk, WorkerThreads.Job Job)>();
             long offset = 0;
             while (offset < source.Length)
             {
@@ -150,6 +154,13 @@ public static class ConvertOperation
                     : SourceErrors.Status(source, offset, remaining, BlockStatusError(offset));
                 long runEnd = offset + status.Length;
                 bool copy = status.IsData || options.SparseSize == 0;
+                if (status.IsData)
+                {
+                    // Data runs that follow each other fill one chunk: a compressed image reports one cluster at a time.
+                    long chunkEnd = Math.Min(source.Length, AlignDown(targetOffset + offset + ChunkSize, ChunkSize) - targetOffset);
+                    while (runEnd < chunkEnd && BackingChain.GetStatus(source, runEnd, source.Length - runEnd) is { IsData: true } next)
+                        runEnd += next.Length;
+                }
                 if (!copy && runEnd < source.Length)
                 {
                     // Stop a hole at the block boundary before the data that follows, so data is written in whole
@@ -169,7 +180,7 @@ public static class ConvertOperation
                         long chunkEnd = Math.Min(runEnd, AlignDown(targetOffset + offset + ChunkSize, ChunkSize) - targetOffset);
                         long from = offset;
                         var chunk = new Chunk(targetOffset + offset, (int)(chunkEnd - offset));
-                        pending.Enqueue(Task.Run(() => Prepare(source, from, chunk)));
+                        pending.Enqueue((chunk, readers.Run(() => Prepare(source, from, chunk))));
                         if (pending.Count >= Depth) Commit(pending.Dequeue());
                         offset = chunkEnd;
                     }
@@ -184,7 +195,7 @@ public static class ConvertOperation
         }
 
         /// <summary>Runs on a worker: reads a chunk and decides which aligned blocks are written, zeroed or skipped.</summary>
-        private Chunk Prepare(IImage source, long sourceOffset, Chunk chunk)
+        private void Prepare(IImage source, long sourceOffset, Chunk chunk)
         {
             var data = chunk.Buffer.AsSpan(0, chunk.Length);
             SourceErrors.Read(source, sourceOffset, data);
@@ -204,7 +215,6 @@ public static class ConvertOperation
             {
                 if (baseBuffer != null) ArrayPool<byte>.Shared.Return(baseBuffer);
             }
-            return chunk;
         }
 
         /// <summary>Splits a chunk at -S aligned blocks: zero blocks stay holes, blocks equal to the target's base stay unwritten.</summary>
@@ -234,9 +244,10 @@ public static class ConvertOperation
         }
 
         /// <summary>Runs on the copying thread, in order: writes what <see cref="Plan"/> decided.</summary>
-        private void Commit(Task<Chunk> task)
+        private void Commit((Chunk Chunk, WorkerThreads.Job Job) item)
         {
-            var chunk = task.GetAwaiter().GetResult();
+            var (chunk, job) = item;
+            job.Wait();
             try
             {
                 foreach (var (start, end, kind) in chunk.Segments)
@@ -281,37 +292,54 @@ public static class ConvertOperation
             if (!_targetIsFresh) output.WriteZeroes(at, length, mayDeallocate: true);
         }
 
-        /// <summary>-c: whole clusters, compressed on every core, stored in order by this thread; zero clusters skipped.</summary>
+        /// <summary>
+        /// -c: whole clusters in batches, read and stored in order by this thread, compressed on the workers in between
+        /// into buffers that are reused (a few MiB in all, whatever the image size); zero clusters are skipped. The
+        /// output does not depend on the worker count: every cluster compresses alone and batches are stored in order.
+        /// </summary>
         private void CopyCompressed(IImage source, long targetOffset)
         {
             var writer = compressor!;
             int cluster = writer.ClusterSize;
-            int batchClusters = Math.Max(1, (16 << 20) / cluster);
             int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
-            var batch = new byte[(long)batchClusters * cluster];
-            var results = new byte[]?[batchClusters];
-            var isZero = new bool[batchClusters];
+            // Twice as many batches as workers: the workers compress while this thread reads and stores.
+            int inFlight = 2 * threads;
+            int batchClusters = (int)Math.Clamp(CompressedBufferBytes / inFlight / cluster, 1, Math.Max(1, ChunkSize / cluster));
+            using var workers = new WorkerThreads(threads);
+            var pending = new Queue<(CompressedBatch Batch, WorkerThreads.Job Job)>();
+            var spare = new Stack<CompressedBatch>();
             long length = source.Length;
-            for (long start = 0; start < length; start += batch.Length)
+            long batchBytes = (long)batchClusters * cluster;
+            for (long start = 0; start < length; start += batchBytes)
             {
-                int bytes = (int)Math.Min(batch.Length, length - start);
-                int count = (bytes + cluster - 1) / cluster;
-                ReadSkippingHoles(source, start, batch.AsSpan(0, count * cluster), bytes);
-                Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
-                {
-                    var data = batch.AsSpan(i * cluster, cluster);
-                    isZero[i] = !data.ContainsAnyExcept((byte)0);
-                    results[i] = isZero[i] ? null : writer.CompressCluster(data);
-                });
-                for (int i = 0; i < count; i++)
-                {
-                    long at = targetOffset + start + (long)i * cluster;
-                    if (isZero[i]) continue;
-                    if (results[i] is { } compressed) writer.WriteCompressedCluster(at, compressed);
-                    else output.Write(at, batch.AsSpan(i * cluster, (int)Math.Min(cluster, output.Length - at)));
-                }
-                Copied(bytes);
+                var batch = spare.Count > 0 ? spare.Pop() : new CompressedBatch(batchClusters, cluster, writer.MaxCompressedLength);
+                batch.Bytes = (int)Math.Min(batchBytes, length - start);
+                batch.Start = start;
+                ReadSkippingHoles(source, start, batch.Data.AsSpan(0, batch.Count * cluster), batch.Bytes);
+                var job = workers.Run(() => batch.Compress(writer));
+                pending.Enqueue((batch, job));
+                if (pending.Count >= inFlight) spare.Push(Store(pending.Dequeue(), targetOffset));
             }
+            while (pending.Count > 0) Store(pending.Dequeue(), targetOffset);
+        }
+
+        /// <summary>Writes one compressed batch: compressed clusters, plain ones that did not shrink, nothing for zeros.</summary>
+        private CompressedBatch Store((CompressedBatch Batch, WorkerThreads.Job Job) item, long targetOffset)
+        {
+            var (batch, job) = item;
+            job.Wait();
+            var writer = compressor!;
+            int cluster = batch.ClusterSize;
+            for (int i = 0; i < batch.Count; i++)
+            {
+                long at = targetOffset + batch.Start + (long)i * cluster;
+                int stored = batch.Lengths[i];
+                if (stored == CompressedBatch.ZeroCluster) continue;
+                if (stored > 0) writer.WriteCompressedCluster(at, batch.StoredCluster(i));
+                else output.Write(at, batch.Data.AsSpan(i * cluster, (int)Math.Min(cluster, output.Length - at)));
+            }
+            Copied(batch.Bytes);
+            return batch;
         }
 
         private static void ReadSkippingHoles(IImage source, long start, Span<byte> buffer, int bytes)

@@ -11,21 +11,12 @@ internal static class Qcow2Compression
     public const byte Zlib = 0;
     public const byte Zstd = 1;
 
-    /// <summary>The stored form of <paramref name="cluster"/>, or null when it does not shrink. Pure and thread-safe.</summary>
-    public static byte[]? Compress(byte compressionType, ReadOnlySpan<byte> cluster)
-    {
-        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(cluster.Length - 1);
-        try
-        {
-            var dst = buffer.AsSpan(0, cluster.Length - 1);
-            int n = compressionType == Zstd ? ZstdCodec.Compress(cluster, dst) : RawDeflater.ForCurrentThread.Compress(cluster, dst);
-            return n < 0 ? null : dst[..n].ToArray();
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
+    /// <summary>
+    /// Writes the stored form of <paramref name="cluster"/> into <paramref name="destination"/> (<c>cluster_size - 1</c>
+    /// bytes: a payload must shrink) and returns its length, or -1 when it does not fit. Pure and thread-safe.
+    /// </summary>
+    public static int Compress(byte compressionType, ReadOnlySpan<byte> cluster, Span<byte> destination) =>
+        compressionType == Zstd ? ZstdCodec.Compress(cluster, destination) : RawDeflater.ForCurrentThread.Compress(cluster, destination);
 
     /// <summary>Decodes a stored payload (with whatever trailing bytes were read along) into exactly one cluster.</summary>
     public static void Decompress(byte compressionType, ReadOnlySpan<byte> stored, Span<byte> cluster, ulong descriptor)

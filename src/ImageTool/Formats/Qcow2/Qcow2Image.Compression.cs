@@ -14,10 +14,10 @@ internal sealed partial class Qcow2Image : ICompressedClusterWriter
 
     int ICompressedClusterWriter.ClusterSize => ClusterSize;
 
-    public byte[]? CompressCluster(ReadOnlySpan<byte> cluster)
+    public int CompressCluster(ReadOnlySpan<byte> cluster, Span<byte> destination)
     {
         if (cluster.Length != ClusterSize) throw new ArgumentException($"A compressed write must be one whole cluster ({ClusterSize} bytes)");
-        return Qcow2Compression.Compress(_header.CompressionType, cluster);
+        return Qcow2Compression.Compress(_header.CompressionType, cluster, destination[..(ClusterSize - 1)]);
     }
 
     public void WriteCompressedCluster(long offset, ReadOnlySpan<byte> compressed)
@@ -86,15 +86,18 @@ internal sealed partial class Qcow2Image : ICompressedClusterWriter
     private void ReadCompressedCluster(ulong entry, Span<byte> cluster)
     {
         var (offset, length) = Qcow2Entry.CompressedRange(entry, _clusterBits);
-        long fileLength = _file.Length;
-        if (offset >= fileLength || offset < ClusterSize)
-            throw new ImageCorruptException($"Compressed cluster descriptor {entry:x16} points outside the image file");
+        if (offset < ClusterSize) throw CompressedOutsideFile(entry);
         var buffer = ArrayPool<byte>.Shared.Rent(length);
         try
         {
+            // Nothing read means the stream starts at or past the end of the file (no fstat per cluster to find out).
             int n = _file.ReadAvailable(offset, buffer.AsSpan(0, length));
+            if (n == 0) throw CompressedOutsideFile(entry);
             Qcow2Compression.Decompress(_header.CompressionType, buffer.AsSpan(0, n), cluster, entry);
         }
         finally { ArrayPool<byte>.Shared.Return(buffer); }
     }
+
+    private static ImageCorruptException CompressedOutsideFile(ulong entry) =>
+        new($"Compressed cluster descriptor {entry:x16} points outside the image file");
 }

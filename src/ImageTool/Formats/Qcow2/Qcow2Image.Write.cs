@@ -145,12 +145,20 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             BeginMetadataChange();
             // Data-file clusters sit at their guest offsets and are not refcounted.
             long newHost = HasDataFile ? clusterStart : Refcounts.Allocate(count);
-            if (pos > clusterStart) CopyOnWrite(table[i], clusterStart, newHost, 0, (int)(pos - clusterStart));
+            // New clusters past the end of the file read as zeros already: copying zeros there is left out, and the file
+            // is only extended over them (qemu zeroes such clusters with fallocate rather than writing either).
+            bool pastEnd = !HasDataFile && !IsEncrypted && newHost >= _file.Length;
+            if (pos > clusterStart && !(pastEnd && ReadsAsZeros(table[i], clusterStart)))
+                CopyOnWrite(table[i], clusterStart, newHost, 0, (int)(pos - clusterStart));
             WriteData(newHost + (pos - clusterStart), pos, data[(int)(pos - offset)..(int)(runEnd - offset)]);
             if (runEnd < runGuestEnd)
             {
                 long lastStart = runGuestEnd - cs;
-                CopyOnWrite(table[j], lastStart, newHost + (lastStart - clusterStart), (int)(runEnd - lastStart), (int)(runGuestEnd - runEnd));
+                long runHostEnd = newHost + ((long)count << _clusterBits);
+                if (!(pastEnd && ReadsAsZeros(table[j], lastStart)))
+                    CopyOnWrite(table[j], lastStart, newHost + (lastStart - clusterStart), (int)(runEnd - lastStart), (int)(runGuestEnd - runEnd));
+                else if (_file.Length < runHostEnd)
+                    _file.SetLength(runHostEnd);
             }
             for (int k = i; k <= j; k++)
             {

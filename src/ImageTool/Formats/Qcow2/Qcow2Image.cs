@@ -109,6 +109,9 @@ internal sealed partial class Qcow2Image : IImage
             case Qcow2ClusterType.Normal:
                 ReadData(run.HostOffset, offset, part);
                 break;
+            case Qcow2ClusterType.Compressed when part.Length == ClusterSize:
+                ReadCompressedCluster(run.Entry, part); // a whole cluster: no bounce buffer
+                break;
             case Qcow2ClusterType.Compressed:
                 var cluster = ArrayPool<byte>.Shared.Rent(ClusterSize);
                 try

@@ -16,10 +16,23 @@ internal static class VmdkCompression
     /// <summary>Compresses one grain into a zlib stream (header 78 xx, Adler-32 trailer).</summary>
     public static byte[] Deflate(ReadOnlySpan<byte> grain)
     {
-        var output = new MemoryStream(grain.Length / 2 + 64);
-        using (var z = new ZLibStream(output, Options, leaveOpen: true))
-            z.Write(grain);
-        return output.ToArray();
+        var buffer = new byte[MaxDeflatedLength(grain.Length)];
+        return buffer[..Deflate(grain, buffer)];
+    }
+
+    /// <summary>A bound on the stream length for <paramref name="length"/> input bytes (incompressible data grows a little).</summary>
+    public static int MaxDeflatedLength(int length) => length + (length >> 3) + 64;
+
+    /// <summary>Compresses one grain into <paramref name="destination"/> (<see cref="MaxDeflatedLength"/> bytes); returns the stream length.</summary>
+    public static unsafe int Deflate(ReadOnlySpan<byte> grain, Span<byte> destination)
+    {
+        fixed (byte* p = destination)
+        {
+            using var output = new UnmanagedMemoryStream(p, 0, destination.Length, FileAccess.Write);
+            using (var z = new ZLibStream(output, Options, leaveOpen: true))
+                z.Write(grain);
+            return (int)output.Position;
+        }
     }
 
     /// <summary>Inflates into <paramref name="grain"/>; the byte count, or null when the stream is corrupt or too long.</summary>

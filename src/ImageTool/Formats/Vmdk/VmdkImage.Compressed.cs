@@ -9,8 +9,10 @@ internal sealed partial class VmdkImage
     /// <summary>True when every write is stored compressed (qemu's needs_compressed_writes): convert should use -c.</summary>
     public bool NeedsCompressedWrites => _extents.Length > 0 && _extents[0].IsCompressed;
 
-    public byte[]? CompressCluster(ReadOnlySpan<byte> cluster) =>
-        _extents.Any(e => e.IsCompressed) ? VmdkCompression.Deflate(cluster) : null;
+    public int MaxCompressedLength => VmdkCompression.MaxDeflatedLength(ClusterSize);
+
+    public int CompressCluster(ReadOnlySpan<byte> cluster, Span<byte> destination) =>
+        _extents.Any(e => e.IsCompressed) ? VmdkCompression.Deflate(cluster, destination) : -1;
 
     public void WriteCompressedCluster(long offset, ReadOnlySpan<byte> compressed)
     {
