@@ -11,14 +11,39 @@ internal sealed partial class Qcow2Image : IResizable
         if (preallocation != "off") throw new UnsupportedFeatureException($"Preallocation mode '{preallocation}' is not supported for qcow2 resize yet");
         lock (_lock)
         {
-            if (size < Length) Discard(size);
+            long oldLength = Length;
+            bool hideBacking = size > oldLength && _backing != null && _backing.Length > oldLength;
+            if (hideBacking && _header.Version < 3) throw new UnsupportedFeatureException("Failed to zero out new clusters: Operation not supported");
+            if (size < oldLength) Discard(size);
             int coverageBits = _clusterBits + _l2Bits;
             long l1Size = (size + (1L << coverageBits) - 1) >> coverageBits;
             if (l1Size * 8 > Qcow2Header.MaxL1Bytes) throw new ImageFormatException("The image size is too large for file format 'qcow2'");
             WriteBackMetadata();
             if (l1Size > _l1.Length) GrowL1(l1Size);
             _header.Size = (ulong)size;
+            if (hideBacking) ZeroGrownArea(oldLength);
             WriteHeader();
+        }
+    }
+
+    /// <summary>
+    /// As qemu's truncate with a longer backing file: what the backing file holds past the old end must not show
+    /// through, so the new area reads as zeros: zero clusters, and written zeros in the old end's partial cluster.
+    /// </summary>
+    private void ZeroGrownArea(long oldLength)
+    {
+        try
+        {
+            long unit = 1L << (_extendedL2 ? SubclusterBits : _clusterBits);
+            long zeroStart = (oldLength + unit - 1) & ~(unit - 1);
+            if (Length > zeroStart) ZeroRange(zeroStart, Length - zeroStart, mayDeallocate: false);
+            if (zeroStart > oldLength) WriteZeroBytes(oldLength, Math.Min(zeroStart, Length) - oldLength);
+            WriteBackMetadata();
+        }
+        catch (ImageCorruptException e)
+        {
+            MarkCorrupt(e.Message);
+            throw;
         }
     }
 

@@ -261,7 +261,8 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             if (offset > clusterStart || end < clusterEnd)
             {
                 long partEnd = Math.Min(end, clusterEnd);
-                if (!ReadsAsZeros(Lookup(offset >> _clusterBits, out _), clusterStart))
+                if (_extendedL2) ZeroPartOfCluster(offset, partEnd, clusterStart);
+                else if (!ReadsAsZeros(Lookup(offset >> _clusterBits, out _), clusterStart))
                     WriteZeroBytes(offset, partEnd - offset);
                 offset = partEnd;
                 continue;
