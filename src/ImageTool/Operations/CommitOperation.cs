@@ -31,12 +31,22 @@ public static class CommitOperation
             string basePath = BackingPath.Resolve(above.FileName, above.BackingFileName!);
             chain[baseIndex].Dispose();
             chain.RemoveAt(baseIndex);
-            baseImage = DiskImage.Open(basePath, new OpenOptions { ReadOnly = false, Format = above.BackingFormat, Secrets = options.Secrets });
+            baseImage = DiskImage.Open(basePath, new OpenOptions
+            {
+                ReadOnly = false,
+                Format = above.BackingFormat,
+                Secrets = options.Secrets,
+                Warning = options.Warning,
+            });
             for (int i = 0; i < chain.Count - 1; i++) chain[i].AttachBacking(chain[i + 1]);
             chain[^1].AttachBacking(baseImage);
             var top = chain[0];
             if (baseImage.Length < top.Length) GrowBase(baseImage, top.Length);
-            Copy(chain, baseImage, options.Progress);
+            try { Copy(chain, baseImage, options.Progress); }
+            catch (ImageIOException e)
+            {
+                throw new ImageFormatException($"Block job failed: {e.Message}", e);
+            }
             baseImage.Flush();
             bool drop = options.Drop || options.Base != null;
             if (!drop)

@@ -10,6 +10,14 @@ internal sealed record Qcow2Bitmap(string Name, uint Flags, int GranularityBits,
     public const uint FlagInUse = 1;
     public const uint FlagAuto = 2;
 
+    /// <summary>Where the bitmaps extension puts the directory (0, 0 without a valid extension).</summary>
+    public static (long Offset, long Size) DirectoryLocation(Qcow2Header header)
+    {
+        var ext = header.OtherExtensions.FirstOrDefault(e => e.Type == Qcow2Header.ExtBitmaps).Data;
+        if (ext == null || ext.Length < 24) return (0, 0);
+        return ((long)BinaryPrimitives.ReadUInt64BigEndian(ext.AsSpan(16)), (long)BinaryPrimitives.ReadUInt64BigEndian(ext.AsSpan(8)));
+    }
+
     /// <summary>The directory's location in the image file, and its bitmaps; empty when the autoclear bit disowns them.</summary>
     public static (long Offset, long Size, List<Qcow2Bitmap> Bitmaps) ReadDirectory(HostFile file, Qcow2Header header)
     {

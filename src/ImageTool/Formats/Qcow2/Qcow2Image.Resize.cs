@@ -42,8 +42,7 @@ internal sealed partial class Qcow2Image : IResizable
         }
         catch (ImageCorruptException e)
         {
-            MarkCorrupt(e.Message);
-            throw;
+            throw Fail(oldLength, e);
         }
     }
 

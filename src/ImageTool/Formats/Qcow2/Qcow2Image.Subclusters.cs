@@ -120,7 +120,7 @@ internal sealed partial class Qcow2Image
         int n = (int)Math.Min(data.Length, ClusterSize - inCluster);
         long l1Index = cluster >> _l2Bits;
         int i = (int)(cluster & (L2Entries - 1));
-        ulong entry = Lookup(cluster, out bool noTable);
+        ulong entry = Lookup(cluster, out bool noTable, forWrite: true);
         var type = EntryType(entry);
         ulong bitmap = noTable ? 0 : LookupBitmap(cluster);
         int first = inCluster >> SubclusterBits, last = (inCluster + n - 1) >> SubclusterBits;
