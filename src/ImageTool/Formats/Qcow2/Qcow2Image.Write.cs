@@ -21,10 +21,14 @@ internal sealed partial class Qcow2Image : IMakeEmpty
 
     private void OpenForWriting()
     {
-        // Unknown autoclear bits (and bitmaps, which we do not maintain) are cleared as qemu does.
-        if ((_header.AutoclearFeatures & ~Qcow2Header.AutoclearDataFileRaw) != 0)
+        var (directoryOffset, directorySize, bitmaps) = Qcow2Bitmap.ReadDirectory(_file, _header);
+        // Unknown autoclear bits are cleared as qemu does; so is the bitmaps bit of an image without bitmaps.
+        ulong known = Qcow2Header.AutoclearDataFileRaw | (bitmaps.Count > 0 ? Qcow2Header.AutoclearBitmaps : 0);
+        if ((_header.AutoclearFeatures & ~known) != 0)
         {
-            _header.AutoclearFeatures &= Qcow2Header.AutoclearDataFileRaw;
+            _header.AutoclearFeatures &= known;
+            // A bitmaps extension without the autoclear bit is stale: qemu ignores it and drops it on rewrite.
+            if (bitmaps.Count == 0) _header.OtherExtensions.RemoveAll(e => e.Type == Qcow2Header.ExtBitmaps);
             WriteHeader();
         }
         if ((_header.IncompatibleFeatures & Qcow2Header.IncompatDirty) != 0)
@@ -34,6 +38,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             _header.IncompatibleFeatures &= ~Qcow2Header.IncompatDirty;
             WriteHeader();
         }
+        OpenBitmapsForWriting(directoryOffset, directorySize, bitmaps);
     }
 
     private void WriteHeader()
@@ -75,6 +80,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             long start = offset;
             try
             {
+                MarkBitmapsDirty(offset, buffer.Length);
                 while (buffer.Length > 0)
                 {
                     int n = _extendedL2 ? WriteInCluster(offset, buffer) : WriteInTable(offset, buffer);
@@ -253,6 +259,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         lock (_lock)
         {
             ThrowIfUnusable(offset);
+            MarkBitmapsDirty(offset, length);
             try { ZeroRange(offset, length, mayDeallocate); }
             catch (ImageCorruptException e)
             {
@@ -428,7 +435,11 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             // As qemu closing an unusable image: nothing more is written (errors at close are not reported).
             if (_unusable) return;
             _dataFile?.Flush();
-            try { WriteBackMetadata(); }
+            try
+            {
+                StoreBitmaps();
+                WriteBackMetadata();
+            }
             catch (ImageCorruptException e)
             {
                 Fail(0, e);

@@ -58,7 +58,8 @@ public class Qcow2OverlapTests
     /// Writes through qemu-io and img on twin copies: same warning, and img changes nothing but the corrupt bit
     /// (qemu, which writes a copied L2 table at once, may leave more behind: then only img's file is compared).
     /// </summary>
-    private void AssertWriteRefusedLikeQemu(string damaged, long guestOffset, string expectedSection, bool sameFileAsQemu = true)
+    private void AssertWriteRefusedLikeQemu(string damaged, long guestOffset, string expectedSection, bool sameFileAsQemu = true,
+        bool onlyCorruptBit = true)
     {
         string q = _dir["q.qcow2"], mine = _dir["img.qcow2"];
         File.Copy(damaged, q, true);
@@ -82,7 +83,7 @@ public class Qcow2OverlapTests
         var before = File.ReadAllBytes(damaged);
         bool v3 = Peek(damaged, 4, 4) == 3;
         if (v3) before[79] |= 2; // the corrupt bit
-        Assert.That(after, Is.EqualTo(before), "img changed nothing but the corrupt bit");
+        if (onlyCorruptBit) Assert.That(after, Is.EqualTo(before), "img changed nothing but the corrupt bit");
         if (sameFileAsQemu) Assert.That(after, Is.EqualTo(File.ReadAllBytes(q)), "img wrote what qemu wrote");
         if (v3) Assert.That(Tools.QemuImg("info", mine).Ok().Stdout, Does.Contain("corrupt: true"));
     }
@@ -120,6 +121,19 @@ public class Qcow2OverlapTests
         Assert.That(target % 0x10000, Is.Zero);
         Poke(path, (long)(Peek(path, 0x30000) & 0x00FF_FFFF_FFFF_FE00), (ulong)target | 1UL << 63);
         AssertWriteRefusedLikeQemu(path, 0, section, sameFileAsQemu: false);
+    }
+
+    [Test]
+    public void Write_OntoBitmapDirectory_IsRefused()
+    {
+        string path = MakeImage();
+        Tools.QemuImg("bitmap", "--add", path, "b0").Ok();
+        int at = (int)Peek(path, 100, 4); // header length: the extensions follow
+        while (Peek(path, at, 4) != 0x23852875) at += 8 + (((int)Peek(path, at + 4, 4) + 7) & ~7);
+        long directory = (long)Peek(path, at + 8 + 16);
+        Poke(path, L2, (ulong)directory | 1UL << 63);
+        // Both flag the bitmap in-use at open (on disk) and never store it again once the image is unusable.
+        AssertWriteRefusedLikeQemu(path, 0, "bitmap directory", onlyCorruptBit: false);
     }
 
     [Test]

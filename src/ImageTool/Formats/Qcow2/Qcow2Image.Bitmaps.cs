@@ -1,0 +1,176 @@
+using System.Buffers.Binary;
+
+namespace ImageTool.Formats.Qcow2;
+
+/// <summary>
+/// Persistent dirty bitmaps while the image is open read-write, as qemu keeps them: at open every consistent
+/// bitmap is loaded and flagged in-use on disk; writes set the bits of the enabled ("auto") ones; at close each
+/// is stored in fresh clusters, a new directory replaces the old one and the old clusters are freed. A bitmap
+/// already in use at open is inconsistent and is kept untouched.
+/// </summary>
+internal sealed partial class Qcow2Image
+{
+    private const int MinGranularityBits = 9, MaxGranularityBits = 31;
+
+    /// <summary>A bitmap of the open image; <see cref="Bits"/> is null for an inconsistent one.</summary>
+    private sealed class LiveBitmap(Qcow2Bitmap entry, byte[]? bits)
+    {
+        public Qcow2Bitmap Entry { get; set; } = entry;
+        public byte[]? Bits { get; set; } = bits;
+        public bool Tracks => Bits != null && (Entry.Flags & Qcow2Bitmap.FlagAuto) != 0;
+    }
+
+    private List<LiveBitmap>? _liveBitmaps;
+
+    /// <summary>qemu's qcow2_load_dirty_bitmaps for a read-write open: load, then flag in-use in place.</summary>
+    private void OpenBitmapsForWriting(long directoryOffset, long directorySize, List<Qcow2Bitmap> bitmaps)
+    {
+        foreach (var b in bitmaps) ValidateBitmap(b);
+        // Only consistent bitmaps are flagged and stored again; with none, qemu leaves the directory alone.
+        if (bitmaps.All(b => b.InUse)) return;
+        _liveBitmaps = bitmaps.Select(b => new LiveBitmap(b, b.InUse ? null : LoadBitmapBits(b))).ToList();
+        foreach (var live in _liveBitmaps.Where(l => l.Bits != null))
+            live.Entry = live.Entry with { Flags = live.Entry.Flags | Qcow2Bitmap.FlagInUse };
+        var directory = Qcow2Bitmap.SerializeDirectory(_liveBitmaps.Select(l => l.Entry).ToList());
+        if (directory.Length != directorySize) throw new ImageCorruptException("Bitmap directory size does not match its entries");
+        CheckOverlap(directoryOffset, directory.Length, Metadata.BitmapDirectory);
+        _file.Write(directoryOffset, directory);
+        _file.Flush();
+    }
+
+    private long BitmapTableSize(int granularityBits)
+    {
+        long bits = (Length + (1L << granularityBits) - 1) >> granularityBits;
+        long bytes = (bits + 7) >> 3;
+        return (bytes + ClusterSize - 1) >> _clusterBits;
+    }
+
+    private void ValidateBitmap(Qcow2Bitmap b)
+    {
+        string? problem =
+            b.Type != 1 ? "unknown type"
+            : b.GranularityBits is < MinGranularityBits or > MaxGranularityBits ? "unsupported granularity"
+            : (b.Flags & ~(Qcow2Bitmap.FlagInUse | Qcow2Bitmap.FlagAuto | Qcow2Bitmap.FlagExtraDataCompatible)) != 0 ? "unknown flags"
+            : b.TableSize != BitmapTableSize(b.GranularityBits) ? "wrong table size"
+            : (b.TableOffset & (ClusterSize - 1)) != 0 || b.TableOffset == 0 ? "unaligned table"
+            : b.TableSize * ClusterSize > Array.MaxLength ? "too large"
+            : null;
+        if (problem != null) throw new ImageCorruptException($"Bitmap '{b.Name}' is invalid: {problem}");
+    }
+
+    private ulong[] ReadBitmapTable(Qcow2Bitmap b)
+    {
+        var raw = new byte[b.TableSize * 8];
+        _file.Read(b.TableOffset, raw);
+        var table = new ulong[b.TableSize];
+        for (int i = 0; i < table.Length; i++) table[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
+        return table;
+    }
+
+    private byte[] LoadBitmapBits(Qcow2Bitmap b)
+    {
+        var bits = new byte[b.TableSize * ClusterSize];
+        var table = ReadBitmapTable(b);
+        for (int i = 0; i < table.Length; i++)
+        {
+            long offset = Qcow2Entry.HostOffset(table[i]);
+            var chunk = bits.AsSpan(i * ClusterSize, ClusterSize);
+            if (offset != 0) _file.Read(offset, chunk);
+            else if ((table[i] & 1) != 0) chunk.Fill(0xFF);
+        }
+        return bits;
+    }
+
+    /// <summary>Sets the bits of every enabled bitmap for a range the guest changed.</summary>
+    private void MarkBitmapsDirty(long offset, long length)
+    {
+        if (_liveBitmaps == null || length <= 0) return;
+        foreach (var live in _liveBitmaps)
+        {
+            if (!live.Tracks) continue;
+            int g = live.Entry.GranularityBits;
+            long first = offset >> g, last = (offset + length - 1) >> g;
+            var bits = live.Bits!;
+            for (long bit = first; bit <= last && (bit >> 3) < bits.Length; bit++)
+            {
+                if ((bit & 7) == 0 && last - bit >= 7)
+                {
+                    long endByte = Math.Min((last + 1) >> 3, bits.Length);
+                    bits.AsSpan((int)(bit >> 3), (int)(endByte - (bit >> 3))).Fill(0xFF);
+                    bit = (endByte << 3) - 1;
+                    continue;
+                }
+                bits[bit >> 3] |= (byte)(1 << (int)(bit & 7));
+            }
+        }
+    }
+
+    /// <summary>qemu's qcow2_store_persistent_dirty_bitmaps: new data and tables, a new directory, then the old clusters freed.</summary>
+    private void StoreBitmaps()
+    {
+        if (_liveBitmaps == null) return;
+        var oldTables = new List<(long Offset, long Count)>();
+        var oldData = new List<long>();
+        var entries = new List<Qcow2Bitmap>();
+        foreach (var live in _liveBitmaps)
+        {
+            if (live.Bits == null)
+            {
+                entries.Add(live.Entry);
+                continue;
+            }
+            foreach (ulong e in ReadBitmapTable(live.Entry))
+                if (Qcow2Entry.HostOffset(e) != 0) oldData.Add(Qcow2Entry.HostOffset(e));
+            oldTables.Add((live.Entry.TableOffset, ClustersFor(live.Entry.TableSize * 8)));
+            var (tableOffset, tableSize) = WriteBitmap(live);
+            entries.Add(live.Entry with { Flags = live.Entry.Flags & ~Qcow2Bitmap.FlagInUse, TableOffset = tableOffset, TableSize = tableSize });
+        }
+        var (oldDirectory, oldDirectorySize) = Qcow2Bitmap.DirectoryLocation(_header);
+        var directory = Qcow2Bitmap.SerializeDirectory(entries);
+        long directoryOffset = Refcounts.Allocate(ClustersFor(directory.Length));
+        _file.Write(directoryOffset, directory);
+        Refcounts.FlushBlocks();
+        _file.Flush();
+        int ext = _header.OtherExtensions.FindIndex(e => e.Type == Qcow2Header.ExtBitmaps);
+        _header.OtherExtensions[ext] = (Qcow2Header.ExtBitmaps, Qcow2Bitmap.Extension(entries.Count, directory.Length, directoryOffset));
+        WriteHeader();
+        Refcounts.Free(oldDirectory, ClustersFor(oldDirectorySize));
+        // As qemu: the old data clusters are discarded (holes in the file), the old tables only freed.
+        foreach (long offset in oldData)
+        {
+            Refcounts.Free(offset, 1);
+            _file.PunchHole(offset, ClusterSize);
+        }
+        foreach (var (offset, count) in oldTables) Refcounts.Free(offset, count);
+        Refcounts.FlushBlocks();
+        _liveBitmaps = null;
+    }
+
+    /// <summary>Writes a bitmap's non-zero clusters and its table into fresh clusters; returns the table's place.</summary>
+    private (long Offset, long Size) WriteBitmap(LiveBitmap live)
+    {
+        int g = live.Entry.GranularityBits;
+        long tableSize = BitmapTableSize(g);
+        var bits = live.Bits!;
+        if (bits.Length < tableSize * ClusterSize) Array.Resize(ref bits, (int)(tableSize * ClusterSize));
+        long count = (Length + (1L << g) - 1) >> g;
+        // Bits past the end of the disk (a shrunk image) are not kept.
+        long keep = count >> 3;
+        if ((count & 7) != 0) bits[keep++] &= (byte)((1 << (int)(count & 7)) - 1);
+        bits.AsSpan((int)keep).Clear();
+        var table = new byte[tableSize * 8];
+        for (int i = 0; i < tableSize; i++)
+        {
+            var chunk = bits.AsSpan(i * ClusterSize, ClusterSize);
+            if (!chunk.ContainsAnyExcept((byte)0)) continue;
+            long offset = Refcounts.Allocate(1);
+            CheckOverlap(offset, ClusterSize);
+            _file.Write(offset, chunk);
+            BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan(i * 8), (ulong)offset);
+        }
+        long tableOffset = Refcounts.Allocate(ClustersFor(table.Length));
+        CheckOverlap(tableOffset, table.Length);
+        _file.Write(tableOffset, table);
+        return (tableOffset, tableSize);
+    }
+}
