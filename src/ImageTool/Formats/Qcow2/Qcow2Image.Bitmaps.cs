@@ -26,9 +26,9 @@ internal sealed partial class Qcow2Image
     private void OpenBitmapsForWriting(long directoryOffset, long directorySize, List<Qcow2Bitmap> bitmaps)
     {
         foreach (var b in bitmaps) ValidateBitmap(b);
+        _liveBitmaps = bitmaps.Select(b => new LiveBitmap(b, b.InUse ? null : LoadBitmapBits(b))).ToList();
         // Only consistent bitmaps are flagged and stored again; with none, qemu leaves the directory alone.
         if (bitmaps.All(b => b.InUse)) return;
-        _liveBitmaps = bitmaps.Select(b => new LiveBitmap(b, b.InUse ? null : LoadBitmapBits(b))).ToList();
         foreach (var live in _liveBitmaps.Where(l => l.Bits != null))
             live.Entry = live.Entry with { Flags = live.Entry.Flags | Qcow2Bitmap.FlagInUse };
         var directory = Qcow2Bitmap.SerializeDirectory(_liveBitmaps.Select(l => l.Entry).ToList());
@@ -86,29 +86,32 @@ internal sealed partial class Qcow2Image
     {
         if (_liveBitmaps == null || length <= 0) return;
         foreach (var live in _liveBitmaps)
+            if (live.Tracks) SetBitmapRange(live, offset, length);
+    }
+
+    /// <summary>Sets the bits covering the guest range [offset, offset + length) in one bitmap.</summary>
+    private static void SetBitmapRange(LiveBitmap live, long offset, long length)
+    {
+        int g = live.Entry.GranularityBits;
+        long first = offset >> g, last = (offset + length - 1) >> g;
+        var bits = live.Bits!;
+        for (long bit = first; bit <= last && (bit >> 3) < bits.Length; bit++)
         {
-            if (!live.Tracks) continue;
-            int g = live.Entry.GranularityBits;
-            long first = offset >> g, last = (offset + length - 1) >> g;
-            var bits = live.Bits!;
-            for (long bit = first; bit <= last && (bit >> 3) < bits.Length; bit++)
+            if ((bit & 7) == 0 && last - bit >= 7)
             {
-                if ((bit & 7) == 0 && last - bit >= 7)
-                {
-                    long endByte = Math.Min((last + 1) >> 3, bits.Length);
-                    bits.AsSpan((int)(bit >> 3), (int)(endByte - (bit >> 3))).Fill(0xFF);
-                    bit = (endByte << 3) - 1;
-                    continue;
-                }
-                bits[bit >> 3] |= (byte)(1 << (int)(bit & 7));
+                long endByte = Math.Min((last + 1) >> 3, bits.Length);
+                bits.AsSpan((int)(bit >> 3), (int)(endByte - (bit >> 3))).Fill(0xFF);
+                bit = (endByte << 3) - 1;
+                continue;
             }
+            bits[bit >> 3] |= (byte)(1 << (int)(bit & 7));
         }
     }
 
     /// <summary>qemu's qcow2_store_persistent_dirty_bitmaps: new data and tables, a new directory, then the old clusters freed.</summary>
     private void StoreBitmaps()
     {
-        if (_liveBitmaps == null) return;
+        if (_liveBitmaps == null || _liveBitmaps.All(l => l.Bits == null)) return;
         var oldTables = new List<(long Offset, long Count)>();
         var oldData = new List<long>();
         var entries = new List<Qcow2Bitmap>();
@@ -119,31 +122,53 @@ internal sealed partial class Qcow2Image
                 entries.Add(live.Entry);
                 continue;
             }
-            foreach (ulong e in ReadBitmapTable(live.Entry))
-                if (Qcow2Entry.HostOffset(e) != 0) oldData.Add(Qcow2Entry.HostOffset(e));
-            oldTables.Add((live.Entry.TableOffset, ClustersFor(live.Entry.TableSize * 8)));
+            if (live.Entry.TableOffset != 0)
+            {
+                foreach (ulong e in ReadBitmapTable(live.Entry))
+                    if (Qcow2Entry.HostOffset(e) != 0) oldData.Add(Qcow2Entry.HostOffset(e));
+                oldTables.Add((live.Entry.TableOffset, ClustersFor(live.Entry.TableSize * 8)));
+            }
             var (tableOffset, tableSize) = WriteBitmap(live);
             entries.Add(live.Entry with { Flags = live.Entry.Flags & ~Qcow2Bitmap.FlagInUse, TableOffset = tableOffset, TableSize = tableSize });
         }
-        var (oldDirectory, oldDirectorySize) = Qcow2Bitmap.DirectoryLocation(_header);
-        var directory = Qcow2Bitmap.SerializeDirectory(entries);
-        long directoryOffset = Refcounts.Allocate(ClustersFor(directory.Length));
-        _file.Write(directoryOffset, directory);
-        Refcounts.FlushBlocks();
-        _file.Flush();
-        int ext = _header.OtherExtensions.FindIndex(e => e.Type == Qcow2Header.ExtBitmaps);
-        _header.OtherExtensions[ext] = (Qcow2Header.ExtBitmaps, Qcow2Bitmap.Extension(entries.Count, directory.Length, directoryOffset));
-        WriteHeader();
-        Refcounts.Free(oldDirectory, ClustersFor(oldDirectorySize));
+        ReplaceDirectory(entries);
         // As qemu: the old data clusters are discarded (holes in the file), the old tables only freed.
-        foreach (long offset in oldData)
-        {
-            Refcounts.Free(offset, 1);
-            _file.PunchHole(offset, ClusterSize);
-        }
+        foreach (long offset in oldData) FreeBitmapData(offset);
         foreach (var (offset, count) in oldTables) Refcounts.Free(offset, count);
         Refcounts.FlushBlocks();
         _liveBitmaps = null;
+    }
+
+    private void FreeBitmapData(long offset)
+    {
+        Refcounts.Free(offset, 1);
+        _file.PunchHole(offset, ClusterSize);
+    }
+
+    /// <summary>
+    /// qemu's update_ext_header_and_dir: the directory goes to fresh clusters, the header points at it (or loses the
+    /// extension and the autoclear bit when no bitmap is left), then the old directory is freed.
+    /// </summary>
+    private void ReplaceDirectory(List<Qcow2Bitmap> entries)
+    {
+        var (oldDirectory, oldDirectorySize) = Qcow2Bitmap.DirectoryLocation(_header);
+        // The extension keeps its place: before unknown extensions, as qemu writes it.
+        int ext = _header.OtherExtensions.FindIndex(e => e.Type == Qcow2Header.ExtBitmaps);
+        if (ext >= 0) _header.OtherExtensions.RemoveAt(ext);
+        _header.AutoclearFeatures &= ~Qcow2Header.AutoclearBitmaps;
+        if (entries.Count > 0)
+        {
+            var directory = Qcow2Bitmap.SerializeDirectory(entries);
+            long directoryOffset = Refcounts.Allocate(ClustersFor(directory.Length));
+            CheckOverlap(directoryOffset, directory.Length);
+            _file.Write(directoryOffset, directory);
+            Refcounts.FlushBlocks();
+            _file.Flush();
+            _header.OtherExtensions.Insert(Math.Max(ext, 0), (Qcow2Header.ExtBitmaps, Qcow2Bitmap.Extension(entries.Count, directory.Length, directoryOffset)));
+            _header.AutoclearFeatures |= Qcow2Header.AutoclearBitmaps;
+        }
+        WriteHeader();
+        if (oldDirectory != 0) Refcounts.Free(oldDirectory, ClustersFor(oldDirectorySize));
     }
 
     /// <summary>Writes a bitmap's non-zero clusters and its table into fresh clusters; returns the table's place.</summary>
