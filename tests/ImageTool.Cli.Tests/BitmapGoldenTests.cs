@@ -26,6 +26,7 @@ public class BitmapGoldenTests
     private void Prepare(string dir)
     {
         Directory.CreateDirectory(dir);
+        foreach (var f in Directory.GetFiles(dir)) File.Delete(f);
         void Run(string tool, params string[] args) => Tools.RunIn(dir, tool, args).Ok();
         Run("qemu-img", "create", "-q", "-f", "qcow2", "plain.qcow2", "4M");
         Run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", "small.qcow2", "4M");
@@ -87,6 +88,14 @@ public class BitmapGoldenTests
                 Assert.That(File.ReadAllBytes(Path.Combine(mine, name)), Is.EqualTo(File.ReadAllBytes(Path.Combine(q, name))), name);
         });
         foreach (var name in Images.Where(n => n != "inuse.qcow2")) Tools.RunIn(mine, "qemu-img", "check", name).Ok();
+    }
+
+    [TestCase("resize inuse.qcow2 8M")]
+    [TestCase("resize bm.qcow2 8M")]
+    [TestCase("resize --shrink bm.qcow2 1M")]
+    public void Command_MatchesQemuImg(string commandLine)
+    {
+        Img.AssertSameAsQemu(_dir.Path, commandLine.Split(' '), () => Prepare(_dir.Path));
     }
 
     [Test]

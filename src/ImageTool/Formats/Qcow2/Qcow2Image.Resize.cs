@@ -11,6 +11,9 @@ internal sealed partial class Qcow2Image : IResizable
         if (preallocation != "off") throw new UnsupportedFeatureException($"Preallocation mode '{preallocation}' is not supported for qcow2 resize yet");
         lock (_lock)
         {
+            // qemu resizes the bitmaps with the image, which an inconsistent one cannot be.
+            if (_liveBitmaps?.FirstOrDefault(b => b.Bits == null) is { } stale)
+                throw new ImageFormatException($"Bitmap '{stale.Entry.Name}' is inconsistent and cannot be used\nTry block-dirty-bitmap-remove to delete this bitmap from disk");
             long oldLength = Length;
             bool hideBacking = size > oldLength && _backing != null && _backing.Length > oldLength;
             if (hideBacking && _header.Version < 3) throw new UnsupportedFeatureException("Failed to zero out new clusters: Operation not supported");
