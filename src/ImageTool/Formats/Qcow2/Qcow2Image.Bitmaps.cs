@@ -25,7 +25,6 @@ internal sealed partial class Qcow2Image
     /// <summary>qemu's qcow2_load_dirty_bitmaps for a read-write open: load, then flag in-use in place.</summary>
     private void OpenBitmapsForWriting(long directoryOffset, long directorySize, List<Qcow2Bitmap> bitmaps)
     {
-        foreach (var b in bitmaps) ValidateBitmap(b);
         _liveBitmaps = bitmaps.Select(b => new LiveBitmap(b, b.InUse ? null : LoadBitmapBits(b))).ToList();
         // Only consistent bitmaps are flagged and stored again; with none, qemu leaves the directory alone.
         if (bitmaps.All(b => b.InUse)) return;
@@ -45,17 +44,22 @@ internal sealed partial class Qcow2Image
         return (bytes + ClusterSize - 1) >> _clusterBits;
     }
 
+    /// <summary>qemu checks every bitmap at open (read-only too) and refuses the image with one of two messages.</summary>
+    private void ValidateBitmaps()
+    {
+        foreach (var b in Qcow2Bitmap.ReadDirectory(_file, _header).Bitmaps) ValidateBitmap(b);
+    }
+
     private void ValidateBitmap(Qcow2Bitmap b)
     {
-        string? problem =
-            b.Type != 1 ? "unknown type"
-            : b.GranularityBits is < MinGranularityBits or > MaxGranularityBits ? "unsupported granularity"
-            : (b.Flags & ~(Qcow2Bitmap.FlagInUse | Qcow2Bitmap.FlagAuto | Qcow2Bitmap.FlagExtraDataCompatible)) != 0 ? "unknown flags"
-            : b.TableSize != BitmapTableSize(b.GranularityBits) ? "wrong table size"
-            : (b.TableOffset & (ClusterSize - 1)) != 0 || b.TableOffset == 0 ? "unaligned table"
-            : b.TableSize * ClusterSize > Array.MaxLength ? "too large"
-            : null;
-        if (problem != null) throw new ImageCorruptException($"Bitmap '{b.Name}' is invalid: {problem}");
+        bool constraints = b.Type == 1
+            && b.GranularityBits is >= MinGranularityBits and <= MaxGranularityBits
+            && (b.Flags & ~(Qcow2Bitmap.FlagInUse | Qcow2Bitmap.FlagAuto | Qcow2Bitmap.FlagExtraDataCompatible)) == 0
+            && (b.TableOffset & (ClusterSize - 1)) == 0 && b.TableOffset != 0
+            && b.TableSize * ClusterSize <= Array.MaxLength;
+        if (!constraints) throw new ImageCorruptException($"Bitmap '{b.Name}' doesn't satisfy the constraints");
+        if (b.TableSize != BitmapTableSize(b.GranularityBits))
+            throw new ImageCorruptException($"Could not read bitmap '{b.Name}' from image: Invalid argument");
     }
 
     private ulong[] ReadBitmapTable(Qcow2Bitmap b)

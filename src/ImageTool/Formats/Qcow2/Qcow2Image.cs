@@ -46,6 +46,7 @@ internal sealed partial class Qcow2Image : IImage
             var image = new Qcow2Image(file, header, format) { _warning = options?.Warning };
             image.OpenDataFile(options ?? new OpenOptions(), createdDataFile);
             image.LoadSnapshots();
+            image.ValidateBitmaps();
             image.SetupEncryption(options ?? new OpenOptions());
             if (!file.IsReadOnly && !forRepair) image.OpenForWriting();
             return image;

@@ -46,14 +46,21 @@ public class Qcow2BitmapTests
         File.Copy(path, Mine);
     }
 
-    /// <summary>Sets the in-use flag of the directory's second entry (after "bm0": 24 + 3 bytes, padded to 32).</summary>
-    private static void FlagSecondBitmapInUse(string path)
+    /// <summary>The bitmap directory's offset, from the bitmaps header extension.</summary>
+    private static long DirectoryOffset(string path)
     {
         var bytes = File.ReadAllBytes(path);
         int at = (int)BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(100)); // header length: the extensions follow
         while (BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(at)) != 0x23852875)
             at += 8 + (((int)BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(at + 4)) + 7) & ~7);
-        long directory = (long)BinaryPrimitives.ReadUInt64BigEndian(bytes.AsSpan(at + 8 + 16));
+        return (long)BinaryPrimitives.ReadUInt64BigEndian(bytes.AsSpan(at + 8 + 16));
+    }
+
+    /// <summary>Sets the in-use flag of the directory's second entry (after "bm0": 24 + 3 bytes, padded to 32).</summary>
+    private static void FlagSecondBitmapInUse(string path)
+    {
+        long directory = DirectoryOffset(path);
+        var bytes = File.ReadAllBytes(path);
         bytes[directory + 32 + 15] |= 1;
         File.WriteAllBytes(path, bytes);
         Assert.That(Tools.QemuImg("info", path).Ok().Stdout, Does.Contain("in-use"));
@@ -87,6 +94,29 @@ public class Qcow2BitmapTests
             image.Write(100 << 10, data);
         }
         AssertTwinsEqual();
+    }
+
+    [TestCase(8, 2, 4)] // table size
+    [TestCase(17, 40, 1)] // granularity bits
+    [TestCase(16, 2, 1)] // type
+    [TestCase(12, 8, 4)] // unknown flag
+    [TestCase(4, 0x1c0001, 4)] // unaligned table (low word of the offset)
+    public void Open_InvalidBitmap_FailsWithQemusMessageAndWritesNothing(int field, int value, int size)
+    {
+        MakeTwins();
+        long directory = DirectoryOffset(Mine);
+        var bytes = File.ReadAllBytes(Mine);
+        if (size == 1) bytes[directory + field] = (byte)value;
+        else BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan((int)directory + field), (uint)value);
+        File.WriteAllBytes(Mine, bytes);
+        var qemu = Tools.QemuImg("info", Mine);
+        Assert.That(qemu.ExitCode, Is.EqualTo(1));
+        foreach (bool readOnly in new[] { true, false })
+        {
+            var e = Assert.Throws<ImageFormatException>(() => DiskImage.Open(Mine, new OpenOptions { ReadOnly = readOnly }).Dispose());
+            Assert.That($"qemu-img: {e!.Message}\n", Is.EqualTo(qemu.Stderr));
+        }
+        Assert.That(File.ReadAllBytes(Mine), Is.EqualTo(bytes));
     }
 
     [Test]
