@@ -37,6 +37,10 @@ public class BitmapGoldenTests
         Run("qemu-io", "-c", "write -P 1 0 1M", "-c", "write -P 2 3M 4k", "bm.qcow2");
         File.Copy(Path.Combine(dir, "bm.qcow2"), Path.Combine(dir, "inuse.qcow2"));
         Tools.RunIn(dir, "qemu-io", "-c", "write -P 3 2M 4k", "-c", "abort", "inuse.qcow2"); // leaves the bitmaps in-use
+        // A bitmaps extension whose autoclear bit a program without bitmap support cleared.
+        var stale = File.ReadAllBytes(Path.Combine(dir, "bm.qcow2"));
+        stale.AsSpan(88, 8).Clear();
+        File.WriteAllBytes(Path.Combine(dir, "stale.qcow2"), stale);
         Run("qemu-img", "create", "-q", "-f", "qcow2", "other.qcow2", "4M");
         Run("qemu-img", "bitmap", "--add", "-g", "256k", "other.qcow2", "src");
         Run("qemu-io", "-c", "write -P 4 1536k 600k", "other.qcow2");
@@ -90,6 +94,9 @@ public class BitmapGoldenTests
         foreach (var name in Images.Where(n => n != "inuse.qcow2")) Tools.RunIn(mine, "qemu-img", "check", name).Ok();
     }
 
+    [TestCase("info stale.qcow2")]
+    [TestCase("check stale.qcow2")]
+    [TestCase("compare stale.qcow2 bm.qcow2")]
     [TestCase("resize inuse.qcow2 8M")]
     [TestCase("resize bm.qcow2 8M")]
     [TestCase("resize --shrink bm.qcow2 1M")]

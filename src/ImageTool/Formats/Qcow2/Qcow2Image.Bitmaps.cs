@@ -44,9 +44,26 @@ internal sealed partial class Qcow2Image
         return (bytes + ClusterSize - 1) >> _clusterBits;
     }
 
-    /// <summary>qemu checks every bitmap at open (read-only too) and refuses the image with one of two messages.</summary>
+    /// <summary>
+    /// qemu checks every bitmap at open (read-only too) and refuses the image with one of two messages. A bitmaps
+    /// extension that the autoclear bit (or a v2 header) disowns is ignored with qemu's warning.
+    /// </summary>
     private void ValidateBitmaps()
     {
+        if (_header.OtherExtensions.Any(e => e.Type == Qcow2Header.ExtBitmaps)
+            && (_header.Version < 3 || (_header.AutoclearFeatures & Qcow2Header.AutoclearBitmaps) == 0))
+        {
+            _warning?.Invoke(_header.Version < 3
+                ? "img: warning: This qcow2 v2 image contains bitmaps, but they may have been modified by a program without persistent bitmap support; so now they must all be considered inconsistent"
+                : "img: warning: a program lacking bitmap support modified this file, so all bitmaps are now considered inconsistent");
+            _warning?.Invoke("Some clusters may be leaked, run 'img check -r' on the image file to fix." + OpenOptions.NoFinalNewline);
+            if (!_file.IsReadOnly)
+            {
+                // qemu rewrites the header of an image opened for writing without the extension it ignored.
+                _header.OtherExtensions.RemoveAll(e => e.Type == Qcow2Header.ExtBitmaps);
+                WriteHeader();
+            }
+        }
         foreach (var b in Qcow2Bitmap.ReadDirectory(_file, _header).Bitmaps) ValidateBitmap(b);
     }
 

@@ -27,8 +27,6 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         if ((_header.AutoclearFeatures & ~known) != 0)
         {
             _header.AutoclearFeatures &= known;
-            // A bitmaps extension without the autoclear bit is stale: qemu ignores it and drops it on rewrite.
-            if (bitmaps.Count == 0) _header.OtherExtensions.RemoveAll(e => e.Type == Qcow2Header.ExtBitmaps);
             WriteHeader();
         }
         if ((_header.IncompatibleFeatures & Qcow2Header.IncompatDirty) != 0)
