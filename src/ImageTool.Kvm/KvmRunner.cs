@@ -48,7 +48,8 @@ public static class KvmRunner
         CancellationToken cancel, Action<string>? warning)
     {
         var bus = new IoBus();
-        var loop = new VcpuLoop(vcpu, vm.Memory, bus);
+        using var trace = ExitTrace.FromEnvironment();
+        var loop = new VcpuLoop(vcpu, vm.Memory, bus, trace);
         void Reset() => loop.RequestStop(StopReason.Reset);
         var pci = new PciHost(Reset);
         bus.Add(Serial8250.Base, 8, new Serial8250(console, vm.SetIrq));

@@ -31,6 +31,9 @@ public class ToolboxGoldenTests
         Qemu("create", "-q", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", "ov.qcow2", "8M");
         Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 1 1M 64k", "-c", "write -z 3M 64k", "ov.qcow2").Ok();
         Qemu("create", "-q", "-f", "qcow2", "-b", "a.raw", "-F", "raw", "ovr.qcow2", "2M");
+        Qemu("create", "-q", "-f", "qcow2", "sn0.qcow2", "4M");
+        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 6 0 256k", "sn0.qcow2").Ok();
+        Qemu("snapshot", "-c", "s1", "sn0.qcow2");
     }
 
     [OneTimeTearDown]
@@ -177,6 +180,16 @@ public class ToolboxGoldenTests
     [TestCase("resize --shrink r.qcow2 2500k")]
     [TestCase("resize --shrink r.qcow2 -- -1M")]
     [TestCase("resize r.qcow2 -- 5M")]
+    [TestCase("resize --preallocation=metadata r.qcow2 8M")]
+    [TestCase("resize --preallocation=metadata r.qcow2 1G")]
+    [TestCase("resize --preallocation=falloc r.qcow2 8M")]
+    [TestCase("resize --preallocation=falloc r.qcow2 1G")]
+    [TestCase("resize --preallocation=full r.qcow2 +1M")]
+    [TestCase("resize --preallocation=full r.qcow2 +512")]
+    [TestCase("resize --preallocation=falloc r.qcow2 3M")]
+    [TestCase("resize --preallocation=full --shrink r.qcow2 1M")]
+    [TestCase("resize --preallocation=metadata r.qcow2 +1000")]
+    [TestCase("resize r.qcow2 1G")]
     public void Resize_MatchesQemuImg_SameContentAndCleanCheck(string commandLine)
     {
         var args = commandLine.Split(' ');
@@ -191,6 +204,10 @@ public class ToolboxGoldenTests
         File.Move(_dir["r.raw"], _dir["img.raw"], overwrite: true);
         Prepare();
         Tools.RunIn(_dir.Path, "qemu-img", args);
+        // "disk size" is left out: the host file system's block counts after qemu-io's writes vary between runs.
+        string Info(string f) => string.Join('\n', Tools.RunIn(_dir.Path, "qemu-img", "info", f).Stdout.Replace(f, "x")
+            .Split('\n').Where(l => !l.StartsWith("disk size", StringComparison.Ordinal)));
+        Assert.That(Info("img.qcow2"), Is.EqualTo(Info("r.qcow2")));
         Qemu("check", "img.qcow2");
         Qemu("compare", "r.qcow2", "img.qcow2");
         Qemu("compare", "-s", "r.raw", "img.raw");
@@ -282,6 +299,37 @@ public class ToolboxGoldenTests
     [TestCase("amend -o refcount_bits=16 am.qcow2")]
     [TestCase("amend -o refcount_bits=3 am.qcow2")]
     [TestCase("amend -o compat=0.10 -o refcount_bits=8 am.qcow2")]
+    [TestCase("amend -o refcount_bits=1 am.qcow2")]
+    [TestCase("amend -o refcount_bits=64 am.qcow2")]
+    [TestCase("amend -o refcount_bits=0 am.qcow2")]
+    [TestCase("amend -o refcount_bits=128 am.qcow2")]
+    [TestCase("amend -o refcount_bits=-1 am.qcow2")]
+    [TestCase("amend -o refcount_bits=0x8 am.qcow2")]
+    [TestCase("amend -o refcount_bits=x am.qcow2")]
+    [TestCase("amend -o refcount_bits=2 v2.qcow2")]
+    [TestCase("amend -o compat=1.1,refcount_bits=2 v2.qcow2")]
+    [TestCase("amend -p -o compat=1.1,refcount_bits=4 v2.qcow2")]
+    [TestCase("amend -p -o compat=1.1 v2.qcow2")]
+    [TestCase("amend -o compat=0.10,refcount_bits=16 rc8.qcow2")]
+    [TestCase("amend -o compat=0.10 rc8.qcow2")]
+    [TestCase("amend -p -o refcount_bits=64,lazy_refcounts=on rc8.qcow2")]
+    [TestCase("amend -o refcount_bits=8,backing_file=x am.qcow2")]
+    [TestCase("amend -o refcount_bits=1 sn.qcow2")]
+    [TestCase("amend -p -o refcount_bits=1 sn.qcow2")]
+    [TestCase("amend -o refcount_bits=2 sn.qcow2")]
+    [TestCase("amend -o refcount_bits=1 small.qcow2")]
+    [TestCase("amend -o refcount_bits=64 small.qcow2")]
+    [TestCase("amend -p -o refcount_bits=32 small.qcow2")]
+    [TestCase("amend -p -o compat=0.10 small.qcow2")]
+    [TestCase("amend -p -o refcount_bits=2,compat=0.10 small.qcow2")]
+    [TestCase("amend -p -o bogus=1 am.qcow2")]
+    [TestCase("amend -p -o compat=0.10 nonexist.qcow2")]
+    [TestCase("amend -o backing_file=a.raw,backing_fmt=raw amb.qcow2")]
+    [TestCase("amend -o backing_file=a.raw amb.qcow2")]
+    [TestCase("amend -o backing_fmt=raw amb.qcow2")]
+    [TestCase("amend -o data_file=x am.qcow2")]
+    [TestCase("amend -o data_file_raw=on am.qcow2")]
+    [TestCase("amend -o data_file_raw=off am.qcow2")]
     [TestCase("amend -o cluster_size=4k am.qcow2")]
     [TestCase("amend -o bogus=1 am.qcow2")]
     [TestCase("amend -o backing_file=a.raw,backing_fmt=raw am.qcow2")]
@@ -306,12 +354,19 @@ public class ToolboxGoldenTests
             Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -z 64k 64k", "amb.qcow2").Ok();
             Qemu("create", "-q", "-f", "qcow2", "-o", "compat=0.10", "v2.qcow2", "4M");
             Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 3 0 128k", "v2.qcow2").Ok();
+            Qemu("create", "-q", "-f", "qcow2", "-o", "refcount_bits=8", "rc8.qcow2", "4M");
+            Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 4 64k 192k", "-c", "write -z 1M 64k", "rc8.qcow2").Ok();
+            File.Copy(_dir["sn0.qcow2"], _dir["sn.qcow2"], overwrite: true); // one snapshot date for both runs
+            // 512-byte clusters: many refcount blocks, a refcount table of several clusters and 2048 L1 entries.
+            Qemu("create", "-q", "-f", "qcow2", "-o", "cluster_size=512", "small.qcow2", "64M");
+            Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 7 0 3M", "-c", "write -z 5M 64k", "-c", "write -P 8 40M 1M", "small.qcow2").Ok();
         }
         string State()
         {
             var sb = new System.Text.StringBuilder();
-            foreach (var f in new[] { "am.qcow2", "amb.qcow2", "v2.qcow2" })
+            foreach (var f in new[] { "am.qcow2", "amb.qcow2", "v2.qcow2", "rc8.qcow2", "sn.qcow2", "small.qcow2" })
             {
+                // without "disk size": host block counts after qemu-io's writes vary between runs
                 sb.Append(string.Join('\n', Tools.RunIn(_dir.Path, "qemu-img", "info", f).Stdout.Split('\n').Where(l => !l.StartsWith("disk size", StringComparison.Ordinal))));
                 sb.Append(Tools.RunIn(_dir.Path, "qemu-img", "check", f).Stdout);
                 Qemu("convert", "-O", "raw", f, "content.raw");

@@ -34,28 +34,26 @@ internal static class AmendCommand
             }
             var names = result.GetValue(files) ?? [];
             if (names.Length != 1) throw new UsageException("Expecting one image file name", showTryHint: false);
-            var (path, openOptions) = CommonOptions.Source(names[0], fmt, result.GetValue(imageOpts), false,
-                CommonOptions.Secrets(result, objects), context);
-            using var image = DiskImage.Open(path, openOptions with { ReadOnly = false });
-            if (CommonOptions.IsHelp(lists))
-            {
-                context.Out.Write(AmendOperation.Help(image.Format.Name));
-                return 0;
-            }
             bool showProgress = result.GetValue(progress) && !result.GetValue(quiet);
-            void Progress(double p) => context.Out.Write(string.Create(CultureInfo.InvariantCulture, $"    ({p:F2}/100%)\r"));
-            if (showProgress) Progress(0);
             try
             {
-                AmendOperation.Run(image, CommonOptions.ParseImageOptions(lists), result.GetValue(force));
-                if (showProgress)
+                var (path, openOptions) = CommonOptions.Source(names[0], fmt, result.GetValue(imageOpts), false,
+                    CommonOptions.Secrets(result, objects), context);
+                using var image = DiskImage.Open(path, openOptions with { ReadOnly = false });
+                if (CommonOptions.IsHelp(lists))
                 {
-                    Progress(100);
-                    Progress(100);
+                    context.Out.Write(AmendOperation.Help(image.Format.Name));
+                    return 0;
                 }
+                var meter = showProgress
+                    ? new ProgressMeter(p => context.Out.Write(string.Create(CultureInfo.InvariantCulture, $"    ({p:F2}/100%)\r")))
+                    : null;
+                AmendOperation.Run(image, CommonOptions.ParseImageOptions(lists), result.GetValue(force),
+                    meter == null ? null : p => meter.Report(p));
             }
             finally
             {
+                // qemu-img ends its progress line however amend ends, even when the image did not open.
                 if (showProgress) context.Out.Write("\n");
             }
             return 0;

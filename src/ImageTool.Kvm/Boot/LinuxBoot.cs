@@ -8,7 +8,8 @@ namespace ImageTool.Kvm.Boot;
 /// <summary>
 /// Linux direct boot through the 64-bit boot protocol (Documentation/x86/boot.rst; layout of KVM.md §2): the
 /// protected-mode part of a bzImage at 1 MiB, a zero page with the setup header, e820 map, command line and
-/// initrd, identity-mapped page tables, and the vCPU in long mode at startup_64. No BIOS is involved.
+/// initrd, identity-mapped page tables, and the vCPU in long mode at startup_64. No BIOS is involved. An LZ4 or
+/// gzip payload is decompressed on the host and its vmlinux loaded and entered directly (<see cref="KernelPayload"/>).
 /// </summary>
 internal static class LinuxBoot
 {
@@ -34,7 +35,9 @@ internal static class LinuxBoot
         uint initSize = BinaryPrimitives.ReadUInt32LittleEndian(kernel.AsSpan(0x260));
         if (protectedModeStart >= kernel.Length || !memory.Contains(KernelAddress, Math.Max(kernel.Length - protectedModeStart, initSize)))
             throw new KvmBootException($"Not enough guest memory for the kernel (needs {(KernelAddress + initSize) >> 20} MiB and more; use -m)");
-        memory.Write(KernelAddress, kernel.AsSpan(protectedModeStart));
+        ulong start = KernelAddress + 0x200; // startup_64 of the decompressor
+        if (KernelPayload.TryDecompress(kernel, protectedModeStart, memory.Size) is { } vmlinux) start = ElfKernel.Load(vmlinux, memory);
+        else memory.Write(KernelAddress, kernel.AsSpan(protectedModeStart));
 
         var zeroPage = memory.Span(ZeroPage, 4096);
         zeroPage.Clear();
@@ -75,7 +78,7 @@ internal static class LinuxBoot
             BinaryPrimitives.WriteUInt64LittleEndian(entry[8..], map[i].Length);
             BinaryPrimitives.WriteUInt32LittleEndian(entry[16..], map[i].Type);
         }
-        EnterLongMode(vcpu, memory, KernelAddress + 0x200);
+        EnterLongMode(vcpu, memory, start);
     }
 
     /// <summary>GDT (code 0x10, data 0x18), identity map of the first GiB with 2 MiB pages, long mode at <paramref name="entry"/>.</summary>

@@ -24,6 +24,7 @@ internal static unsafe class KvmIoctl
     private const nuint GetSregsNr = 0x8138AE83;
     private const nuint SetSregsNr = 0x4138AE84;
     private const nuint TranslateNr = 0xC018AE85;
+    private const nuint GetMsrsNr = 0xC008AE88;
     private const nuint SetMsrsNr = 0x4008AE89;
     private const nuint SetSignalMaskNr = 0x4004AE8B;
     private const nuint SetFpuNr = 0x41A0AE8D;
@@ -112,6 +113,16 @@ internal static unsafe class KvmIoctl
         *(ulong*)t = linear;
         Call(vcpu, TranslateNr, (nint)t, "KVM_TRANSLATE");
         return t[16] != 0 ? *(ulong*)(t + 8) : null;
+    }
+
+    /// <summary>One MSR's value (KVM_GET_MSRS with a single entry); null when KVM does not know it.</summary>
+    public static ulong? GetMsr(int vcpu, uint index)
+    {
+        byte* m = stackalloc byte[24]; // struct kvm_msrs {u32 nmsrs, pad} + kvm_msr_entry {u32 index, reserved; u64 data}
+        new Span<byte>(m, 24).Clear();
+        *(uint*)m = 1;
+        *(uint*)(m + 8) = index;
+        return Call(vcpu, GetMsrsNr, (nint)m, "KVM_GET_MSRS") == 1 ? *(ulong*)(m + 16) : null;
     }
 
     /// <summary>Sets MSRs from a kvm_msrs buffer; returns how many were set.</summary>

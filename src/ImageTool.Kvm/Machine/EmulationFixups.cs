@@ -5,26 +5,36 @@ namespace ImageTool.Kvm.Machine;
 /// <summary>
 /// Instructions KVM's instruction emulator cannot execute, done here instead (KVM.md §7 and the issue): on hosts
 /// where guest kernel code is emulated (kvm_pvm) a 32-bit protected-mode IRET (SYSLINUX, every timer tick),
-/// INT3, FWAIT and LDMXCSR end in KVM_EXIT_INTERNAL_ERROR, suberror 1.
+/// INT3, FWAIT and LDMXCSR end in KVM_EXIT_INTERNAL_ERROR, suberror 1. (SYSCALL from user mode: <see cref="SyscallHook"/>.)
 /// </summary>
 internal sealed class EmulationFixups(Vcpu vcpu, GuestMemory memory)
 {
     /// <summary>Performs the failed instruction; false when it is not one of those handled.</summary>
-    public bool TryFix(out string instruction)
+    /// <param name="instruction">The code bytes at RIP, in hex.</param>
+    /// <param name="kind">Which fix-up ran (iret32, int3, fwait, ldmxcsr).</param>
+    public bool TryFix(out string instruction, out string kind)
     {
         var regs = vcpu.GetRegs();
         var sregs = vcpu.GetSregs();
         Span<byte> code = stackalloc byte[8];
-        instruction = "";
+        instruction = kind = "";
         if (!TryReadCode(sregs, regs.Rip, code)) return false;
         instruction = Convert.ToHexString(code).ToLowerInvariant();
         bool protectedMode = (sregs.Cr0 & 1) != 0;
-        return code[0] switch
+        kind = code[0] switch
         {
-            0xCF when protectedMode && sregs.Cs.Db == 1 && sregs.Cs.L == 0 => Iret32(ref regs, ref sregs),
-            0xCC when protectedMode => Int3(ref regs),
-            0x9B => Skip(ref regs, 1),
-            0x0F when code[1] == 0xAE && ((code[2] >> 3) & 7) == 2 => Skip(ref regs, ModRmLength(code, 2)),
+            0xCF when protectedMode && sregs.Cs.Db == 1 && sregs.Cs.L == 0 => "iret32",
+            0xCC when protectedMode => "int3",
+            0x9B => "fwait",
+            0x0F when code[1] == 0xAE && ((code[2] >> 3) & 7) == 2 => "ldmxcsr",
+            _ => "",
+        };
+        return kind switch
+        {
+            "iret32" => Iret32(ref regs, ref sregs),
+            "int3" => Int3(ref regs),
+            "fwait" => Skip(ref regs, 1),
+            "ldmxcsr" => Skip(ref regs, ModRmLength(code, 2)),
             _ => false,
         };
     }
@@ -94,7 +104,7 @@ internal sealed class EmulationFixups(Vcpu vcpu, GuestMemory memory)
     }
 
     // Length of an instruction whose ModRM byte is at code[at] (no immediate, no prefixes).
-    private static int ModRmLength(ReadOnlySpan<byte> code, int at)
+    internal static int ModRmLength(ReadOnlySpan<byte> code, int at)
     {
         int mod = code[at] >> 6, rm = code[at] & 7, n = at + 1;
         if (mod != 3 && rm == 4)

@@ -37,6 +37,7 @@ internal sealed unsafe class Vcpu : IDisposable
     public KvmSregs GetSregs() => KvmIoctl.GetSregs(_fd);
     public void SetSregs(in KvmSregs sregs) => KvmIoctl.SetSregs(_fd, sregs);
     public ulong? Translate(ulong linear) => KvmIoctl.Translate(_fd, linear);
+    public ulong? GetMsr(uint index) => KvmIoctl.GetMsr(_fd, index);
     public void InjectException(byte vector) => KvmIoctl.InjectException(_fd, vector);
     public bool IsHalted => KvmIoctl.GetMpState(_fd) == KvmIoctl.MpStateHalted;
 

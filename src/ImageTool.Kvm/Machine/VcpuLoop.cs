@@ -7,11 +7,12 @@ namespace ImageTool.Kvm.Machine;
 /// stops. A watchdog kicks the vCPU out of KVM_RUN when nothing has happened for a while, which is how a
 /// halted guest (HLT with IF=0; with the in-kernel LAPIC, HLT never exits) and stop requests are noticed.
 /// </summary>
-internal sealed class VcpuLoop(Vcpu vcpu, GuestMemory memory, IoBus bus)
+internal sealed class VcpuLoop(Vcpu vcpu, GuestMemory memory, IoBus bus, ExitTrace? trace = null)
 {
     private const int WatchdogMs = 2;
     private readonly VcpuKicker _kicker = new();
     private readonly EmulationFixups _fixups = new(vcpu, memory);
+    private readonly SyscallHook _syscalls = new(vcpu, memory);
     private readonly Lock _lock = new();
     private StopReason? _stop;
     private string? _failure;
@@ -61,8 +62,11 @@ internal sealed class VcpuLoop(Vcpu vcpu, GuestMemory memory, IoBus bus)
                 }
                 bool exited = vcpu.Enter();
                 Interlocked.Increment(ref _exits);
+                _syscalls.Refresh();
+                trace?.Tick(vcpu);
                 if (!exited)
                 {
+                    trace?.Exit("kick");
                     _kicker.Consume();
                     if (vcpu.IsHalted && (vcpu.GetRegs().Rflags & KvmRegs.FlagInterrupt) == 0) RequestStop(StopReason.Halted);
                     continue;
@@ -92,6 +96,7 @@ internal sealed class VcpuLoop(Vcpu vcpu, GuestMemory memory, IoBus bus)
     private void HandleExit()
     {
         var run = vcpu.Run;
+        trace?.Exit(run.ExitReason == KvmExitReason.Io ? $"io{run.IoPort:x}" : run.ExitReason.ToString());
         switch (run.ExitReason)
         {
             case KvmExitReason.Io:
@@ -112,8 +117,14 @@ internal sealed class VcpuLoop(Vcpu vcpu, GuestMemory memory, IoBus bus)
                 RequestStop(StopReason.Reset); // KVM_SYSTEM_EVENT_SHUTDOWN / RESET / CRASH: the guest is done
                 break;
             case KvmExitReason.InternalError when run.InternalSuberror == 1:
-                if (!_fixups.TryFix(out string instruction))
+                if (_syscalls.TryHandle(out string hook))
+                {
+                    trace?.Fixup(hook);
+                    break;
+                }
+                if (!_fixups.TryFix(out string instruction, out string kind))
                     throw new KvmException($"KVM internal error. Suberror: 1 (emulation failure) at {Where()}, code {instruction}");
+                trace?.Fixup(kind);
                 break;
             case KvmExitReason.InternalError:
                 throw new KvmException($"KVM internal error. Suberror: {run.InternalSuberror} at {Where()}");

@@ -15,7 +15,11 @@ public static class AmendOperation
         return $"Amend options for '{format}':\n" + string.Concat(ImageOptions.HelpLines(schema).Select(l => l + "\n"));
     }
 
-    public static void Run(IImage image, ImageOptions options, bool force = false)
+    /// <summary>
+    /// Amends <paramref name="image"/>. <paramref name="progress"/> gets percentages as qemu-img amend -p
+    /// reports them: 0 once the options are accepted, then the format's steps, then 100 (also after a refusal).
+    /// </summary>
+    public static void Run(IImage image, ImageOptions options, bool force = false, Action<float>? progress = null)
     {
         string format = image.Format.Name;
         var schema = Schema(format);
@@ -27,10 +31,26 @@ public static class AmendOperation
         }
         catch (ArgumentException e)
         {
-            bool createOnly = options.Values.Keys.All(k => schema.Any(s => s.Name == k) || image.Format.CreateOptions.Any(s => s.Name == k));
+            // As qemu-img: the hint comes when the options parse once the creation options are added.
+            bool createOnly = Parses(options, [.. schema, .. image.Format.CreateOptions.Where(c => schema.All(s => s.Name != c.Name))]);
             throw new ImageFormatException(createOnly ? $"{e.Message}\nThis option is only supported for image creation" : e.Message, e);
         }
-        amendable.Amend(options, force);
-        image.Flush();
+        progress?.Invoke(0);
+        try
+        {
+            amendable.Amend(options, force, progress == null ? null : (done, total) => progress(100f * done / total));
+            image.Flush();
+        }
+        finally { progress?.Invoke(100); }
+    }
+
+    private static bool Parses(ImageOptions options, IReadOnlyList<OptionSpec> schema)
+    {
+        try
+        {
+            options.Validate(schema);
+            return true;
+        }
+        catch (ArgumentException) { return false; }
     }
 }

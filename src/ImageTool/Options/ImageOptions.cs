@@ -96,9 +96,28 @@ public sealed class ImageOptions
     public long? GetNumber(string name)
     {
         if (!_values.TryGetValue(name, out var v)) return null;
-        if (!ulong.TryParse(v.Trim(), out ulong n) || n > long.MaxValue)
-            throw new ArgumentException($"Parameter '{name}' expects a number");
-        return (long)n;
+        if (!TryParseNumber(v.Trim(), out ulong n)) throw new ArgumentException($"Parameter '{name}' expects a number");
+        return unchecked((long)n);
+    }
+
+    /// <summary>qemu_strtou64 with base 0: decimal, 0x hex or 0 octal; a leading minus wraps around as in strtoull.</summary>
+    private static bool TryParseNumber(string s, out ulong n)
+    {
+        n = 0;
+        bool negative = s.StartsWith('-');
+        if (negative || s.StartsWith('+')) s = s[1..];
+        int radix = 10;
+        if (s.StartsWith("0x", StringComparison.OrdinalIgnoreCase)) (radix, s) = (16, s[2..]);
+        else if (s.Length > 1 && s[0] == '0') (radix, s) = (8, s[1..]);
+        if (s.Length == 0) return false;
+        foreach (char c in s)
+        {
+            int digit = c is >= '0' and <= '9' ? c - '0' : c is >= 'a' and <= 'f' ? c - 'a' + 10 : c is >= 'A' and <= 'F' ? c - 'A' + 10 : 99;
+            if (digit >= radix || n > (ulong.MaxValue - (ulong)digit) / (ulong)radix) return false;
+            n = n * (ulong)radix + (ulong)digit;
+        }
+        if (negative) n = unchecked(0 - n);
+        return true;
     }
 
     public static bool ParseBool(string name, string value) => value switch

@@ -80,6 +80,22 @@ public class GrowOverBackingTests
         Tools.QemuIo("-r", "-c", "read -P 0 1M 1M", Img("over.qcow2")).Ok();
     }
 
+    [TestCase("metadata")]
+    [TestCase("falloc")]
+    [TestCase("full")]
+    public void Resize_PreallocatedOverLongerBacking_LikeQemu(string preallocation)
+    {
+        Twins(at =>
+        {
+            MakeLongBacking(at);
+            Run(at, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "long.raw", "-F", "raw", "over.qcow2", "1M");
+        });
+        Tools.QemuImg("resize", "-q", $"--preallocation={preallocation}", Q("over.qcow2"), "3M").Ok();
+        using (var image = DiskImage.Open(Img("over.qcow2"), new OpenOptions { ReadOnly = false }))
+            ResizeOperation.Run(image, 3 << 20, preallocation);
+        AssertTwinsEqual(("over.qcow2", "qcow2"));
+    }
+
     [Test]
     public void Resize_V2OverLongerBacking_FailsLikeQemuAndChangesNothing()
     {

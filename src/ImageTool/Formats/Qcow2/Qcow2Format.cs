@@ -127,7 +127,7 @@ internal sealed class Qcow2Format : IImageFormat
             BinaryPrimitives.WriteUInt64BigEndian(table, (ulong)clusterSize * 2);
             file.Write(clusterSize, table);
             var block = new byte[clusterSize];
-            for (int c = 0; c < 3; c++) SetRefcount(block, header.RefcountOrder, c, 1);
+            for (int c = 0; c < 3; c++) Qcow2Refcounts.SetEntry(block, header.RefcountOrder, c, 1);
             file.Write(clusterSize * 2, block);
         }
         using var image = Qcow2Image.Open(HostFile.Open(path, readOnly: false), this, new OpenOptions { ReadOnly = false }, dataFile);
@@ -162,21 +162,5 @@ internal sealed class Qcow2Format : IImageFormat
         long iterTime = o.GetNumber("encrypt.iter-time") ?? Codecs.LuksVolume.DefaultIterTimeMs;
         if (iterTime is < 1 or > int.MaxValue) throw new ImageFormatException("Parameter 'encrypt.iter-time' expects a positive number");
         return (format, password, (int)iterTime);
-    }
-
-    private static void SetRefcount(byte[] block, int order, int index, ulong value)
-    {
-        int bits = 1 << order;
-        switch (bits)
-        {
-            case 8: block[index] = (byte)value; break;
-            case 16: BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan(index * 2), (ushort)value); break;
-            case 32: BinaryPrimitives.WriteUInt32BigEndian(block.AsSpan(index * 4), (uint)value); break;
-            case 64: BinaryPrimitives.WriteUInt64BigEndian(block.AsSpan(index * 8), value); break;
-            default:
-                int bit = index * bits;
-                block[bit >> 3] |= (byte)(value << (bit & 7));
-                break;
-        }
     }
 }

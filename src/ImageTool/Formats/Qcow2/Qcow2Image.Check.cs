@@ -438,7 +438,7 @@ internal sealed partial class Qcow2Image : ICheckable
             for (int i = 0; i < perBlock; i++)
             {
                 long c = b * perBlock + i;
-                if (c < refs.Length && refs[c] != 0) SetRefcountRaw(block, i, refs[c]);
+                if (c < refs.Length && refs[c] != 0) Qcow2Refcounts.SetEntry(block, _header.RefcountOrder, i, refs[c]);
             }
             _file.Write(cluster << _clusterBits, block);
         }
@@ -454,21 +454,5 @@ internal sealed partial class Qcow2Image : ICheckable
         _file.Write(48, h);
         _file.Flush();
         _refcounts = null;
-    }
-
-    private void SetRefcountRaw(byte[] block, int i, ulong value)
-    {
-        switch (_header.RefcountOrder)
-        {
-            case 3: block[i] = (byte)value; break;
-            case 4: BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan(i * 2), (ushort)value); break;
-            case 5: BinaryPrimitives.WriteUInt32BigEndian(block.AsSpan(i * 4), (uint)value); break;
-            case 6: BinaryPrimitives.WriteUInt64BigEndian(block.AsSpan(i * 8), value); break;
-            default:
-                int bits = _header.RefcountBits;
-                int bit = i * bits;
-                block[bit >> 3] |= (byte)((int)value << (bit & 7));
-                break;
-        }
     }
 }

@@ -8,14 +8,15 @@ internal sealed partial class Qcow2Image : IResizable
     public void Resize(long size, string preallocation)
     {
         if (size % 512 != 0) throw new ImageFormatException("The new size must be a multiple of 512");
-        if (preallocation != "off") throw new UnsupportedFeatureException($"Preallocation mode '{preallocation}' is not supported for qcow2 resize yet");
+        if (size < Length && preallocation != "off") throw new ImageFormatException("Preallocation can't be used for shrinking an image");
         lock (_lock)
         {
             // qemu resizes the bitmaps with the image, which an inconsistent one cannot be.
             if (_liveBitmaps?.FirstOrDefault(b => b.Bits == null) is { } stale)
                 throw new ImageFormatException($"Bitmap '{stale.Entry.Name}' is inconsistent and cannot be used\nTry block-dirty-bitmap-remove to delete this bitmap from disk");
             long oldLength = Length;
-            bool hideBacking = size > oldLength && _backing != null && _backing.Length > oldLength;
+            // falloc/full clusters read as zeros already: qemu sets no zero flags on them.
+            bool hideBacking = size > oldLength && _backing != null && _backing.Length > oldLength && preallocation is "off" or "metadata";
             if (hideBacking && _header.Version < 3) throw new UnsupportedFeatureException("Failed to zero out new clusters: Operation not supported");
             if (size < oldLength) Discard(size);
             int coverageBits = _clusterBits + _l2Bits;
@@ -23,9 +24,15 @@ internal sealed partial class Qcow2Image : IResizable
             if (l1Size * 8 > Qcow2Header.MaxL1Bytes) throw new ImageFormatException("The image size is too large for file format 'qcow2'");
             WriteBackMetadata();
             if (l1Size > _l1.Length) GrowL1(l1Size);
+            if (preallocation == "metadata" || (preallocation != "off" && HasDataFile)) PreallocateMetadata(Length, size, preallocation);
+            else if (preallocation != "off") PreallocateData(Length, size, preallocation);
+            // qemu writes just the size field, so the rest of the header cluster stays as it is on disk.
             _header.Size = (ulong)size;
             if (hideBacking) ZeroGrownArea(oldLength);
-            WriteHeader();
+            Span<byte> field = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64BigEndian(field, (ulong)size);
+            _file.Write(24, field);
+            _file.Flush();
         }
     }
 
@@ -47,6 +54,75 @@ internal sealed partial class Qcow2Image : IResizable
         {
             throw Fail(oldLength, e);
         }
+    }
+
+    /// <summary>
+    /// qemu's preallocate_co: clusters mapped for the new range the way writes map them (L2 table, then its
+    /// clusters), nothing written; the file then reaches the end of the last one.
+    /// </summary>
+    private void PreallocateMetadata(long from, long to, string mode)
+    {
+        for (long cluster = from >> _clusterBits; cluster << _clusterBits < to;)
+        {
+            long l1Index = cluster >> _l2Bits;
+            long tableEnd = (l1Index + 1) << _l2Bits;
+            long last = Math.Min(tableEnd, (to + ClusterSize - 1) >> _clusterBits);
+            var table = GetL2ForWrite(l1Index);
+            long run = 0;
+            for (long c = cluster; c < last; c++) run += InPlace(table[c & (L2Entries - 1)]) ? 0 : 1;
+            long host = run == 0 ? 0 : HasDataFile ? cluster << _clusterBits : Refcounts.Allocate(run);
+            for (long c = cluster; c < last; c++)
+            {
+                int i = (int)(c & (L2Entries - 1));
+                if (InPlace(table[i])) continue;
+                ReleaseEntry(table[i]);
+                table[i] = (ulong)host | Qcow2Entry.Copied;
+                host += ClusterSize;
+            }
+            cluster = last;
+        }
+        WriteBackMetadata();
+        long end = Qcow2Entry.HostOffset(Lookup((to - 1) >> _clusterBits, out _)) + ((to - 1) & (ClusterSize - 1)) + 1;
+        if (end > DataFile.Length)
+        {
+            if (mode == "falloc") DataFile.Allocate(DataFile.Length, end - DataFile.Length);
+            else if (mode == "full") Raw.RawFormat.ZeroFill(DataFile, DataFile.Length, end - DataFile.Length);
+            DataFile.SetLength(end);
+        }
+    }
+
+    /// <summary>
+    /// qemu's falloc/full growth: refcount structures for the new clusters placed after the last used cluster,
+    /// then the data clusters right behind them, allocated in the file, then mapped (new L2 tables wherever free).
+    /// </summary>
+    private void PreallocateData(long from, long to, string mode)
+    {
+        long cs = ClusterSize;
+        long fileSize = _file.Length;
+        long lastUsed = Refcounts.LastUsedCluster(fileSize);
+        fileSize = lastUsed >= 0 ? (lastUsed + 1) * cs : (fileSize + cs - 1) / cs * cs;
+        long first = from >> _clusterBits;
+        long count = ((to + cs - 1) >> _clusterBits) - first;
+        long l2Tables = (count + L2Entries - 1) / L2Entries + 1;
+        long start = Refcounts.AddArea(fileSize, count + l2Tables);
+        Refcounts.AllocateAt(start, count);
+        Refcounts.FlushBlocks();
+        long end = start + count * cs;
+        if (end > _file.Length)
+        {
+            long grow = Math.Max(start, _file.Length);
+            if (mode == "falloc") _file.Allocate(grow, end - grow);
+            else Raw.RawFormat.ZeroFill(_file, grow, end - grow);
+            _file.SetLength(end);
+        }
+        for (long c = first; c < first + count; c++)
+        {
+            var table = GetL2ForWrite(c >> _l2Bits);
+            int i = (int)(c & (L2Entries - 1));
+            ReleaseEntry(table[i]);
+            table[i] = (ulong)(start + (c - first) * cs) | Qcow2Entry.Copied;
+        }
+        WriteBackMetadata();
     }
 
     /// <summary>Drops every cluster past the new end; L2 tables wholly past it are freed too (qemu's full discard).</summary>
@@ -93,7 +169,7 @@ internal sealed partial class Qcow2Image : IResizable
         long clusters = (l1Size * 8 + ClusterSize - 1) >> _clusterBits;
         long offset = Refcounts.Allocate(clusters);
         Refcounts.FlushBlocks();
-        var raw = new byte[clusters << _clusterBits];
+        var raw = new byte[l1Size * 8]; // as qemu, the table only, not the rest of its last cluster
         for (int i = 0; i < grown.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), grown[i]);
         _file.Write(offset, raw);
         _file.Flush();
@@ -101,7 +177,11 @@ internal sealed partial class Qcow2Image : IResizable
         long oldClusters = ((long)_header.L1Size * 8 + ClusterSize - 1) >> _clusterBits;
         _header.L1TableOffset = (ulong)offset;
         _header.L1Size = (uint)l1Size;
-        WriteHeader();
+        Span<byte> fields = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt32BigEndian(fields, (uint)l1Size);
+        BinaryPrimitives.WriteUInt64BigEndian(fields[4..], (ulong)offset);
+        _file.Write(36, fields);
+        _file.Flush();
         _l1 = grown;
         if (oldClusters > 0 && oldOffset != 0) Refcounts.Free(oldOffset, oldClusters);
         Refcounts.FlushBlocks();

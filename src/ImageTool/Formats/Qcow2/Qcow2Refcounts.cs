@@ -188,6 +188,104 @@ internal sealed class Qcow2Refcounts
         Free(oldOffset, oldClusters);
     }
 
+    /// <summary>
+    /// qemu's qcow2_refcount_area (exact size): at <paramref name="startOffset"/>, the refcount blocks still missing
+    /// and then a new table, sized so that everything up to <paramref name="additionalClusters"/> clusters past the
+    /// start is covered, all of them counted. The old table is freed. Returns the end of the new structures, where
+    /// the caller's clusters go.
+    /// </summary>
+    public long AddArea(long startOffset, long additionalClusters)
+    {
+        FlushBlocks();
+        long cs = ClusterSize;
+        long perBlock = EntriesPerBlock;
+        long blockCount = RefcountBlocksFor((startOffset >> _clusterBits) + additionalClusters);
+        long perCluster = cs / 8;
+        long tableSize = (blockCount + perCluster - 1) / perCluster * perCluster;
+        if (tableSize * 8 > Qcow2Header.MaxRefcountTableBytes) throw new IOException("File too large");
+        int tableClusters = (int)(tableSize * 8 / cs);
+        long areaIndex = (startOffset >> _clusterBits) / perBlock;
+        int maxIndex = _table.Length - 1;
+        while (maxIndex > 0 && _table[maxIndex] == 0) maxIndex--;
+        var table = new ulong[tableSize];
+        Array.Copy(_table, table, Math.Min(tableSize, maxIndex + 1));
+        long missing = 0;
+        for (long i = areaIndex; i < blockCount; i++) missing += table[i] == 0 ? 1 : 0;
+        long tableOffset = startOffset + missing * cs;
+        long end = tableOffset + tableClusters * cs;
+        long blockOffset = startOffset;
+        var blocks = new List<(long Index, byte[] Block)>();
+        for (long i = areaIndex; i < blockCount; i++)
+        {
+            byte[] block;
+            if (table[i] != 0) block = LoadBlock(i);
+            else
+            {
+                block = new byte[cs];
+                table[i] = (ulong)blockOffset;
+                blockOffset += cs;
+            }
+            long first = i * perBlock * cs;
+            if (first < end)
+            {
+                long j = first < startOffset ? (startOffset - first) / cs : 0;
+                long stop = Math.Min((end - first) / cs, perBlock);
+                for (; j < stop; j++) SetEntry(block, (int)j, 1);
+            }
+            blocks.Add((i, block));
+        }
+        long oldOffset = TableOffset;
+        int oldClusters = TableClusters;
+        _table = table;
+        _usedEntries = Array.FindLastIndex(_table, e => e != 0) + 1;
+        foreach (var (index, block) in blocks)
+        {
+            _blocks[index] = block;
+            _dirtyBlocks.Add(index);
+        }
+        FlushBlocks();
+        TableOffset = tableOffset;
+        TableClusters = tableClusters;
+        WriteTable();
+        _file.Flush();
+        _tableMoved(TableOffset, TableClusters);
+        Free(oldOffset, oldClusters);
+        return end;
+    }
+
+    /// <summary>Sets the refcount of clusters the caller knows to be free to 1 (qemu's qcow2_alloc_clusters_at).</summary>
+    public void AllocateAt(long offset, long count)
+    {
+        long first = offset >> _clusterBits;
+        for (long c = first; c < first + count; c++) Change(c, 1);
+    }
+
+    /// <summary>The last cluster below <paramref name="fileLength"/> with a non-zero refcount, or -1 (qemu's qcow2_get_last_cluster).</summary>
+    public long LastUsedCluster(long fileLength)
+    {
+        for (long c = ((fileLength + ClusterSize - 1) >> _clusterBits) - 1; c >= 0; c--)
+        {
+            if (Get(c) != 0) return c;
+        }
+        return -1;
+    }
+
+    // qemu's qcow2_refcount_metadata_size: refcount blocks for a number of clusters plus their own refcount metadata.
+    private long RefcountBlocksFor(long clusters)
+    {
+        long perTableCluster = ClusterSize / 8;
+        long perBlock = EntriesPerBlock;
+        long table = 0, blocks = 0, n = 0, last;
+        do
+        {
+            last = n;
+            blocks = (clusters + table + blocks + perBlock - 1) / perBlock;
+            table = (blocks + perTableCluster - 1) / perTableCluster;
+            n = clusters + blocks + table;
+        } while (n != last);
+        return blocks;
+    }
+
     private void WriteTable()
     {
         var raw = new byte[_table.Length * 8];
@@ -240,32 +338,30 @@ internal sealed class Qcow2Refcounts
         _deferredTableEntries.Clear();
     }
 
-    private ulong GetEntry(byte[] block, int i) => _refcountOrder switch
+    private ulong GetEntry(byte[] block, int i) => GetEntry(block, _refcountOrder, i);
+
+    private void SetEntry(byte[] block, int i, ulong value) => SetEntry(block, _refcountOrder, i, value);
+
+    /// <summary>Entry <paramref name="i"/> of a refcount block whose entries are 2^<paramref name="order"/> bits wide.</summary>
+    internal static ulong GetEntry(byte[] block, int order, int i) => order switch
     {
         3 => block[i],
         4 => BinaryPrimitives.ReadUInt16BigEndian(block.AsSpan(i * 2)),
         5 => BinaryPrimitives.ReadUInt32BigEndian(block.AsSpan(i * 4)),
         6 => BinaryPrimitives.ReadUInt64BigEndian(block.AsSpan(i * 8)),
-        _ => SubByte(block, i),
+        _ => (ulong)((block[(i << order) >> 3] >> ((i << order) & 7)) & ((1 << (1 << order)) - 1)),
     };
 
-    private ulong SubByte(byte[] block, int i)
+    internal static void SetEntry(byte[] block, int order, int i, ulong value)
     {
-        int bits = 1 << _refcountOrder;
-        int bit = i * bits;
-        return (ulong)((block[bit >> 3] >> (bit & 7)) & ((1 << bits) - 1));
-    }
-
-    private void SetEntry(byte[] block, int i, ulong value)
-    {
-        switch (_refcountOrder)
+        switch (order)
         {
             case 3: block[i] = (byte)value; break;
             case 4: BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan(i * 2), (ushort)value); break;
             case 5: BinaryPrimitives.WriteUInt32BigEndian(block.AsSpan(i * 4), (uint)value); break;
             case 6: BinaryPrimitives.WriteUInt64BigEndian(block.AsSpan(i * 8), value); break;
             default:
-                int bits = 1 << _refcountOrder;
+                int bits = 1 << order;
                 int bit = i * bits;
                 int mask = ((1 << bits) - 1) << (bit & 7);
                 block[bit >> 3] = (byte)((block[bit >> 3] & ~mask) | ((int)value << (bit & 7) & mask));
