@@ -117,6 +117,7 @@ public sealed class HostFile : IDisposable
     /// <summary>Reads exactly buffer.Length bytes; bytes past the end of the file read as zeros.</summary>
     public void Read(long offset, Span<byte> buffer)
     {
+        CheckOffset(offset);
         int done = 0;
         while (done < buffer.Length)
         {
@@ -133,6 +134,7 @@ public sealed class HostFile : IDisposable
     /// <summary>Reads what the file holds at offset; returns fewer bytes at the end of the file.</summary>
     public int ReadAvailable(long offset, Span<byte> buffer)
     {
+        CheckOffset(offset);
         int done = 0;
         while (done < buffer.Length)
         {
@@ -143,7 +145,17 @@ public sealed class HostFile : IDisposable
         return done;
     }
 
-    public void Write(long offset, ReadOnlySpan<byte> buffer) => RandomAccess.Write(_handle, buffer, offset);
+    public void Write(long offset, ReadOnlySpan<byte> buffer)
+    {
+        CheckOffset(offset);
+        RandomAccess.Write(_handle, buffer, offset);
+    }
+
+    /// <summary>Offsets from damaged metadata may have bit 63 set: qemu's block layer fails those requests with EIO.</summary>
+    private static void CheckOffset(long offset)
+    {
+        if (offset < 0) throw new IOException("Input/output error");
+    }
 
     public void SetLength(long length) => RandomAccess.SetLength(_handle, length);
 

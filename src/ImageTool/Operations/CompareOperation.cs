@@ -125,12 +125,19 @@ public static class CompareOperation
     }
 
     /// <summary>Status through the chain as qemu's bdrv_block_status_above sees it for compare.</summary>
-    private readonly record struct ChainStatus(long Length, bool Allocated, bool Zero, bool Data, bool OffsetValid)
+    /// <remarks><paramref name="Eof"/>: the run reaches the end of the image (qemu's BDRV_BLOCK_EOF, part of strict mode's comparison).</remarks>
+    private readonly record struct ChainStatus(long Length, bool Allocated, bool Zero, bool Data, bool OffsetValid, bool Eof = false)
     {
-        public (bool, bool, bool, bool) Flags => (Allocated, Zero, Data, OffsetValid);
+        public (bool, bool, bool, bool, bool) Flags => (Allocated, Zero, Data, OffsetValid, Eof);
     }
 
     private static ChainStatus Status(IImage image, long offset, long length, string name)
+    {
+        var status = ChainStatusAt(image, offset, length, name);
+        return status with { Eof = offset + status.Length == image.Length };
+    }
+
+    private static ChainStatus ChainStatusAt(IImage image, long offset, long length, string name)
     {
         try
         {

@@ -66,13 +66,15 @@ public static class ConvertOperation
         output.Flush();
     }
 
+    private static string BlockStatusError(long offset) => $"error while reading block status at offset {offset}: ";
+
     private static long CountCopied(IImage source, ConvertOptions options)
     {
         if (options.SparseSize == 0) return source.Length;
         long count = 0;
         for (long offset = 0; offset < source.Length;)
         {
-            var status = BackingChain.GetStatus(source, offset, source.Length - offset);
+            var status = SourceErrors.Status(source, offset, source.Length - offset, BlockStatusError(offset));
             if (status.IsData) count += status.Length;
             offset += status.Length;
         }
@@ -153,7 +155,7 @@ public static class ConvertOperation
                 long remaining = source.Length - offset;
                 var status = options.SparseSize == 0 && _targetBase == null
                     ? new BlockStatus(offset, remaining, BlockState.Data)
-                    : BackingChain.GetStatus(source, offset, remaining);
+                    : SourceErrors.Status(source, offset, remaining, BlockStatusError(offset));
                 long runEnd = offset + status.Length;
                 bool copy = status.IsData || options.SparseSize == 0;
                 if (!copy && runEnd < source.Length)
@@ -193,7 +195,7 @@ public static class ConvertOperation
         private Chunk Prepare(IImage source, long sourceOffset, Chunk chunk)
         {
             var data = chunk.Buffer.AsSpan(0, chunk.Length);
-            source.Read(sourceOffset, data);
+            SourceErrors.Read(source, sourceOffset, data);
             byte[]? baseBuffer = null;
             try
             {
@@ -327,8 +329,8 @@ public static class ConvertOperation
             long end = start + bytes;
             while (offset < end)
             {
-                var status = BackingChain.GetStatus(source, offset, end - offset);
-                if (status.IsData) source.Read(offset, buffer.Slice((int)(offset - start), (int)status.Length));
+                var status = SourceErrors.Status(source, offset, end - offset, BlockStatusError(offset));
+                if (status.IsData) SourceErrors.Read(source, offset, buffer.Slice((int)(offset - start), (int)status.Length));
                 offset += status.Length;
             }
         }

@@ -20,8 +20,10 @@ public static class MapOperation
                 return new MapEntry(offset, length, depth, true, status.IsZero, status.IsData, status.HostOffset,
                     status.HostOffset == null ? null : status.HostFile);
             // Unallocated: below is the backing image; without one (or past its end) the run reads as zeros.
+            // qemu keeps the host offset an unallocated run may have (subclusters of an allocated cluster).
             if (current.Backing is not { } backing || offset >= backing.Length)
-                return new MapEntry(offset, length, depth, false, true, false, null, null);
+                return new MapEntry(offset, length, depth, false, true, false, status.HostOffset,
+                    status.HostOffset == null ? null : status.HostFile);
             length = Math.Min(length, backing.Length - offset);
             current = backing;
         }
@@ -60,10 +62,18 @@ public static class MapOperation
         if (!json) output.Write("Offset          Length          Mapped to       File\n");
         else output.Write('[');
         MapEntry? pending = null;
-        foreach (var entry in Entries(image, start, maxLength, human: !json))
+        try
         {
-            if (pending is { } previous) WriteEntry(output, previous, json, last: false);
-            pending = entry;
+            foreach (var entry in Entries(image, start, maxLength, human: !json))
+            {
+                if (pending is { } previous) WriteEntry(output, previous, json, last: false);
+                pending = entry;
+            }
+        }
+        catch (Exception e) when (SourceErrors.IsReadFailure(e))
+        {
+            output.Flush();
+            throw new ImageFormatException($"Could not read file metadata: {SourceErrors.Errno(e)}", e);
         }
         if (pending is { } final) WriteEntry(output, final, json, last: true);
         if (json) output.Write("]\n");

@@ -14,7 +14,6 @@ internal sealed class CloopImage : IImage, ICheckable
     private readonly long[] _offsets;
     private readonly Lock _cacheLock = new();
     private readonly byte[] _cache;
-    private readonly byte[] _blockKind;
     private long _cachedBlock = -1;
 
     private CloopImage(HostFile file, IImageFormat format, CloopHeader header, long[] offsets)
@@ -24,7 +23,6 @@ internal sealed class CloopImage : IImage, ICheckable
         _header = header;
         _offsets = offsets;
         _cache = new byte[header.BlockSize];
-        _blockKind = new byte[header.BlockCount];
     }
 
     public static CloopImage Open(HostFile file, IImageFormat format)
@@ -148,45 +146,12 @@ internal sealed class CloopImage : IImage, ICheckable
 
     public void WriteZeroes(long offset, long length, bool mayDeallocate) => throw new IOException("Image is opened read-only");
 
-    /// <summary>
-    /// qemu's cloop has no block-status callback (everything is data). We also report blocks that inflate
-    /// to zeros, found cheaply because such streams are tiny, so convert skips them instead of inflating and scanning.
-    /// </summary>
+    // qemu's cloop has no block-status callback: everything is data (qemu-img map prints one run; convert
+    // still finds the zeros by scanning what it reads).
     public BlockStatus GetBlockStatus(long offset, long length)
     {
         BlockDeviceChecks.CheckRange(this, offset, length);
-        long end = offset + length;
-        long block = offset / BlockSize;
-        bool zero = IsZeroBlock(block);
-        long runEnd = (block + 1) * BlockSize;
-        while (runEnd < end && IsZeroBlock(runEnd / BlockSize) == zero) runEnd += BlockSize;
-        return new BlockStatus(offset, Math.Min(runEnd, end) - offset, zero ? BlockState.Zero : BlockState.Data);
-    }
-
-    private const byte KindZero = 1, KindData = 2;
-
-    private bool IsZeroBlock(long block)
-    {
-        byte kind = _blockKind[block];
-        if (kind != 0) return kind == KindZero;
-        long compressed = _offsets[block + 1] - _offsets[block];
-        bool zero = false;
-        // zlib needs about one byte per 258 zero bytes; anything much longer holds data.
-        if (compressed <= BlockSize / 128 + 128)
-        {
-            var scratch = ArrayPool<byte>.Shared.Rent(BlockSize);
-            try
-            {
-                var span = scratch.AsSpan(0, BlockSize);
-                zero = TryReadBlock(block, span) == null && !span.ContainsAnyExcept((byte)0);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(scratch);
-            }
-        }
-        _blockKind[block] = zero ? KindZero : KindData;
-        return zero;
+        return new BlockStatus(offset, length, BlockState.Data);
     }
 
     public void Flush() { }

@@ -65,7 +65,7 @@ internal sealed partial class QcowImage : IImage, ICompressedClusterWriter
         {
             var name = new byte[header.BackingFileSize];
             file.Read((long)header.BackingFileOffset, name);
-            backing = System.Text.Encoding.UTF8.GetString(name);
+            backing = CString.DecodeName(name);
         }
         LegacyAesCipher? cipher = null;
         if (header.CryptMethod == QcowHeader.CryptAes)

@@ -150,7 +150,7 @@ internal sealed class Qcow2Header
                 throw new ImageFormatException("Backing file name too long");
             int start = (int)h.BackingFileOffset;
             if (start + len > head.Length) throw new ImageCorruptException("Could not read backing file name");
-            h.BackingFile = Encoding.UTF8.GetString(head.Slice(start, (int)len));
+            h.BackingFile = CString.DecodeName(head.Slice(start, (int)len));
         }
         return h;
     }
@@ -195,14 +195,14 @@ internal sealed class Qcow2Header
                     return;
                 case ExtBackingFormat:
                     if (length >= 16) throw new ImageCorruptException($"ERROR: ext_backing_format: len={length} too large (>=16)");
-                    BackingFormat = Encoding.UTF8.GetString(data);
+                    BackingFormat = CString.Decode(data);
                     break;
                 case ExtFeatureTable:
                     for (int i = 0; i + 48 <= data.Length; i += 48)
                         FeatureNames[(data[i], data[i + 1])] = Encoding.UTF8.GetString(data.Slice(i + 2, 46)).TrimEnd('\0');
                     break;
                 case ExtDataFile:
-                    DataFile = Encoding.UTF8.GetString(data);
+                    DataFile = CString.DecodeName(data);
                     break;
                 default:
                     OtherExtensions.Add((type, data.ToArray()));

@@ -95,7 +95,8 @@ internal sealed partial class Qcow2Image : ICheckable
     private void IncRefs(CheckState s, long offset, long size, Action<string> log)
     {
         if (size <= 0) return;
-        if (offset + size - s.FileLength >= ClusterSize)
+        // Offsets are unsigned in qcow2: one with bit 63 set lies far past the end of the file.
+        if (offset < 0 || offset + size - s.FileLength >= ClusterSize)
         {
             log($"ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x{offset:x} size 0x{size:x}");
             s.Corruptions++;
@@ -286,7 +287,7 @@ internal sealed partial class Qcow2Image : ICheckable
                 continue;
             }
             long cluster = offset >> _clusterBits;
-            if (cluster >= s.Clusters)
+            if (cluster < 0 || cluster >= s.Clusters)
             {
                 s.Corruptions++;
                 s.Rebuild = true;

@@ -94,7 +94,8 @@ internal sealed partial class Qcow2Image
         int last = first;
         while (last + 1 < SubclustersPerCluster && SubclusterState(type, bitmap, last + 1) == state) last++;
         long length = ((long)(last + 1) << SubclusterBits) - inCluster;
-        long host = state is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc ? Qcow2Entry.HostOffset(entry) + inCluster : 0;
+        // Unallocated subclusters of an allocated cluster keep its host offset (qemu's map prints it).
+        long host = type == Qcow2ClusterType.Normal ? Qcow2Entry.HostOffset(entry) + inCluster : 0;
         return new Run(state, Math.Min(length, limit), host, entry);
     }
 

@@ -90,7 +90,7 @@ internal sealed partial class Qcow2Image : IImage
         while (buffer.Length > 0)
         {
             Run run;
-            lock (_lock) run = Map(offset, buffer.Length);
+            lock (_lock) run = MapOrSignal(offset, buffer.Length);
             var part = buffer[..(int)run.Length];
             ReadRun(run, offset, part);
             offset += part.Length;
@@ -127,9 +127,18 @@ internal sealed partial class Qcow2Image : IImage
     {
         BlockDeviceChecks.CheckRange(this, offset, length);
         Run run;
-        lock (_lock) run = Map(offset, length);
+        bool refine;
+        lock (_lock)
+        {
+            run = MapOrSignal(offset, length);
+            refine = run.Type == Qcow2ClusterType.Normal && _header.CryptMethod == 0 && MetadataPreallocated;
+        }
+        if (refine) return HostHoles.Refine(new BlockStatus(offset, run.Length, BlockState.Data, HostOffset: run.HostOffset, HostFile: DataFile.Path), DataFile);
         return run.Type switch
         {
+            // Unallocated subclusters of an allocated cluster: qemu reports the cluster's host offset.
+            Qcow2ClusterType.Unallocated when run.HostOffset != 0 && _header.CryptMethod == 0 =>
+                new BlockStatus(offset, run.Length, BlockState.Unallocated, HostOffset: run.HostOffset, HostFile: DataFile.Path),
             Qcow2ClusterType.Unallocated => new BlockStatus(offset, run.Length, BlockState.Unallocated),
             Qcow2ClusterType.ZeroPlain => new BlockStatus(offset, run.Length, BlockState.Zero),
             Qcow2ClusterType.ZeroAlloc => new BlockStatus(offset, run.Length, BlockState.Zero, HostOffset: run.HostOffset, HostFile: DataFile.Path),
