@@ -18,6 +18,7 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
     [
         ("amend", AmendCommand.Synopsis, AmendCommand.Build),
         ("bench", BenchCommand.Synopsis, BenchCommand.Build),
+        ("bitmap", BitmapCommand.Synopsis, BitmapCommand.Build),
         ("check", CheckCommand.Synopsis, CheckCommand.Build),
         ("commit", CommitCommand.Synopsis, CommitCommand.Build),
         ("compare", CompareCommand.Synopsis, CompareCommand.Build),

@@ -31,13 +31,22 @@ public static class CommitOperation
             string basePath = BackingPath.Resolve(above.FileName, above.BackingFileName!);
             chain[baseIndex].Dispose();
             chain.RemoveAt(baseIndex);
-            baseImage = DiskImage.Open(basePath, new OpenOptions { ReadOnly = false, Format = above.BackingFormat, Secrets = options.Secrets });
+            baseImage = DiskImage.Open(basePath, new OpenOptions
+            {
+                ReadOnly = false,
+                Format = above.BackingFormat,
+                Secrets = options.Secrets,
+                Warning = options.Warning,
+            });
             for (int i = 0; i < chain.Count - 1; i++) chain[i].AttachBacking(chain[i + 1]);
             chain[^1].AttachBacking(baseImage);
             var top = chain[0];
-            if (baseImage.Length < top.Length)
-                throw new UnsupportedFeatureException("Growing the base image during commit is not supported yet");
-            Copy(chain, baseImage, options.Progress);
+            if (baseImage.Length < top.Length) GrowBase(baseImage, top.Length);
+            try { Copy(chain, baseImage, options.Progress); }
+            catch (ImageIOException e)
+            {
+                throw new ImageFormatException($"Block job failed: {e.Message}", e);
+            }
             baseImage.Flush();
             bool drop = options.Drop || options.Base != null;
             if (!drop)
@@ -53,6 +62,23 @@ public static class CommitOperation
             // The top owns the chain below it once attached.
             if (chain.Count > 0) chain[0].Dispose();
             else baseImage?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// qemu's commit job first grows a shorter base to the top's size; a base that cannot grow (vmdk, or a v2 qcow2
+    /// whose longer backing file would show through) fails the job before anything is copied.
+    /// </summary>
+    private static void GrowBase(IImage baseImage, long size)
+    {
+        try
+        {
+            if (baseImage is not IResizable resizable) throw new UnsupportedFeatureException("Operation not supported");
+            resizable.Resize(size, "off");
+        }
+        catch (UnsupportedFeatureException e)
+        {
+            throw new ImageFormatException("Block job failed: Operation not supported", e);
         }
     }
 
@@ -120,7 +146,8 @@ public static class CommitOperation
     {
         foreach (var image in above)
         {
-            if (offset >= image.Length) return new BlockStatus(offset, length, BlockState.Unallocated);
+            // An image shorter than the top reads as zeros past its end; qemu counts those zeros as its own.
+            if (offset >= image.Length) return new BlockStatus(offset, length, BlockState.Zero);
             var status = image.GetBlockStatus(offset, Math.Min(length, image.Length - offset));
             if (status.IsAllocated) return status;
             length = status.Length;

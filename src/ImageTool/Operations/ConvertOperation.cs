@@ -52,10 +52,17 @@ public static class ConvertOperation
         long toCopy = progress == null ? 0 : sources.Sum(s => CountCopied(s, options));
         var copier = new Copier(output, options, toCopy, compressor, progress);
         long at = 0;
-        foreach (var source in sources)
+        try
         {
-            copier.Copy(source, at);
-            at += source.Length;
+            foreach (var source in sources)
+            {
+                copier.Copy(source, at);
+                at += source.Length;
+            }
+        }
+        catch (ImageIOException e)
+        {
+            throw new ImageFormatException($"error while writing at byte {e.Offset}: {e.Message}", e);
         }
         progress?.Report(100);
         output.Flush();
@@ -109,6 +116,7 @@ public static class ConvertOperation
             Format = options.OutputFormat,
             Secrets = options.Secrets,
             DriverOptions = options.OutputOptions,
+            Warning = options.SourceOptions.Warning,
         });
 
     /// <summary>The copy loop for one target; keeps the buffers and progress state.</summary>

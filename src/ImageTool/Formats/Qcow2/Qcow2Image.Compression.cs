@@ -29,6 +29,8 @@ internal sealed partial class Qcow2Image : ICompressedClusterWriter
         if (HasDataFile) throw new ImageFormatException($"error while writing at byte {offset}: Operation not supported");
         lock (_lock)
         {
+            ThrowIfUnusable(offset);
+            MarkBitmapsDirty(offset, ClusterSize);
             long l1Index = offset >> (_clusterBits + _l2Bits);
             BeginMetadataChange();
             var table = GetL2ForWrite(l1Index);
@@ -42,6 +44,8 @@ internal sealed partial class Qcow2Image : ICompressedClusterWriter
             {
                 compressed.CopyTo(buffer);
                 buffer.AsSpan(compressed.Length, padded - compressed.Length).Clear();
+                try { CheckOverlap(host, padded); }
+                catch (ImageCorruptException e) { throw Fail(offset, e); }
                 _file.Write(host, buffer.AsSpan(0, padded));
             }
             finally { ArrayPool<byte>.Shared.Return(buffer); }

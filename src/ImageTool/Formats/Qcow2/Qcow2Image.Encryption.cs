@@ -145,6 +145,7 @@ internal sealed partial class Qcow2Image
     /// <summary>Writes guest data at <paramref name="host"/>; encrypted images get whole sectors (read-modify-write at the edges).</summary>
     private void WriteData(long host, long guest, ReadOnlySpan<byte> data)
     {
+        if (!HasDataFile) CheckOverlap(host, data.Length);
         if (!IsEncrypted)
         {
             DataFile.Write(host, data);

@@ -16,10 +16,17 @@ internal sealed partial class Qcow2Image : IResizable
         lock (_lock)
         {
             if (_header.SnapshotCount > 0 && _header.Version < 3) throw new UnsupportedFeatureException("Can't resize a v2 image which has snapshots");
+            // qemu resizes the bitmaps with the image, which an inconsistent one cannot be.
+            if (_liveBitmaps?.FirstOrDefault(b => b.Bits == null) is { } stale)
+                throw new ImageFormatException($"Bitmap '{stale.Entry.Name}' is inconsistent and cannot be used\nTry block-dirty-bitmap-remove to delete this bitmap from disk");
+            long oldLength = Length;
+            // falloc/full clusters read as zeros already: qemu sets no zero flags on them.
+            bool hideBacking = size > oldLength && _backing != null && _backing.Length > oldLength && preallocation is "off" or "metadata";
+            if (hideBacking && _header.Version < 3) throw new UnsupportedFeatureException("Failed to zero out new clusters: Operation not supported");
             int coverageBits = _clusterBits + _l2Bits;
             long l1Size = (size + (1L << coverageBits) - 1) >> coverageBits;
             if (l1Size * 8 > Qcow2Header.MaxL1Bytes) throw new ImageFormatException("The image size is too large for file format 'qcow2'");
-            if (size < Length)
+            if (size < oldLength)
             {
                 WithDiscards(() =>
                 {
@@ -36,10 +43,31 @@ internal sealed partial class Qcow2Image : IResizable
             else if (preallocation != "off") PreallocateData(Length, size, preallocation);
             // qemu writes just the size field, so the rest of the header cluster stays as it is on disk.
             _header.Size = (ulong)size;
+            if (hideBacking) ZeroGrownArea(oldLength);
             Span<byte> field = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64BigEndian(field, (ulong)size);
             _file.Write(24, field);
             _file.Flush();
+        }
+    }
+
+    /// <summary>
+    /// As qemu's truncate with a longer backing file: what the backing file holds past the old end must not show
+    /// through, so the new area reads as zeros: zero clusters, and written zeros in the old end's partial cluster.
+    /// </summary>
+    private void ZeroGrownArea(long oldLength)
+    {
+        try
+        {
+            long unit = 1L << (_extendedL2 ? SubclusterBits : _clusterBits);
+            long zeroStart = (oldLength + unit - 1) & ~(unit - 1);
+            if (Length > zeroStart) ZeroRange(zeroStart, Length - zeroStart, mayDeallocate: false);
+            if (zeroStart > oldLength) WriteZeroBytes(oldLength, Math.Min(zeroStart, Length) - oldLength);
+            WriteBackMetadata();
+        }
+        catch (ImageCorruptException e)
+        {
+            throw Fail(oldLength, e);
         }
     }
 

@@ -122,7 +122,7 @@ internal sealed partial class Qcow2Image
         int n = (int)Math.Min(data.Length, ClusterSize - inCluster);
         long l1Index = cluster >> _l2Bits;
         int i = (int)(cluster & (L2Entries - 1));
-        ulong entry = Lookup(cluster, out bool noTable);
+        ulong entry = Lookup(cluster, out bool noTable, forWrite: true);
         var type = EntryType(entry);
         ulong bitmap = noTable ? 0 : LookupBitmap(cluster);
         int first = inCluster >> SubclusterBits, last = (inCluster + n - 1) >> SubclusterBits;
@@ -236,6 +236,31 @@ internal sealed partial class Qcow2Image
             WriteData(host + from, guest, span);
         }
         finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    /// <summary>
+    /// Zeroes part of one guest cluster: whole subclusters get their zero bits (qemu's zero_l2_subclusters), the
+    /// unaligned head and tail are written as zeros. Compressed clusters and raw data files are written as zeros.
+    /// </summary>
+    private void ZeroPartOfCluster(long offset, long end, long clusterStart)
+    {
+        long sc = 1L << SubclusterBits;
+        long alignedStart = (offset + sc - 1) & ~(sc - 1);
+        long alignedEnd = end == Length ? end : end & ~(sc - 1);
+        ulong entry = Lookup(offset >> _clusterBits, out _);
+        if (alignedStart >= alignedEnd || DataFileRaw || EntryType(entry) == Qcow2ClusterType.Compressed)
+        {
+            if (!ReadsAsZeros(entry, clusterStart)) WriteZeroBytes(offset, end - offset);
+            return;
+        }
+        long cluster = offset >> _clusterBits;
+        long l1Index = cluster >> _l2Bits;
+        GetL2ForWrite(l1Index);
+        ref ulong bitmap = ref CurrentBitmaps(l1Index)[cluster & (L2Entries - 1)];
+        ulong mask = SubclusterMask((int)((alignedStart - clusterStart) >> SubclusterBits), (int)((alignedEnd - 1 - clusterStart) >> SubclusterBits));
+        bitmap = (bitmap | (mask << 32)) & ~mask;
+        if (offset < alignedStart) WriteZeroBytes(offset, alignedStart - offset);
+        if (alignedEnd < end) WriteZeroBytes(alignedEnd, end - alignedEnd);
     }
 
     /// <summary>A whole guest cluster reads as zeros: all zero bits set; the host cluster kept unless it may go.</summary>

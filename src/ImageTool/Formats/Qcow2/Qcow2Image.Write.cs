@@ -14,15 +14,19 @@ internal sealed partial class Qcow2Image : IMakeEmpty
     private Qcow2Refcounts? _refcounts;
     private bool _l1Dirty;
     private bool _markedDirty;
+    private bool _corruptionSignalled;
 
-    private Qcow2Refcounts Refcounts => _refcounts ??= new Qcow2Refcounts(_file, _header, OnRefcountTableMoved);
+    private Qcow2Refcounts Refcounts => _refcounts ??=
+        new Qcow2Refcounts(_file, _header, OnRefcountTableMoved, block => CheckOverlap(block, ClusterSize, Metadata.RefcountBlock));
 
     private void OpenForWriting()
     {
-        // Unknown autoclear bits (and bitmaps, which we do not maintain) are cleared as qemu does.
-        if ((_header.AutoclearFeatures & ~Qcow2Header.AutoclearDataFileRaw) != 0)
+        var (directoryOffset, directorySize, bitmaps) = Qcow2Bitmap.ReadDirectory(_file, _header);
+        // Unknown autoclear bits are cleared as qemu does; so is the bitmaps bit of an image without bitmaps.
+        ulong known = Qcow2Header.AutoclearDataFileRaw | (bitmaps.Count > 0 ? Qcow2Header.AutoclearBitmaps : 0);
+        if ((_header.AutoclearFeatures & ~known) != 0)
         {
-            _header.AutoclearFeatures &= Qcow2Header.AutoclearDataFileRaw;
+            _header.AutoclearFeatures &= known;
             WriteHeader();
         }
         if ((_header.IncompatibleFeatures & Qcow2Header.IncompatDirty) != 0)
@@ -32,6 +36,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             _header.IncompatibleFeatures &= ~Qcow2Header.IncompatDirty;
             WriteHeader();
         }
+        OpenBitmapsForWriting(directoryOffset, directorySize, bitmaps);
     }
 
     private void WriteHeader()
@@ -69,8 +74,11 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         BlockDeviceChecks.CheckWrite(this, offset, buffer.Length);
         lock (_lock)
         {
+            ThrowIfUnusable(offset);
+            long start = offset;
             try
             {
+                MarkBitmapsDirty(offset, buffer.Length);
                 while (buffer.Length > 0)
                 {
                     int n = _extendedL2 ? WriteInCluster(offset, buffer) : WriteInTable(offset, buffer);
@@ -80,17 +88,22 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             }
             catch (ImageCorruptException e)
             {
-                MarkCorrupt(e.Message);
-                throw;
+                throw Fail(start, e);
             }
         }
     }
 
-    /// <summary>As qemu: metadata found broken while writing sets the corrupt bit, so nothing writes the image again until it is repaired.</summary>
+    /// <summary>
+    /// As qemu: metadata found broken while writing sets the corrupt bit (v3 images have one), so nothing writes
+    /// the image again until it is repaired.
+    /// </summary>
     private void MarkCorrupt(string reason)
     {
-        if ((_header.IncompatibleFeatures & Qcow2Header.IncompatCorrupt) != 0) return;
+        if (_corruptionSignalled) return;
+        _corruptionSignalled = true;
+        _unusable = true; // qemu's fatal corruption event: no further I/O, nothing written at close
         _warning?.Invoke($"qcow2: Marking image as corrupt: {reason}; further corruption events will be suppressed");
+        if (_header.Version < 3) return;
         _header.IncompatibleFeatures |= Qcow2Header.IncompatCorrupt;
         Span<byte> b = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64BigEndian(b, _header.IncompatibleFeatures);
@@ -116,13 +129,15 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         {
             long cluster = pos >> _clusterBits;
             int i = (int)(cluster & (L2Entries - 1));
-            ulong entry = table?[i] ?? Lookup(cluster, out _);
+            ulong entry = table?[i] ?? Lookup(cluster, out _, forWrite: true);
             long clusterStart = cluster << _clusterBits;
             int j = i;
             long runEnd;
             if (InPlace(entry))
             {
                 long host = Qcow2Entry.HostOffset(entry);
+                if ((host & (cs - 1)) != 0)
+                    throw new ImageCorruptException($"Data cluster offset {Hex(host)} unaligned (guest offset: {Hex(clusterStart)})");
                 table ??= LoadL2(Qcow2Entry.HostOffset(_l1[l1Index]), l1Index);
                 while (((long)(j + 1 - i) << _clusterBits) + clusterStart < end && j + 1 < L2Entries
                        && InPlace(table[j + 1]) && Qcow2Entry.HostOffset(table[j + 1]) == host + (j + 1 - i) * cs)
@@ -234,6 +249,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         table = oldOffset == 0 ? new ulong[L2Entries] : (ulong[])LoadL2(oldOffset, l1Index).Clone();
         ulong[]? bitmaps = !_extendedL2 ? null : oldOffset == 0 ? new ulong[L2Entries] : (ulong[])_l2Bitmaps[oldOffset].Clone();
         long newOffset = Refcounts.Allocate(1);
+        CheckOverlap(newOffset, ClusterSize, Metadata.ActiveL2);
         if ((long)_l2Cache.Count * ClusterSize >= MaxCachedL2Bytes) EvictL2Cache();
         _l2Cache[newOffset] = table;
         if (bitmaps != null) _l2Bitmaps[newOffset] = bitmaps;
@@ -249,11 +265,12 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         BlockDeviceChecks.CheckWrite(this, offset, length);
         lock (_lock)
         {
+            ThrowIfUnusable(offset);
+            MarkBitmapsDirty(offset, length);
             try { ZeroRange(offset, length, mayDeallocate); }
             catch (ImageCorruptException e)
             {
-                MarkCorrupt(e.Message);
-                throw;
+                throw Fail(offset, e);
             }
         }
     }
@@ -269,7 +286,8 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             if (offset > clusterStart || end < clusterEnd)
             {
                 long partEnd = Math.Min(end, clusterEnd);
-                if (!ReadsAsZeros(Lookup(offset >> _clusterBits, out _), clusterStart))
+                if (_extendedL2) ZeroPartOfCluster(offset, partEnd, clusterStart);
+                else if (!ReadsAsZeros(Lookup(offset >> _clusterBits, out _), clusterStart))
                     WriteZeroBytes(offset, partEnd - offset);
                 offset = partEnd;
                 continue;
@@ -358,8 +376,13 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         if (IsReadOnly) return;
         lock (_lock)
         {
+            if (_unusable) return;
             _dataFile?.Flush();
-            WriteBackMetadata();
+            try { WriteBackMetadata(); }
+            catch (ImageCorruptException e)
+            {
+                throw Fail(0, e);
+            }
             _file.Flush();
         }
     }
@@ -381,6 +404,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         {
             foreach (long offset in _dirtyL2.Order())
             {
+                CheckOverlap(offset, ClusterSize, Metadata.ActiveL2);
                 EncodeL2(offset, raw.AsSpan(0, ClusterSize));
                 _file.Write(offset, raw.AsSpan(0, ClusterSize));
             }
@@ -391,6 +415,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         {
             var l1 = new byte[_l1.Length * 8];
             for (int i = 0; i < _l1.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(l1.AsSpan(i * 8), _l1[i]);
+            CheckOverlap((long)_header.L1TableOffset, l1.Length, Metadata.ActiveL1);
             _file.Write((long)_header.L1TableOffset, l1);
             _l1Dirty = false;
         }
@@ -414,8 +439,19 @@ internal sealed partial class Qcow2Image : IMakeEmpty
     {
         lock (_lock)
         {
+            // As qemu closing an unusable image: nothing more is written (errors at close are not reported).
+            if (_unusable) return;
             _dataFile?.Flush();
-            WriteBackMetadata();
+            try
+            {
+                StoreBitmaps();
+                WriteBackMetadata();
+            }
+            catch (ImageCorruptException e)
+            {
+                Fail(0, e);
+                return;
+            }
             _file.Flush();
             if (_markedDirty)
             {

@@ -46,6 +46,7 @@ internal sealed partial class Qcow2Image : IImage
             var image = new Qcow2Image(file, header, format) { _warning = options?.Warning };
             image.OpenDataFile(options ?? new OpenOptions(), createdDataFile);
             image.LoadSnapshots();
+            image.ValidateBitmaps();
             image.SetupEncryption(options ?? new OpenOptions());
             if (!file.IsReadOnly && !forRepair) image.OpenForWriting();
             return image;
@@ -85,6 +86,7 @@ internal sealed partial class Qcow2Image : IImage
     public void Read(long offset, Span<byte> buffer)
     {
         BlockDeviceChecks.CheckRange(this, offset, buffer.Length);
+        ThrowIfUnusable(offset);
         while (buffer.Length > 0)
         {
             Run run;
@@ -193,8 +195,11 @@ internal sealed partial class Qcow2Image : IImage
         return new Run(type, Math.Min(length, maxLength), host + inCluster, entry);
     }
 
-    /// <summary>The L2 entry of a guest cluster (0 when its L1 entry is empty). Caller holds the lock.</summary>
-    private ulong Lookup(long cluster, out bool noTable)
+    /// <summary>
+    /// The L2 entry of a guest cluster (0 when its L1 entry is empty). Caller holds the lock. An unaligned data
+    /// offset is reported with qemu's read or write path message.
+    /// </summary>
+    private ulong Lookup(long cluster, out bool noTable, bool forWrite = false)
     {
         long l1Index = cluster >> _l2Bits;
         noTable = true;
@@ -206,8 +211,11 @@ internal sealed partial class Qcow2Image : IImage
         ulong entry = LoadL2(l2Offset, l1Index)[index];
         var type = EntryType(entry);
         if (type is Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc && (Qcow2Entry.HostOffset(entry) & (ClusterSize - 1)) != 0)
-            throw new ImageCorruptException(
-                $"Cluster allocation offset {Hex(Qcow2Entry.HostOffset(entry))} unaligned (L2 offset: {Hex(l2Offset)}, L2 index: {Hex(index)})");
+        {
+            throw new ImageCorruptException(forWrite
+                ? $"Data cluster offset {Hex(Qcow2Entry.HostOffset(entry))} unaligned (guest offset: {Hex(cluster << _clusterBits)})"
+                : $"Cluster allocation offset {Hex(Qcow2Entry.HostOffset(entry))} unaligned (L2 offset: {Hex(l2Offset)}, L2 index: {Hex(index)})");
+        }
         return entry;
     }
 

@@ -19,11 +19,14 @@ internal sealed class Qcow2Refcounts
     private readonly HashSet<long> _dirtyBlocks = [];
     private readonly List<(long Start, long Count)> _pending = [];
     private readonly Action<long, int> _tableMoved;
+    private readonly Action<long>? _beforeBlockWrite;
     private ulong[] _table;
     private long _freeIndex;
 
-    public Qcow2Refcounts(HostFile file, Qcow2Header header, Action<long, int> tableMoved)
+    /// <summary>Reads the refcount table; <paramref name="beforeBlockWrite"/> sees each refcount block's offset before it is written and may throw to prevent the write.</summary>
+    public Qcow2Refcounts(HostFile file, Qcow2Header header, Action<long, int> tableMoved, Action<long>? beforeBlockWrite = null)
     {
+        _beforeBlockWrite = beforeBlockWrite;
         _file = file;
         _clusterBits = header.ClusterBits;
         _refcountOrder = header.RefcountOrder;
@@ -37,6 +40,21 @@ internal sealed class Qcow2Refcounts
         _file.Read(TableOffset, raw);
         _table = new ulong[entries];
         for (int i = 0; i < entries; i++) _table[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
+        _usedEntries = Array.FindLastIndex(_table, e => e != 0) + 1;
+    }
+
+    // Table entries past this index are all 0 (qemu's max_refcount_table_index + 1).
+    private int _usedEntries;
+
+    /// <summary>Whether a refcount block lies in the host range [start, end) (the metadata overlap check).</summary>
+    public bool HasBlockIn(long start, long end)
+    {
+        foreach (ulong entry in _table.AsSpan(0, _usedEntries))
+        {
+            long offset = (long)(entry & ~0x1FFUL);
+            if (offset != 0 && offset < end && start < offset + ClusterSize) return true;
+        }
+        return false;
     }
 
     public long TableOffset { get; private set; }
@@ -149,6 +167,7 @@ internal sealed class Qcow2Refcounts
         {
             _blocks[index] = new byte[ClusterSize];
             _table[index] = (ulong)cluster << _clusterBits;
+            _usedEntries = Math.Max(_usedEntries, (int)index + 1);
             _dirtyBlocks.Add(index);
             WriteTableEntry(index);
             Change(cluster, 1);
@@ -235,6 +254,7 @@ internal sealed class Qcow2Refcounts
         long oldOffset = TableOffset;
         int oldClusters = TableClusters;
         _table = table;
+        _usedEntries = Array.FindLastIndex(_table, e => e != 0) + 1;
         foreach (var (index, block) in blocks)
         {
             _blocks[index] = block;
@@ -318,7 +338,11 @@ internal sealed class Qcow2Refcounts
     public void FlushBlocks()
     {
         foreach (long index in _dirtyBlocks.Order())
-            _file.Write((long)(_table[index] & ~0x1FFUL), _blocks[index]);
+        {
+            long offset = (long)(_table[index] & ~0x1FFUL);
+            _beforeBlockWrite?.Invoke(offset);
+            _file.Write(offset, _blocks[index]);
+        }
         _dirtyBlocks.Clear();
         ProcessDiscards();
         if (_deferredTableEntries.Count == 0) return;

@@ -132,8 +132,8 @@ public class Qcow2BadInputTests
         Patch(path, 0x40000, 0x8000000000050200, 8);
         var warnings = new List<string>();
         using (var image = DiskImage.Open(path, new OpenOptions { ReadOnly = false, Warning = warnings.Add }))
-            Assert.Throws<ImageCorruptException>(() => image.Write(0, new byte[512]));
-        Assert.That(warnings, Is.EqualTo(new[] { "qcow2: Marking image as corrupt: Cluster allocation offset 0x50200 unaligned (L2 offset: 0x40000, L2 index: 0); further corruption events will be suppressed" }));
+            Assert.Throws<ImageIOException>(() => image.Write(0, new byte[512]));
+        Assert.That(warnings, Is.EqualTo(new[] { "qcow2: Marking image as corrupt: Data cluster offset 0x50200 unaligned (guest offset: 0); further corruption events will be suppressed" }));
         Assert.That(Tools.QemuImg("info", path).Ok().Stdout, Does.Contain("corrupt: true"));
         Assert.That(ImgOpenError(path, readOnly: false), Does.EndWith("qcow2: Image is corrupt; cannot be opened read/write"));
     }
