@@ -7,20 +7,8 @@ namespace ImageTool.Cli.Tests;
 /// images afterwards (same bitmaps, same cluster layout), which qemu-img check finds clean.
 /// </summary>
 [Category("Qemu")]
-public class BitmapGoldenTests
+public class BitmapGoldenTests : QemuGoldenTestBase
 {
-    private TempDir _dir = null!;
-
-    [SetUp]
-    public void SetUp()
-    {
-        _dir = new TempDir();
-        Tools.Require("qemu-img");
-    }
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
-
     private static readonly string[] Images = ["plain.qcow2", "bm.qcow2", "inuse.qcow2", "other.qcow2", "small.qcow2"];
 
     private void Prepare(string dir)
@@ -78,7 +66,7 @@ public class BitmapGoldenTests
     public void Bitmap_MatchesQemuImg(string commandLine)
     {
         string[] args = ["bitmap", .. commandLine.Split(' ')];
-        string q = _dir["q"], mine = _dir["img"];
+        string q = Dir["q"], mine = Dir["img"];
         Prepare(q);
         Prepare(mine);
         var qemu = Tools.RunIn(q, "qemu-img", args);
@@ -102,14 +90,14 @@ public class BitmapGoldenTests
     [TestCase("resize --shrink bm.qcow2 1M")]
     public void Command_MatchesQemuImg(string commandLine)
     {
-        Img.AssertSameAsQemu(_dir.Path, commandLine.Split(' '), () => Prepare(_dir.Path));
+        Img.AssertSameAsQemu(Dir.Path, commandLine.Split(' '), () => Prepare(Dir.Path));
     }
 
     [Test]
     public void Info_ListsBitmapsLikeQemu()
     {
-        Prepare(_dir.Path);
+        Prepare(Dir.Path);
         foreach (var args in new[] { new[] { "info", "bm.qcow2" }, ["info", "--output=json", "inuse.qcow2"] })
-            Img.AssertSameAsQemu(_dir.Path, args);
+            Img.AssertSameAsQemu(Dir.Path, args);
     }
 }

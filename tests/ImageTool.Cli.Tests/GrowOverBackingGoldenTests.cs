@@ -4,24 +4,12 @@ namespace ImageTool.Cli.Tests;
 
 /// <summary>resize and commit that grow an image over a longer backing file: same output and exit code as qemu-img.</summary>
 [Category("Qemu")]
-public class GrowOverBackingGoldenTests
+public class GrowOverBackingGoldenTests : QemuGoldenTestBase
 {
-    private TempDir _dir = null!;
-
-    [SetUp]
-    public void SetUp()
-    {
-        _dir = new TempDir();
-        Tools.Require("qemu-img");
-    }
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
-
     private void Prepare()
     {
-        foreach (var f in Directory.GetFiles(_dir.Path)) File.Delete(f);
-        void Run(string tool, params string[] args) => Tools.RunIn(_dir.Path, tool, args).Ok();
+        foreach (var f in Directory.GetFiles(Dir.Path)) File.Delete(f);
+        void Run(string tool, params string[] args) => Tools.RunIn(Dir.Path, tool, args).Ok();
         Run("qemu-img", "create", "-q", "-f", "raw", "long.raw", "4M");
         Run("qemu-io", "-f", "raw", "-c", "write -P 0xaa 0 4M", "long.raw");
         Run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "long.raw", "-F", "raw", "v3.qcow2", "1M");
@@ -44,7 +32,7 @@ public class GrowOverBackingGoldenTests
     [TestCase("map --output=json v3.qcow2")]
     public void Command_MatchesQemuImg(string commandLine)
     {
-        Img.AssertSameAsQemu(_dir.Path, commandLine.Split(' '), Prepare);
+        Img.AssertSameAsQemu(Dir.Path, commandLine.Split(' '), Prepare);
     }
 
     [TestCase("resize", "v3.qcow2", "4M")]
@@ -57,16 +45,16 @@ public class GrowOverBackingGoldenTests
             foreach (var name in new[] { "v3.qcow2", "short.raw", "top-raw.qcow2" })
             {
                 string format = name.EndsWith(".raw", StringComparison.Ordinal) ? "raw" : "qcow2";
-                files += Tools.RunIn(_dir.Path, "qemu-img", "map", "-f", format, "--output=json", name).Ok().Stdout;
-                if (format == "qcow2") Tools.RunIn(_dir.Path, "qemu-img", "check", name).Ok();
+                files += Tools.RunIn(Dir.Path, "qemu-img", "map", "-f", format, "--output=json", name).Ok().Stdout;
+                if (format == "qcow2") Tools.RunIn(Dir.Path, "qemu-img", "check", name).Ok();
             }
             return files;
         }
         Prepare();
-        Tools.RunIn(_dir.Path, "qemu-img", args).Ok();
+        Tools.RunIn(Dir.Path, "qemu-img", args).Ok();
         string qemu = Outcome();
         Prepare();
-        Img.Run(_dir.Path, args).Ok();
+        Img.Run(Dir.Path, args).Ok();
         Assert.That(Outcome(), Is.EqualTo(qemu));
     }
 }

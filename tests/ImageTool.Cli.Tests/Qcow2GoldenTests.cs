@@ -4,49 +4,37 @@ namespace ImageTool.Cli.Tests;
 
 /// <summary>qcow2, commit and bench through the CLI: same stdout, stderr and exit code as qemu-img.</summary>
 [Category("Qemu")]
-public class Qcow2GoldenTests
+public class Qcow2GoldenTests : QemuGoldenTestBase
 {
-    private TempDir _dir = null!;
-
-    [SetUp]
-    public void SetUp()
-    {
-        _dir = new TempDir();
-        Tools.Require("qemu-img");
-    }
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
-
     // Rebuilt before each of the two runs: base.qcow2 <- mid.qcow2 <- top.qcow2, plus a leaky image.
     private void Prepare()
     {
-        foreach (var f in Directory.GetFiles(_dir.Path)) File.Delete(f);
-        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "base.qcow2", "4M").Ok();
-        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 1 0 4M", "base.qcow2").Ok();
-        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "mid.qcow2").Ok();
-        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 2 64k 64k", "mid.qcow2").Ok();
-        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", "top.qcow2").Ok();
-        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 3 1M 100k", "-c", "write -z 2M 64k", "top.qcow2").Ok();
-        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "leak.qcow2", "4M").Ok();
-        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 4 0 128k", "leak.qcow2").Ok();
-        using (var fs = new FileStream(_dir["leak.qcow2"], FileMode.Open))
+        foreach (var f in Directory.GetFiles(Dir.Path)) File.Delete(f);
+        Tools.RunIn(Dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "base.qcow2", "4M").Ok();
+        Tools.RunIn(Dir.Path, "qemu-io", "-c", "write -P 1 0 4M", "base.qcow2").Ok();
+        Tools.RunIn(Dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "mid.qcow2").Ok();
+        Tools.RunIn(Dir.Path, "qemu-io", "-c", "write -P 2 64k 64k", "mid.qcow2").Ok();
+        Tools.RunIn(Dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", "top.qcow2").Ok();
+        Tools.RunIn(Dir.Path, "qemu-io", "-c", "write -P 3 1M 100k", "-c", "write -z 2M 64k", "top.qcow2").Ok();
+        Tools.RunIn(Dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "leak.qcow2", "4M").Ok();
+        Tools.RunIn(Dir.Path, "qemu-io", "-c", "write -P 4 0 128k", "leak.qcow2").Ok();
+        using (var fs = new FileStream(Dir["leak.qcow2"], FileMode.Open))
         {
             fs.Position = 0x20000 + 2 * 5;
             fs.Write([0, 2]);
         }
-        File.Copy(_dir["leak.qcow2"], _dir["corrupt.qcow2"]);
-        using (var fs = new FileStream(_dir["corrupt.qcow2"], FileMode.Open))
+        File.Copy(Dir["leak.qcow2"], Dir["corrupt.qcow2"]);
+        using (var fs = new FileStream(Dir["corrupt.qcow2"], FileMode.Open))
         {
             fs.Position = 79;
             fs.WriteByte(2); // incompatible feature "corrupt bit"
         }
-        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", "dirty.qcow2", "4M").Ok();
-        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 5 0 192k", "-c", "abort", "dirty.qcow2");
-        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "-b", "base.qcow2", "-F", "qcow2", "ext.qcow2").Ok();
-        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 6 0 4k", "-c", "write -z 8k 4k", "-c", "write -z 64k 64k", "ext.qcow2").Ok();
-        Tools.RunIn(_dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "data_file=df.raw,data_file_raw=on", "df.qcow2", "4M").Ok();
-        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 7 0 100k", "df.qcow2").Ok();
+        Tools.RunIn(Dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", "dirty.qcow2", "4M").Ok();
+        Tools.RunIn(Dir.Path, "qemu-io", "-c", "write -P 5 0 192k", "-c", "abort", "dirty.qcow2");
+        Tools.RunIn(Dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "-b", "base.qcow2", "-F", "qcow2", "ext.qcow2").Ok();
+        Tools.RunIn(Dir.Path, "qemu-io", "-c", "write -P 6 0 4k", "-c", "write -z 8k 4k", "-c", "write -z 64k 64k", "ext.qcow2").Ok();
+        Tools.RunIn(Dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "data_file=df.raw,data_file_raw=on", "df.qcow2", "4M").Ok();
+        Tools.RunIn(Dir.Path, "qemu-io", "-c", "write -P 7 0 100k", "df.qcow2").Ok();
     }
 
     [TestCase("create -f qcow2 new.qcow2 1G")]
@@ -97,19 +85,19 @@ public class Qcow2GoldenTests
     [TestCase("bench -s 3G base.qcow2")]
     public void Command_MatchesQemuImg(string commandLine)
     {
-        Img.AssertSameAsQemu(_dir.Path, commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries), Prepare);
+        Img.AssertSameAsQemu(Dir.Path, commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries), Prepare);
     }
 
     [Test]
     public void Commit_ResultsEqualQemu()
     {
         Prepare();
-        Img.Run(_dir.Path, "commit", "top.qcow2").Ok();
-        Directory.CreateDirectory(_dir["saved"]); // Prepare clears only the top directory
-        foreach (var f in new[] { "base", "mid", "top" }) File.Copy(_dir[$"{f}.qcow2"], _dir[$"saved/{f}.qcow2"]);
+        Img.Run(Dir.Path, "commit", "top.qcow2").Ok();
+        Directory.CreateDirectory(Dir["saved"]); // Prepare clears only the top directory
+        foreach (var f in new[] { "base", "mid", "top" }) File.Copy(Dir[$"{f}.qcow2"], Dir[$"saved/{f}.qcow2"]);
         Prepare();
-        Tools.RunIn(_dir.Path, "qemu-img", "commit", "top.qcow2").Ok();
+        Tools.RunIn(Dir.Path, "qemu-img", "commit", "top.qcow2").Ok();
         foreach (var f in new[] { "base", "mid", "top" })
-            Tools.RunIn(_dir.Path, "qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", $"saved/{f}.qcow2", $"{f}.qcow2").Ok();
+            Tools.RunIn(Dir.Path, "qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", $"saved/{f}.qcow2", $"{f}.qcow2").Ok();
     }
 }

@@ -5,27 +5,15 @@ namespace ImageTool.Cli.Tests;
 
 /// <summary>Commands writing into an image whose L2 entry points at its L1 table: qemu-img's warning, error and exit code.</summary>
 [Category("Qemu")]
-public class Qcow2OverlapGoldenTests
+public class Qcow2OverlapGoldenTests : QemuGoldenTestBase
 {
-    private TempDir _dir = null!;
-
-    [SetUp]
-    public void SetUp()
-    {
-        _dir = new TempDir();
-        Tools.Require("qemu-img");
-    }
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
-
     private void Prepare()
     {
-        foreach (var f in Directory.GetFiles(_dir.Path)) File.Delete(f);
-        void Run(string tool, params string[] args) => Tools.RunIn(_dir.Path, tool, args).Ok();
+        foreach (var f in Directory.GetFiles(Dir.Path)) File.Delete(f);
+        void Run(string tool, params string[] args) => Tools.RunIn(Dir.Path, tool, args).Ok();
         Run("qemu-img", "create", "-q", "-f", "qcow2", "bad.qcow2", "1M");
         Run("qemu-io", "-c", "write -P 1 0 64k", "bad.qcow2");
-        using (var fs = new FileStream(_dir["bad.qcow2"], FileMode.Open))
+        using (var fs = new FileStream(Dir["bad.qcow2"], FileMode.Open))
         {
             var entry = new byte[8];
             BinaryPrimitives.WriteUInt64BigEndian(entry, 0x30000UL | 1UL << 63); // guest cluster 0 -> the L1 table
@@ -43,7 +31,7 @@ public class Qcow2OverlapGoldenTests
     [TestCase("commit top.qcow2")]
     public void Command_MatchesQemuImg(string commandLine)
     {
-        Img.AssertSameAsQemu(_dir.Path, commandLine.Split(' '), Prepare);
-        Assert.That(Tools.RunIn(_dir.Path, "qemu-img", "info", "bad.qcow2").Ok().Stdout, Does.Contain("corrupt: true"));
+        Img.AssertSameAsQemu(Dir.Path, commandLine.Split(' '), Prepare);
+        Assert.That(Tools.RunIn(Dir.Path, "qemu-img", "info", "bad.qcow2").Ok().Stdout, Does.Contain("corrupt: true"));
     }
 }
