@@ -102,24 +102,69 @@ internal static class LuksVolume
     /// </summary>
     public static byte[] Unlock(LuksHeader h, Action<long, Span<byte>> read, string password)
     {
-        var hash = Hash(h.HashSpec);
-        var spec = LuksCipherSpec.FromHeader(h);
-        byte[] pw = Encoding.UTF8.GetBytes(password);
-        int keyBytes = (int)h.KeyBytes;
-        int materialLength = keyBytes * Stripes;
-        var material = new byte[(materialLength + LuksHeader.SectorSize - 1) / LuksHeader.SectorSize * LuksHeader.SectorSize];
-        foreach (var slot in h.Slots)
+        for (int i = 0; i < LuksHeader.SlotCount; i++)
         {
-            if (!slot.IsActive) continue;
-            byte[] slotKey = Rfc2898DeriveBytes.Pbkdf2(pw, slot.Salt, (int)slot.Iterations, hash, keyBytes);
-            read((long)slot.KeyOffsetSectors * LuksHeader.SectorSize, material);
-            using (var cipher = new LuksSectorCipher(spec, slotKey)) cipher.Decrypt(material, 0);
-            byte[] candidate = AfSplitter.Merge(material.AsSpan(0, materialLength), keyBytes, Stripes, hash);
-            byte[] digest = Rfc2898DeriveBytes.Pbkdf2(candidate, h.MasterKeySalt, (int)h.MasterKeyIterations, hash, MasterKeyDigestLength);
-            if (CryptographicOperations.FixedTimeEquals(digest, h.MasterKeyDigest)) return candidate;
+            if (TryUnlockSlot(h, i, read, password) is { } key) return key;
         }
         throw new ImageFormatException("Invalid password, cannot unlock any keyslot");
     }
+
+    /// <summary>The master key when slot <paramref name="index"/> is active and opens with <paramref name="password"/>, else null.</summary>
+    public static byte[]? TryUnlockSlot(LuksHeader h, int index, Action<long, Span<byte>> read, string password)
+    {
+        var slot = h.Slots[index];
+        if (!slot.IsActive) return null;
+        var hash = Hash(h.HashSpec);
+        int keyBytes = (int)h.KeyBytes;
+        int materialLength = keyBytes * Stripes;
+        var material = new byte[MaterialSectors(keyBytes) * LuksHeader.SectorSize];
+        byte[] slotKey = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), slot.Salt, (int)slot.Iterations, hash, keyBytes);
+        read((long)slot.KeyOffsetSectors * LuksHeader.SectorSize, material);
+        using (var cipher = new LuksSectorCipher(LuksCipherSpec.FromHeader(h), slotKey)) cipher.Decrypt(material, 0);
+        byte[] candidate = AfSplitter.Merge(material.AsSpan(0, materialLength), keyBytes, Stripes, hash);
+        byte[] digest = Rfc2898DeriveBytes.Pbkdf2(candidate, h.MasterKeySalt, (int)h.MasterKeyIterations, hash, MasterKeyDigestLength);
+        return CryptographicOperations.FixedTimeEquals(digest, h.MasterKeyDigest) ? candidate : null;
+    }
+
+    /// <summary>
+    /// The PBKDF2 iterations of a new key slot for <paramref name="iterTimeMs"/> (qemu's scaling of its benchmark,
+    /// with its range errors; <paramref name="slot"/> only names the slot in them).
+    /// </summary>
+    public static uint SlotIterations(string hashSpec, int keyBytes, ulong iterTimeMs, int slot)
+    {
+        ulong perSecond = (ulong)IterationsPerSecond(Hash(hashSpec), keyBytes);
+        if (iterTimeMs != 0 && perSecond > ulong.MaxValue / iterTimeMs)
+            throw SlotWriteError($"PBKDF iterations {perSecond} too large to scale", slot);
+        ulong iterations = perSecond * iterTimeMs / 1000;
+        if (iterations > uint.MaxValue) throw SlotWriteError($"PBKDF iterations {iterations} larger than {uint.MaxValue}", slot);
+        return (uint)Math.Max(iterations, MinIterations);
+    }
+
+    private static ImageFormatException SlotWriteError(string message, int slot) =>
+        new($"{message}: Numerical result out of range\nFailed to write to keyslot {slot}") { OmitFinalNewline = true };
+
+    /// <summary>
+    /// A fresh key slot holding <paramref name="masterKey"/> under <paramref name="password"/> at the place of slot
+    /// <paramref name="index"/>, and its encrypted key material (whole sectors) to store at the slot's key offset.
+    /// </summary>
+    public static (LuksKeySlot Slot, byte[] Material) SealKeySlot(LuksHeader h, int index, byte[] masterKey, string password, uint iterations)
+    {
+        var hash = Hash(h.HashSpec);
+        int keyBytes = (int)h.KeyBytes;
+        byte[] salt = RandomNumberGenerator.GetBytes(SaltLength);
+        byte[] slotKey = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, (int)iterations, hash, keyBytes);
+        var material = new byte[MaterialSectors(keyBytes) * LuksHeader.SectorSize];
+        AfSplitter.Split(masterKey, Stripes, hash).CopyTo(material, 0);
+        using (var cipher = new LuksSectorCipher(LuksCipherSpec.FromHeader(h), slotKey)) cipher.Encrypt(material, 0);
+        return (new LuksKeySlot(LuksHeader.SlotEnabled, iterations, salt, h.Slots[index].KeyOffsetSectors, Stripes), material);
+    }
+
+    /// <summary>Slot <paramref name="index"/> erased as qemu does it: disabled, no salt, no iterations, same place.</summary>
+    public static LuksKeySlot ErasedKeySlot(LuksHeader h, int index) =>
+        new(LuksHeader.SlotDisabled, 0, new byte[SaltLength], h.Slots[index].KeyOffsetSectors, h.Slots[index].Stripes);
+
+    /// <summary>The sectors of one slot's key material (key length times 4000 stripes, rounded up).</summary>
+    public static int MaterialSectors(int keyBytes) => (keyBytes * Stripes + LuksHeader.SectorSize - 1) / LuksHeader.SectorSize;
 
     /// <summary>
     /// A new LUKS area (header + key material, <c>PayloadOffsetSectors * 512</c> bytes) laid out as qemu does: 8 slots

@@ -96,14 +96,16 @@ public sealed class ImageOptions
     public long? GetNumber(string name)
     {
         if (!_values.TryGetValue(name, out var v)) return null;
-        if (!TryParseNumber(v.Trim(), out ulong n)) throw new ArgumentException($"Parameter '{name}' expects a number");
+        if (!TryParseNumber(v.Trim(), out ulong n, out bool overflow))
+            throw new ArgumentException(overflow ? $"Value '{v}' is too large for parameter '{name}'" : $"Parameter '{name}' expects a number");
         return unchecked((long)n);
     }
 
     /// <summary>qemu_strtou64 with base 0: decimal, 0x hex or 0 octal; a leading minus wraps around as in strtoull.</summary>
-    private static bool TryParseNumber(string s, out ulong n)
+    private static bool TryParseNumber(string s, out ulong n, out bool overflow)
     {
         n = 0;
+        overflow = false;
         bool negative = s.StartsWith('-');
         if (negative || s.StartsWith('+')) s = s[1..];
         int radix = 10;
@@ -113,11 +115,12 @@ public sealed class ImageOptions
         foreach (char c in s)
         {
             int digit = c is >= '0' and <= '9' ? c - '0' : c is >= 'a' and <= 'f' ? c - 'a' + 10 : c is >= 'A' and <= 'F' ? c - 'A' + 10 : 99;
-            if (digit >= radix || n > (ulong.MaxValue - (ulong)digit) / (ulong)radix) return false;
-            n = n * (ulong)radix + (ulong)digit;
+            if (digit >= radix) return false;
+            if (n > (ulong.MaxValue - (ulong)digit) / (ulong)radix) overflow = true;
+            n = unchecked(n * (ulong)radix + (ulong)digit);
         }
         if (negative) n = unchecked(0 - n);
-        return true;
+        return !overflow;
     }
 
     public static bool ParseBool(string name, string value) => value switch

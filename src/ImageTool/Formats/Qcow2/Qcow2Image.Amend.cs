@@ -1,4 +1,5 @@
 using System.Numerics;
+using ImageTool.Codecs;
 using ImageTool.Options;
 
 namespace ImageTool.Formats.Qcow2;
@@ -97,8 +98,14 @@ internal sealed partial class Qcow2Image : IAmendable
         }
     }
 
-    private static void AmendEncryption(ImageOptions options, bool force) =>
-        throw new UnsupportedFeatureException("Amending LUKS keyslots is not supported yet");
+    /// <summary>Adds or erases LUKS key slots; the image is open with its key (amend needs it, as in qemu).</summary>
+    private void AmendEncryption(ImageOptions options, bool force)
+    {
+        var amendment = LuksKeySlotAmendment.Parse(options, "encrypt.");
+        var (offset, _) = LuksArea();
+        amendment.Apply(_luks!, _luksMasterKey!, force, id => LookupSecret(_secrets, id),
+            (off, buf) => _file.Read(offset + off, buf), (off, buf) => _file.Write(offset + off, buf));
+    }
 
     /// <summary>qemu's qcow2_upgrade (v2 to v3), with its three progress points.</summary>
     private void Upgrade(Qcow2AmendProgress progress)

@@ -20,6 +20,8 @@ internal sealed partial class Qcow2Image
     private LegacyAesCipher? _aes;
     private LuksSectorCipher? _luksCipher;
     private LuksHeader? _luks;
+    private byte[]? _luksMasterKey;
+    private IReadOnlyDictionary<string, string>? _secrets;
     private string? _missingKeyMessage;
 
     private bool IsEncrypted => _header.CryptMethod != 0;
@@ -40,6 +42,7 @@ internal sealed partial class Qcow2Image
             if (!options.MetadataOnly) throw new ImageFormatException(_missingKeyMessage);
             return;
         }
+        _secrets = options.Secrets; // amend looks up the secrets of new and old key slots
         string password = LookupSecret(options.Secrets, secretId);
         if (_header.CryptMethod == CryptAes)
         {
@@ -49,6 +52,7 @@ internal sealed partial class Qcow2Image
         var (areaOffset, areaLength) = LuksArea();
         LuksVolume.Validate(_luks!, areaLength);
         byte[] key = LuksVolume.Unlock(_luks!, (off, buf) => _file.Read(areaOffset + off, buf), password);
+        _luksMasterKey = key;
         _luksCipher = new LuksSectorCipher(LuksCipherSpec.FromHeader(_luks!), key);
     }
 
@@ -78,6 +82,7 @@ internal sealed partial class Qcow2Image
             _header.CryptMethod = CryptLuks;
             WriteHeader();
             _luks = header;
+            _luksMasterKey = key;
             _luksCipher = new LuksSectorCipher(header.Cipher, key);
         }
     }
