@@ -46,16 +46,18 @@ internal sealed record LuksKeySlotAmendment(bool Activate, string? NewSecret, st
 
     /// <summary>
     /// Applies the amendment to <paramref name="header"/> (changed in place once written). <paramref name="read"/> and
-    /// <paramref name="write"/> address the LUKS area from its start; <paramref name="secret"/> resolves secret ids.
+    /// <paramref name="write"/> address the LUKS area from its start; <paramref name="flush"/> makes the writes so far
+    /// durable; <paramref name="secret"/> resolves secret ids.
     /// </summary>
     public void Apply(LuksHeader header, byte[] masterKey, bool force, Func<string, string> secret,
-        Action<long, Span<byte>> read, Action<long, ReadOnlySpan<byte>> write)
+        Action<long, Span<byte>> read, Action<long, ReadOnlySpan<byte>> write, Action flush)
     {
-        if (Activate) AddKeySlot(header, masterKey, force, secret, write);
+        if (Activate) AddKeySlot(header, masterKey, force, secret, write, flush);
         else EraseKeySlots(header, force, secret, read, write);
     }
 
-    private void AddKeySlot(LuksHeader header, byte[] masterKey, bool force, Func<string, string> secret, Action<long, ReadOnlySpan<byte>> write)
+    private void AddKeySlot(LuksHeader header, byte[] masterKey, bool force, Func<string, string> secret,
+        Action<long, ReadOnlySpan<byte>> write, Action flush)
     {
         if (NewSecret == null) throw new ImageFormatException("'new-secret' is required to activate a keyslot");
         if (OldSecret != null) throw new ImageFormatException("'old-secret' must not be given when activating keyslots");
@@ -79,6 +81,7 @@ internal sealed record LuksKeySlotAmendment(bool Activate, string? NewSecret, st
         var (slot, material) = LuksVolume.SealKeySlot(header, index, masterKey, password, iterations);
         // Key material before the header: a crash in between leaves the slot inactive, never pointing at half a key.
         write((long)slot.KeyOffsetSectors * LuksHeader.SectorSize, material);
+        flush();
         header.Slots[index] = slot;
         WriteHeader(header, write);
     }

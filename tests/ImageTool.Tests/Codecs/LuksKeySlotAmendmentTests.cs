@@ -27,7 +27,7 @@ public class LuksKeySlotAmendmentTests
                 {
                     Writes++;
                     buf.CopyTo(Bytes.AsSpan((int)off));
-                });
+                }, () => { });
 
         public void Read(long off, Span<byte> buf) => Bytes.AsSpan((int)off, buf.Length).CopyTo(buf);
 

@@ -104,7 +104,7 @@ internal sealed partial class Qcow2Image : IAmendable
         var amendment = LuksKeySlotAmendment.Parse(options, "encrypt.");
         var (offset, _) = LuksArea();
         amendment.Apply(_luks!, _luksMasterKey!, force, id => LookupSecret(_secrets, id),
-            (off, buf) => _file.Read(offset + off, buf), (off, buf) => _file.Write(offset + off, buf));
+            (off, buf) => _file.Read(offset + off, buf), (off, buf) => _file.Write(offset + off, buf), _file.Flush);
     }
 
     /// <summary>qemu's qcow2_upgrade (v2 to v3), with its three progress points.</summary>
