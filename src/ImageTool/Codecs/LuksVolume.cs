@@ -118,11 +118,11 @@ internal static class LuksVolume
         int keyBytes = (int)h.KeyBytes;
         int materialLength = keyBytes * Stripes;
         var material = new byte[MaterialSectors(keyBytes) * LuksHeader.SectorSize];
-        byte[] slotKey = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), slot.Salt, (int)slot.Iterations, hash, keyBytes);
+        byte[] slotKey = Pbkdf2.Derive(Encoding.UTF8.GetBytes(password), slot.Salt, (int)slot.Iterations, hash, keyBytes);
         read((long)slot.KeyOffsetSectors * LuksHeader.SectorSize, material);
         using (var cipher = new LuksSectorCipher(LuksCipherSpec.FromHeader(h), slotKey)) cipher.Decrypt(material, 0);
         byte[] candidate = AfSplitter.Merge(material.AsSpan(0, materialLength), keyBytes, Stripes, hash);
-        byte[] digest = Rfc2898DeriveBytes.Pbkdf2(candidate, h.MasterKeySalt, (int)h.MasterKeyIterations, hash, MasterKeyDigestLength);
+        byte[] digest = Pbkdf2.Derive(candidate, h.MasterKeySalt, (int)h.MasterKeyIterations, hash, MasterKeyDigestLength);
         return CryptographicOperations.FixedTimeEquals(digest, h.MasterKeyDigest) ? candidate : null;
     }
 
@@ -152,7 +152,7 @@ internal static class LuksVolume
         var hash = Hash(h.HashSpec);
         int keyBytes = (int)h.KeyBytes;
         byte[] salt = RandomNumberGenerator.GetBytes(SaltLength);
-        byte[] slotKey = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, (int)iterations, hash, keyBytes);
+        byte[] slotKey = Pbkdf2.Derive(Encoding.UTF8.GetBytes(password), salt, (int)iterations, hash, keyBytes);
         var material = new byte[MaterialSectors(keyBytes) * LuksHeader.SectorSize];
         AfSplitter.Split(masterKey, Stripes, hash).CopyTo(material, 0);
         using (var cipher = new LuksSectorCipher(LuksCipherSpec.FromHeader(h), slotKey)) cipher.Encrypt(material, 0);
@@ -180,7 +180,7 @@ internal static class LuksVolume
         byte[] mkSalt = RandomNumberGenerator.GetBytes(SaltLength);
         // qemu: iterations for iter-time ms, the master key digest gets 1/8 of that (as cryptsetup).
         long mkIters = Math.Max(MinIterations, IterationsPerSecond(hash, MasterKeyDigestLength) * iterTimeMs / 1000 / 8);
-        byte[] digest = Rfc2898DeriveBytes.Pbkdf2(masterKey, mkSalt, (int)mkIters, hash, MasterKeyDigestLength);
+        byte[] digest = Pbkdf2.Derive(masterKey, mkSalt, (int)mkIters, hash, MasterKeyDigestLength);
 
         uint headerSectors = 4096 / LuksHeader.SectorSize;
         uint materialSectors = (uint)((keyBytes * Stripes + LuksHeader.SectorSize - 1) / LuksHeader.SectorSize);
@@ -189,7 +189,7 @@ internal static class LuksVolume
 
         byte[] slotSalt = RandomNumberGenerator.GetBytes(SaltLength);
         long slotIters = Math.Max(MinIterations, IterationsPerSecond(hash, keyBytes) * iterTimeMs / 1000);
-        byte[] slotKey = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), slotSalt, (int)slotIters, hash, keyBytes);
+        byte[] slotKey = Pbkdf2.Derive(Encoding.UTF8.GetBytes(password), slotSalt, (int)slotIters, hash, keyBytes);
 
         var slots = new LuksKeySlot[LuksHeader.SlotCount];
         for (int i = 0; i < slots.Length; i++)
@@ -229,7 +229,7 @@ internal static class LuksVolume
         while (true)
         {
             var sw = Stopwatch.StartNew();
-            Rfc2898DeriveBytes.Pbkdf2(pw, salt, iterations, hash, outputLength);
+            Pbkdf2.Derive(pw, salt, iterations, hash, outputLength);
             double ms = sw.Elapsed.TotalMilliseconds;
             if (ms >= 100 || iterations >= 1 << 26) return (long)(iterations * 1000.0 / Math.Max(ms, 0.001));
             iterations *= 2;
