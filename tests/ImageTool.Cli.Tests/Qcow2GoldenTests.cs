@@ -85,7 +85,11 @@ public class Qcow2GoldenTests : QemuGoldenTestBase
     [TestCase("bench -s 3G base.qcow2")]
     public void Command_MatchesQemuImg(string commandLine)
     {
-        Img.AssertSameAsQemu(Dir.Path, commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries), Prepare);
+        string[] args = commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        // Commands that only read see the same files: rebuilt images may take other disk space ("disk size").
+        bool readOnly = args[0] is "info" or "map" or "compare" || (args[0] == "check" && !args.Contains("-r"));
+        if (readOnly) Prepare();
+        Img.AssertSameAsQemu(Dir.Path, args, readOnly ? null : Prepare);
     }
 
     [Test]

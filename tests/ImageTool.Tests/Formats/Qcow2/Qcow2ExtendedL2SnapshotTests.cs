@@ -58,8 +58,7 @@ public class Qcow2ExtendedL2SnapshotTests
         }
         string img = dir["m.qcow2"];
         Qcow2InteropTests.Create(img, size, options, backing, backing == null ? null : "raw");
-        var snaps = new Dictionary<string, byte[]>();
-        int next = 0;
+        var snaps = new SnapshotModel();
         for (int step = 0; step < 24; step++)
         {
             using (var image = OpenRw(img))
@@ -78,27 +77,21 @@ public class Qcow2ExtendedL2SnapshotTests
                 }
                 else if (op == 4)
                 {
-                    string name = $"s{next++}";
-                    image.CreateSnapshot(name, DateTimeOffset.UtcNow);
-                    snaps[name] = (byte[])model.Clone();
+                    snaps.Create(image, model);
                 }
                 else if (op <= 6)
                 {
-                    string name = snaps.Keys.ElementAt(rnd.Next(snaps.Count));
-                    image.ApplySnapshot(name);
-                    model = (byte[])snaps[name].Clone();
+                    model = snaps.ApplyAny(image, rnd);
                 }
                 else
                 {
-                    string name = snaps.Keys.ElementAt(rnd.Next(snaps.Count));
-                    image.DeleteSnapshot(name);
-                    snaps.Remove(name);
+                    snaps.DeleteAny(image, rnd);
                 }
             }
             Tools.QemuImg("check", img).Ok();
         }
         AssertQemuSees(dir, img, model);
-        foreach (var (name, data) in snaps)
+        foreach (var (name, data) in snaps.Saved)
         {
             using (var image = OpenRw(img)) image.ApplySnapshot(name);
             AssertQemuSees(dir, img, data);

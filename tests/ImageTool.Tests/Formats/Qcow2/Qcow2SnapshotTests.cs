@@ -223,8 +223,7 @@ public class Qcow2SnapshotTests
         Qcow2InteropTests.Create(img, Size, seed == 3 ? "cluster_size=4k" : "");
         var rnd = new Random(seed);
         var model = new byte[Size];
-        var snaps = new Dictionary<string, byte[]>();
-        int next = 0;
+        var snaps = new SnapshotModel();
         for (int step = 0; step < 14; step++)
         {
             using (var image = OpenRw(img))
@@ -237,27 +236,21 @@ public class Qcow2SnapshotTests
                 }
                 else if (op == 2)
                 {
-                    string name = $"s{next++}";
-                    image.CreateSnapshot(name, DateTimeOffset.UtcNow);
-                    snaps[name] = (byte[])model.Clone();
+                    snaps.Create(image, model);
                 }
                 else if (op == 3 || op == 4)
                 {
-                    string name = snaps.Keys.ElementAt(rnd.Next(snaps.Count));
-                    image.ApplySnapshot(name);
-                    model = (byte[])snaps[name].Clone();
+                    model = snaps.ApplyAny(image, rnd);
                 }
                 else
                 {
-                    string name = snaps.Keys.ElementAt(rnd.Next(snaps.Count));
-                    image.DeleteSnapshot(name);
-                    snaps.Remove(name);
+                    snaps.DeleteAny(image, rnd);
                 }
             }
             Tools.QemuImg("check", img).Ok();
         }
         AssertQemuSees(dir, img, model);
-        foreach (var (name, data) in snaps)
+        foreach (var (name, data) in snaps.Saved)
         {
             using (var image = OpenRw(img)) image.ApplySnapshot(name);
             AssertQemuSees(dir, img, data);
