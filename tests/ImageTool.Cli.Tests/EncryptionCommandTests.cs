@@ -37,6 +37,10 @@ public class EncryptionCommandTests
     [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.cipher-mode=bogus new.qcow2 1M")]
     [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha1 new.qcow2 1M")]
     [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.hash-alg=sha3 new.qcow2 1M")]
+    [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10,encrypt.cipher-alg=twofish-256,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256 new.qcow2 1M")]
+    [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.cipher-alg=3des new.qcow2 1M")]
+    [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.cipher-alg=cast5-128,encrypt.cipher-mode=xts new.qcow2 1M")]
+    [TestCase("create -f qcow2 --object secret,id=sec0,data=pw -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.cipher-alg=serpent-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha1 new.qcow2 1M")]
     [TestCase("convert --object secret,id=sec0,data=pw --image-opts driver=qcow2,file.filename=nonexist.qcow2,encrypt.key-secret=sec0 -O raw out.raw")]
     [TestCase("convert --object secret,id=sec0,data=pw --image-opts driver=qcow2,file.filename=aes.qcow2,encrypt.key-secret=nope -O raw out.raw")]
     [TestCase("info aes.qcow2")]
@@ -54,12 +58,14 @@ public class EncryptionCommandTests
         }
     }
 
-    [Test]
-    public void ConvertToLuksTarget_QemuReadsItBack()
+    [TestCase("")]
+    [TestCase(",encrypt.cipher-alg=serpent-256,encrypt.cipher-mode=xts,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256")]
+    [TestCase(",encrypt.cipher-alg=cast5-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=md5")]
+    public void ConvertToLuksTarget_QemuReadsItBack(string cipher)
     {
         SeededData.WriteRaw(_dir["in.raw"], 2 << 20, 9, (0, 70000), (1 << 20, 4096));
         Img.Run(_dir.Path, "convert", "--object", "secret,id=sec0,data=pw", "-O", "qcow2", "-o",
-            "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10", "in.raw", "l.qcow2").Ok();
+            "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10" + cipher, "in.raw", "l.qcow2").Ok();
         Tools.RunIn(_dir.Path, "qemu-img", "convert", "--object", "secret,id=sec0,data=pw", "--image-opts",
             "driver=qcow2,file.filename=l.qcow2,encrypt.key-secret=sec0", "-O", "raw", "back.raw").Ok();
         Assert.That(File.ReadAllBytes(_dir["back.raw"]), Is.EqualTo(File.ReadAllBytes(_dir["in.raw"])));
@@ -67,5 +73,18 @@ public class EncryptionCommandTests
             "driver=qcow2,file.filename=l.qcow2,encrypt.key-secret=sec0", "-O", "raw", "x.raw");
         Assert.That(wrong.ExitCode, Is.EqualTo(1));
         Assert.That(wrong.Stderr, Is.EqualTo("img: Could not open 'driver=qcow2,file.filename=l.qcow2,encrypt.key-secret=sec0': Invalid password, cannot unlock any keyslot\n"));
+    }
+
+    [Test]
+    public void QemuTwofishImage_ImgConvertsIt()
+    {
+        Tools.QemuImg("create", "-q", "-f", "qcow2", "--object", "secret,id=sec0,data=pw", "-o",
+            "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10,encrypt.cipher-alg=twofish-128,encrypt.cipher-mode=xts", _dir["t.qcow2"], "1M").Ok();
+        string opts = $"driver=qcow2,file.filename={_dir["t.qcow2"]},encrypt.key-secret=sec0";
+        Tools.QemuIo("--object", "secret,id=sec0,data=pw", "--image-opts", opts, "-c", "write -P 7 0 64k").Ok();
+        Img.Run(_dir.Path, "convert", "--object", "secret,id=sec0,data=pw", "--image-opts", opts, "-O", "raw", "mine.raw").Ok();
+        Tools.RunIn(_dir.Path, "qemu-img", "convert", "--object", "secret,id=sec0,data=pw", "--image-opts", opts, "-O", "raw", "theirs.raw").Ok();
+        Assert.That(File.ReadAllBytes(_dir["mine.raw"]), Is.EqualTo(File.ReadAllBytes(_dir["theirs.raw"])));
+        Assert.That(Img.Run(_dir.Path, "info", "t.qcow2").Ok().Stdout, Is.EqualTo(Tools.RunIn(_dir.Path, "qemu-img", "info", "t.qcow2").Ok().Stdout));
     }
 }

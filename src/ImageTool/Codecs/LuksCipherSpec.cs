@@ -3,16 +3,20 @@ namespace ImageTool.Codecs;
 /// <summary>
 /// The LUKS payload and key-slot cipher: algorithm, key size, mode and IV generator as the header spells them
 /// (<c>aes</c>, <c>cbc-essiv:sha256</c>) and as qemu's options do (<c>aes-128</c>, <c>cbc</c>, <c>essiv</c>, <c>sha256</c>).
-/// img implements AES in XTS, CBC, CTR and ECB modes with the plain, plain64 and ESSIV IV generators (BCL primitives).
+/// img runs what qemu-img 7.2 (nettle) creates and opens: aes-128/192/256 (BCL), twofish-128/192/256, serpent-128/192/256
+/// and cast5-128 (BouncyCastle) in ECB, CBC and CTR modes, and in XTS mode for the 128-bit block ciphers (all but cast5);
+/// IV generators plain, plain64 and ESSIV (the same cipher keyed by the hash of the volume key, so the digest must be a
+/// key size of that cipher: 16, 24 or 32 bytes, and 16 for cast5). des and 3des have no LUKS name in qemu; 192-bit keys
+/// outside XTS give key material that is not whole sectors, on which qemu aborts: both are refused.
 /// </summary>
 internal sealed record LuksCipherSpec(string Cipher, int KeyBytes, string Mode, string IvGen, string? IvHash)
 {
     /// <summary>qemu's default: aes-256-xts-plain64.</summary>
     public static LuksCipherSpec Default { get; } = new("aes", 64, "xts", "plain64", null);
 
-    // qemu 7.2's QCryptoCipherAlgorithm, QCryptoCipherMode and QCryptoIVGenAlgorithm values.
+    // qemu 7.2's QCryptoCipherAlgorithm, QCryptoCipherMode and QCryptoIVGenAlgorithm values (Debian's build has no sm4).
     private static readonly string[] QemuAlgorithms =
-        ["aes-128", "aes-192", "aes-256", "des", "3des", "cast5-128", "serpent-128", "serpent-192", "serpent-256", "twofish-128", "twofish-192", "twofish-256", "sm4"];
+        ["aes-128", "aes-192", "aes-256", "des", "3des", "cast5-128", "serpent-128", "serpent-192", "serpent-256", "twofish-128", "twofish-192", "twofish-256"];
     private static readonly string[] QemuModes = ["ecb", "cbc", "xts", "ctr"];
     private static readonly string[] QemuIvGens = ["plain", "plain64", "essiv"];
 
@@ -32,6 +36,8 @@ internal sealed record LuksCipherSpec(string Cipher, int KeyBytes, string Mode, 
         if (!QemuModes.Contains(mode)) throw new ImageFormatException($"Parameter 'cipher-mode' does not accept value '{mode}'");
         if (!QemuIvGens.Contains(ivGen)) throw new ImageFormatException($"Parameter 'ivgen-alg' does not accept value '{ivGen}'");
         if (ivHash != null && !LuksVolume.IsQemuHash(ivHash)) throw new ImageFormatException($"Parameter 'ivgen-hash-alg' does not accept value '{ivHash}'");
+        // qemu's LUKS cipher-name table has no entry for them.
+        if (algorithm is "des" or "3des") throw new UnsupportedFeatureException($"Algorithm '{algorithm}' not supported");
         int dash = algorithm.LastIndexOf('-');
         string cipher = dash < 0 ? algorithm : algorithm[..dash];
         int bits = dash < 0 ? 0 : int.Parse(algorithm[(dash + 1)..], System.Globalization.CultureInfo.InvariantCulture);
@@ -52,7 +58,7 @@ internal sealed record LuksCipherSpec(string Cipher, int KeyBytes, string Mode, 
         if (spec.IvHash != null && !LuksVolume.IsQemuHash(spec.IvHash))
             throw new UnsupportedFeatureException($"Hash algorithm '{spec.IvHash}' not supported");
         int cipherKey = spec.KeyBytes / (spec.Mode == "xts" ? 2 : 1);
-        if (!QemuAlgorithms.Contains($"{spec.Cipher}-{cipherKey * 8}") && !(spec.Cipher == "sm4" && cipherKey == 16))
+        if (!QemuAlgorithms.Contains($"{spec.Cipher}-{cipherKey * 8}"))
             throw new UnsupportedFeatureException($"Algorithm '{spec.Cipher}' with key size {cipherKey} bytes not supported");
         if (requireSupported) spec.Validate();
         return spec;
@@ -78,18 +84,29 @@ internal sealed record LuksCipherSpec(string Cipher, int KeyBytes, string Mode, 
         return new LuksCipherSpec(h.CipherName, (int)h.KeyBytes, mode, ivGen, ivHash);
     }
 
-    /// <summary>Refuses what img cannot run, with qemu's wording where qemu has one.</summary>
+    /// <summary>Refuses what img cannot run, with qemu's wording where qemu has one and in qemu's order.</summary>
     public void Validate()
     {
-        if (Cipher != "aes") throw new UnsupportedFeatureException($"Unsupported cipher algorithm {AlgorithmName}");
-        if (Mode is not ("xts" or "cbc" or "ctr" or "ecb")) throw new UnsupportedFeatureException($"Unsupported cipher mode {Mode}");
-        if (KeyBytes / (Mode == "xts" ? 2 : 1) is not (16 or 24 or 32))
+        if (Cipher is not ("aes" or "twofish" or "serpent" or "cast5")) throw new UnsupportedFeatureException($"Unsupported cipher algorithm {AlgorithmName}");
+        int cipherKey = KeyBytes / (Mode == "xts" ? 2 : 1);
+        if (Cipher == "cast5" ? cipherKey != 16 : cipherKey is not (16 or 24 or 32))
             throw new UnsupportedFeatureException($"Algorithm '{Cipher}' with key size {KeyBytes} bytes not supported");
         if (IvGen is not ("plain" or "plain64" or "essiv")) throw new UnsupportedFeatureException($"Unsupported IV generator '{IvGen}'");
-        if (IvGen == "essiv")
+        if (IvGen == "essiv") ValidateEssiv();
+        if (Mode is not ("xts" or "cbc" or "ctr" or "ecb")) throw new UnsupportedFeatureException($"Unsupported cipher mode {Mode}");
+        if (Mode == "xts" && LuksBlockCipher.BlockSizeOf(Cipher) != 16) throw new UnsupportedFeatureException("Unsupported cipher mode xts");
+    }
+
+    /// <summary>ESSIV keys the same cipher with the hash of the volume key, so the digest must be one of its key sizes.</summary>
+    private void ValidateEssiv()
+    {
+        int digest = LuksVolume.DigestLength(IvHash ?? throw new ImageCorruptException("Missing hash name for ESSIV"));
+        string? family = Cipher switch { "aes" => "AES", "serpent" => "Serpent", "twofish" => "Twofish", _ => null };
+        if (family == null)
         {
-            int digest = LuksVolume.DigestLength(IvHash ?? throw new ImageCorruptException("Missing hash name for ESSIV"));
-            if (digest is not (16 or 24 or 32)) throw new UnsupportedFeatureException($"No AES cipher with key size {digest} available");
+            if (digest != 16) throw new UnsupportedFeatureException($"Cipher {AlgorithmName} not supported with essiv");
         }
+        else if (digest is not (16 or 24 or 32))
+            throw new UnsupportedFeatureException($"No {family} cipher with key size {digest} available");
     }
 }

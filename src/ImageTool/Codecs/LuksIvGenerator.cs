@@ -1,44 +1,41 @@
 using System.Buffers.Binary;
-using System.Security.Cryptography;
 
 namespace ImageTool.Codecs;
 
 /// <summary>
-/// LUKS IV generators (as qemu's crypto/ivgen-*.c), one 16-byte IV per 512-byte sector: plain (sector number, low 32
-/// bits, little-endian), plain64 (64 bits) and ESSIV (plain64 encrypted with AES keyed by a hash of the volume key).
-/// Thread-safe.
+/// LUKS IV generators (as qemu's crypto/ivgen-*.c), one IV of the cipher's block size per 512-byte sector: plain
+/// (sector number, low 32 bits, little-endian, zero padded), plain64 (64 bits) and ESSIV (plain64 encrypted in ECB
+/// mode with the volume's cipher algorithm keyed by a hash of the whole volume key). Thread-safe.
 /// </summary>
 internal sealed class LuksIvGenerator : IDisposable
 {
-    public const int IvSize = 16;
-
     private readonly bool _truncate;
-    private readonly ThreadLocal<Aes>? _essiv;
+    private readonly PerThreadCipher? _essiv;
 
-    private LuksIvGenerator(bool truncate, byte[]? essivKey)
+    private LuksIvGenerator(int ivSize, bool truncate, PerThreadCipher? essiv)
     {
+        IvSize = ivSize;
         _truncate = truncate;
-        if (essivKey != null)
-        {
-            _essiv = new ThreadLocal<Aes>(() =>
-            {
-                var aes = Aes.Create();
-                aes.Key = essivKey;
-                return aes;
-            }, trackAllValues: true);
-        }
+        _essiv = essiv;
     }
 
-    public static LuksIvGenerator Plain64() => new(false, null);
+    /// <summary>Bytes per IV: the cipher's block size.</summary>
+    public int IvSize { get; }
 
-    public static LuksIvGenerator Create(LuksCipherSpec spec, ReadOnlySpan<byte> key) => spec.IvGen switch
+    public static LuksIvGenerator Plain64(int ivSize = 16) => new(ivSize, false, null);
+
+    public static LuksIvGenerator Create(LuksCipherSpec spec, ReadOnlySpan<byte> key)
     {
-        "plain" => new LuksIvGenerator(true, null),
-        "essiv" => new LuksIvGenerator(false, LuksVolume.HashData(spec.IvHash!, key)),
-        _ => Plain64(),
-    };
+        int ivSize = LuksBlockCipher.BlockSizeOf(spec.Cipher);
+        return spec.IvGen switch
+        {
+            "plain" => new LuksIvGenerator(ivSize, true, null),
+            "essiv" => new LuksIvGenerator(ivSize, false, new PerThreadCipher(spec.Cipher, LuksVolume.HashData(spec.IvHash!, key))),
+            _ => Plain64(ivSize),
+        };
+    }
 
-    /// <summary>The IVs of <c>ivs.Length / 16</c> consecutive sectors from <paramref name="firstSector"/>.</summary>
+    /// <summary>The IVs of <c>ivs.Length / IvSize</c> consecutive sectors from <paramref name="firstSector"/>.</summary>
     public void Fill(Span<byte> ivs, long firstSector)
     {
         ivs.Clear();
@@ -48,13 +45,8 @@ internal sealed class LuksIvGenerator : IDisposable
             if (_truncate) BinaryPrimitives.WriteUInt32LittleEndian(ivs[(s * IvSize)..], (uint)sector);
             else BinaryPrimitives.WriteInt64LittleEndian(ivs[(s * IvSize)..], sector);
         }
-        _essiv?.Value!.EncryptEcb(ivs, ivs, PaddingMode.None);
+        _essiv?.Value.EncryptEcb(ivs);
     }
 
-    public void Dispose()
-    {
-        if (_essiv == null) return;
-        foreach (var aes in _essiv.Values) aes.Dispose();
-        _essiv.Dispose();
-    }
+    public void Dispose() => _essiv?.Dispose();
 }

@@ -1,13 +1,11 @@
 using System.Buffers;
-using System.Buffers.Binary;
-using System.Security.Cryptography;
 
 namespace ImageTool.Codecs;
 
 /// <summary>
 /// Encrypts and decrypts whole 512-byte sectors with a <see cref="LuksCipherSpec"/> (payload and key slots alike):
-/// XTS through <see cref="XtsAesCipher"/>, CBC restarted at every sector with the sector's IV, CTR counting up from the
-/// sector's IV (a 128-bit big-endian counter, as nettle and gcrypt do), ECB without IV.
+/// XTS through <see cref="XtsCipher"/>, CBC restarted at every sector with the sector's IV, CTR counting up from the
+/// sector's IV (a big-endian counter over the whole block, as nettle and gcrypt do), ECB without IV.
 /// Thread-safe.
 /// </summary>
 internal sealed class LuksSectorCipher : IDisposable
@@ -15,25 +13,16 @@ internal sealed class LuksSectorCipher : IDisposable
     public const int SectorSize = 512;
 
     private readonly string _mode;
-    private readonly XtsAesCipher? _xts;
+    private readonly XtsCipher? _xts;
     private readonly LuksIvGenerator _ivs;
-    private readonly ThreadLocal<Aes>? _aes;
+    private readonly PerThreadCipher? _cipher;
 
     public LuksSectorCipher(LuksCipherSpec spec, byte[] key)
     {
         _mode = spec.Mode;
         _ivs = LuksIvGenerator.Create(spec, key);
-        if (_mode == "xts")
-        {
-            _xts = new XtsAesCipher(key, _ivs);
-            return;
-        }
-        _aes = new ThreadLocal<Aes>(() =>
-        {
-            var aes = Aes.Create();
-            aes.Key = key;
-            return aes;
-        }, trackAllValues: true);
+        if (_mode == "xts") _xts = new XtsCipher(spec.Cipher, key, _ivs);
+        else _cipher = new PerThreadCipher(spec.Cipher, key);
     }
 
     public void Encrypt(Span<byte> data, long firstSector) => Transform(data, firstSector, encrypt: true);
@@ -49,48 +38,46 @@ internal sealed class LuksSectorCipher : IDisposable
             else _xts.Decrypt(data, firstSector);
             return;
         }
-        var aes = _aes!.Value!;
+        var cipher = _cipher!.Value;
         if (_mode == "ecb")
         {
-            if (encrypt) aes.EncryptEcb(data, data, PaddingMode.None);
-            else aes.DecryptEcb(data, data, PaddingMode.None);
+            if (encrypt) cipher.EncryptEcb(data);
+            else cipher.DecryptEcb(data);
             return;
         }
         if (_mode == "ctr")
         {
-            Ctr(aes, data, firstSector);
+            Ctr(cipher, data, firstSector);
             return;
         }
-        Span<byte> iv = stackalloc byte[LuksIvGenerator.IvSize];
-        var buffer = ArrayPool<byte>.Shared.Rent(SectorSize);
-        try
+        Span<byte> iv = stackalloc byte[_ivs.IvSize];
+        for (int s = 0; s * SectorSize < data.Length; s++)
         {
-            for (int s = 0; s * SectorSize < data.Length; s++)
-            {
-                var sector = data.Slice(s * SectorSize, SectorSize);
-                _ivs.Fill(iv, firstSector + s);
-                sector.CopyTo(buffer);
-                if (encrypt) aes.EncryptCbc(buffer.AsSpan(0, SectorSize), iv, sector, PaddingMode.None);
-                else aes.DecryptCbc(buffer.AsSpan(0, SectorSize), iv, sector, PaddingMode.None);
-            }
+            var sector = data.Slice(s * SectorSize, SectorSize);
+            _ivs.Fill(iv, firstSector + s);
+            if (encrypt) cipher.EncryptCbc(sector, iv);
+            else cipher.DecryptCbc(sector, iv);
         }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
     }
 
     /// <summary>CTR is its own inverse: the keystream E(IV), E(IV + 1), ... of each sector XORed in.</summary>
-    private void Ctr(Aes aes, Span<byte> data, long firstSector)
+    private void Ctr(LuksBlockCipher cipher, Span<byte> data, long firstSector)
     {
+        int block = cipher.BlockSize;
         var stream = ArrayPool<byte>.Shared.Rent(SectorSize);
         try
         {
             var keys = stream.AsSpan(0, SectorSize);
             for (int s = 0; s * SectorSize < data.Length; s++)
             {
-                _ivs.Fill(keys[..LuksIvGenerator.IvSize], firstSector + s);
-                UInt128 counter = BinaryPrimitives.ReadUInt128BigEndian(keys);
-                for (int b = 1; b < SectorSize / LuksIvGenerator.IvSize; b++)
-                    BinaryPrimitives.WriteUInt128BigEndian(keys[(b * LuksIvGenerator.IvSize)..], counter + (UInt128)b);
-                aes.EncryptEcb(keys, keys, PaddingMode.None);
+                _ivs.Fill(keys[..block], firstSector + s);
+                for (int b = block; b < SectorSize; b += block)
+                {
+                    var counter = keys.Slice(b, block);
+                    keys.Slice(b - block, block).CopyTo(counter);
+                    for (int i = block - 1; i >= 0 && ++counter[i] == 0; i--) { }
+                }
+                cipher.EncryptEcb(keys);
                 var sector = data.Slice(s * SectorSize, SectorSize);
                 for (int i = 0; i < SectorSize; i++) sector[i] ^= keys[i];
             }
@@ -101,11 +88,7 @@ internal sealed class LuksSectorCipher : IDisposable
     public void Dispose()
     {
         _xts?.Dispose();
-        if (_aes != null)
-        {
-            foreach (var aes in _aes.Values) aes.Dispose();
-            _aes.Dispose();
-        }
+        _cipher?.Dispose();
         _ivs.Dispose();
     }
 }

@@ -6,8 +6,8 @@ namespace ImageTool.Codecs;
 
 /// <summary>
 /// LUKS1 key handling as qemu does it (crypto/block-luks.c): PBKDF2 per key slot, AF-split key material encrypted with
-/// the slot key, master key checked against a PBKDF2 digest. Ciphers as <see cref="LuksCipherSpec"/> allows (AES in
-/// XTS, CBC or ECB mode with plain, plain64 or ESSIV IVs); PBKDF2 and AF-split hashes SHA-1/256/384/512.
+/// the slot key, master key checked against a PBKDF2 digest. Ciphers as <see cref="LuksCipherSpec"/> allows (AES,
+/// twofish, serpent, cast5 in XTS, CBC, CTR or ECB mode with plain, plain64 or ESSIV IVs); PBKDF2 and AF-split hashes SHA-1/256/384/512.
 /// </summary>
 internal static class LuksVolume
 {

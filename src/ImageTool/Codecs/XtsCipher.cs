@@ -1,41 +1,34 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Security.Cryptography;
 
 namespace ImageTool.Codecs;
 
 /// <summary>
-/// AES-XTS over 512-byte sectors, by default with the "plain64" IV (LE64 sector number, zero padded), as LUKS uses it
-/// (qemu's default aes-256-xts-plain64); another <see cref="LuksIvGenerator"/> may give the IVs. The BCL has no XTS mode, so it is built from bulk ECB passes: tweaks for
-/// every block, XOR, one ECB call over the whole buffer, XOR. Sectors are whole, so no ciphertext stealing. Thread-safe.
+/// XTS over 512-byte sectors with any 128-bit block cipher (AES, twofish, serpent), by default with the "plain64" IV
+/// (LE64 sector number, zero padded), as LUKS uses it (qemu's default aes-256-xts-plain64); another
+/// <see cref="LuksIvGenerator"/> may give the IVs. Built from bulk ECB passes: tweaks for every block, XOR, one ECB
+/// call over the whole buffer, XOR. Sectors are whole, so no ciphertext stealing. Thread-safe.
 /// </summary>
-internal sealed class XtsAesCipher : IDisposable
+internal sealed class XtsCipher : IDisposable
 {
     public const int SectorSize = 512;
     private const int BlockSize = 16;
     private const int Chunk = 128 * 1024;
 
-    private readonly byte[] _dataKey;
-    private readonly byte[] _tweakKey;
-    private readonly ThreadLocal<(Aes Data, Aes Tweak)> _aes;
+    private readonly PerThreadCipher _data;
+    private readonly PerThreadCipher _tweak;
     private readonly LuksIvGenerator _ivs;
 
+    /// <param name="cipher">The block cipher as a LUKS header names it (<c>aes</c>, <c>twofish</c>, <c>serpent</c>).</param>
     /// <param name="key">Both XTS keys: data key first, tweak key second (32, 48 or 64 bytes).</param>
     /// <param name="ivs">The IV generator (not owned); plain64 when null.</param>
-    public XtsAesCipher(ReadOnlySpan<byte> key, LuksIvGenerator? ivs = null)
+    public XtsCipher(string cipher, ReadOnlySpan<byte> key, LuksIvGenerator? ivs = null)
     {
-        _ivs = ivs ?? LuksIvGenerator.Plain64();
+        if (LuksBlockCipher.BlockSizeOf(cipher) != BlockSize) throw new UnsupportedFeatureException("Unsupported cipher mode xts");
         if (key.Length is not (32 or 48 or 64)) throw new ArgumentException($"XTS key of {key.Length} bytes", nameof(key));
-        _dataKey = key[..(key.Length / 2)].ToArray();
-        _tweakKey = key[(key.Length / 2)..].ToArray();
-        _aes = new ThreadLocal<(Aes, Aes)>(() =>
-        {
-            var d = Aes.Create();
-            d.Key = _dataKey;
-            var t = Aes.Create();
-            t.Key = _tweakKey;
-            return (d, t);
-        }, trackAllValues: true);
+        _ivs = ivs ?? LuksIvGenerator.Plain64();
+        _data = new PerThreadCipher(cipher, key[..(key.Length / 2)].ToArray());
+        _tweak = new PerThreadCipher(cipher, key[(key.Length / 2)..].ToArray());
     }
 
     public void Encrypt(Span<byte> data, long firstSector) => Transform(data, firstSector, encrypt: true);
@@ -45,7 +38,8 @@ internal sealed class XtsAesCipher : IDisposable
     private void Transform(Span<byte> data, long firstSector, bool encrypt)
     {
         if (data.Length % SectorSize != 0) throw new ArgumentException($"Length {data.Length} is not a multiple of {SectorSize}");
-        var (dataAes, tweakAes) = _aes.Value;
+        var dataCipher = _data.Value;
+        var tweakCipher = _tweak.Value;
         byte[] tweaks = ArrayPool<byte>.Shared.Rent(Math.Min(Chunk, data.Length));
         try
         {
@@ -55,10 +49,10 @@ internal sealed class XtsAesCipher : IDisposable
                 var part = data.Slice(done, n);
                 var t = tweaks.AsSpan(0, n);
                 long sector = firstSector + done / SectorSize;
-                ComputeTweaks(tweakAes, _ivs, t, sector);
+                ComputeTweaks(tweakCipher, _ivs, t, sector);
                 Xor(part, t);
-                if (encrypt) dataAes.EncryptEcb(part, part, PaddingMode.None);
-                else dataAes.DecryptEcb(part, part, PaddingMode.None);
+                if (encrypt) dataCipher.EncryptEcb(part);
+                else dataCipher.DecryptEcb(part);
                 Xor(part, t);
             }
         }
@@ -69,12 +63,12 @@ internal sealed class XtsAesCipher : IDisposable
     }
 
     /// <summary>T0 = E_K2(IV) per sector (one ECB call for all sectors), then T(j+1) = T(j) * alpha in GF(2^128).</summary>
-    private static void ComputeTweaks(Aes tweakAes, LuksIvGenerator ivGenerator, Span<byte> tweaks, long firstSector)
+    private static void ComputeTweaks(LuksBlockCipher tweakCipher, LuksIvGenerator ivGenerator, Span<byte> tweaks, long firstSector)
     {
         int sectors = tweaks.Length / SectorSize;
         Span<byte> ivs = sectors * BlockSize <= 4096 ? stackalloc byte[sectors * BlockSize] : new byte[sectors * BlockSize];
         ivGenerator.Fill(ivs, firstSector);
-        tweakAes.EncryptEcb(ivs, ivs, PaddingMode.None);
+        tweakCipher.EncryptEcb(ivs);
         for (int s = 0; s < sectors; s++)
         {
             var sectorTweaks = tweaks.Slice(s * SectorSize, SectorSize);
@@ -100,11 +94,7 @@ internal sealed class XtsAesCipher : IDisposable
 
     public void Dispose()
     {
-        foreach (var (d, t) in _aes.Values)
-        {
-            d.Dispose();
-            t.Dispose();
-        }
-        _aes.Dispose();
+        _data.Dispose();
+        _tweak.Dispose();
     }
 }
