@@ -82,6 +82,35 @@ public class BitmapGoldenTests : QemuGoldenTestBase
         foreach (var name in Images.Where(n => n != "inuse.qcow2")) Tools.RunIn(mine, "qemu-img", "check", name).Ok();
     }
 
+    // convert --bitmaps: same messages, and the same target file byte for byte (bitmaps, their bits and layout).
+    [TestCase("-O qcow2 --bitmaps bm.qcow2 out.qcow2")]
+    [TestCase("-O qcow2 --bitmaps plain.qcow2 out.qcow2")]
+    [TestCase("-O qcow2 -o cluster_size=4k --bitmaps other.qcow2 out.qcow2")]
+    [TestCase("-O qcow2 --bitmaps inuse.qcow2 out.qcow2")]
+    [TestCase("-O qcow2 --bitmaps --skip-broken-bitmaps inuse.qcow2 out.qcow2")]
+    [TestCase("-O qcow2 --skip-broken-bitmaps bm.qcow2 out.qcow2")]
+    [TestCase("-O qcow2 --bitmaps bm.qcow2 other.qcow2 out.qcow2")]
+    [TestCase("-O qcow2 -o compat=0.10 --bitmaps bm.qcow2 out.qcow2")]
+    [TestCase("-O raw --bitmaps bm.qcow2 out.qcow2")]
+    [TestCase("-c -O raw bm.qcow2 out.qcow2")]
+    public void ConvertBitmaps_MatchesQemuImg(string commandLine)
+    {
+        string[] args = ["convert", .. commandLine.Split(' ')];
+        string q = Dir["q"], mine = Dir["img"];
+        Prepare(q);
+        Prepare(mine);
+        var qemu = Tools.RunIn(q, "qemu-img", args);
+        var img = Img.Run(mine, args);
+        Assert.Multiple(() =>
+        {
+            Assert.That(img.Stderr, Is.EqualTo(qemu.Stderr.Replace("qemu-img", "img", StringComparison.Ordinal)), "stderr");
+            Assert.That(img.ExitCode, Is.EqualTo(qemu.ExitCode), "exit code");
+            string qOut = Path.Combine(q, "out.qcow2"), mineOut = Path.Combine(mine, "out.qcow2");
+            Assert.That(File.Exists(mineOut), Is.EqualTo(File.Exists(qOut)), "target created");
+            if (qemu.ExitCode == 0) Assert.That(File.ReadAllBytes(mineOut), Is.EqualTo(File.ReadAllBytes(qOut)), "target");
+        });
+    }
+
     [TestCase("info stale.qcow2")]
     [TestCase("check stale.qcow2")]
     [TestCase("compare stale.qcow2 bm.qcow2")]

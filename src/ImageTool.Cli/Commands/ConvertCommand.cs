@@ -64,6 +64,8 @@ internal static class ConvertCommand
             if (result.GetValue(rate) is { } r) CommonOptions.ParseSize(r, "rate limit", context);
             var targetCache = CommonOptions.CheckCache(result.GetValue(cache), "cache ") ?? CacheMode.Unsafe;
             CommonOptions.CheckCache(result.GetValue(sourceCache), "source cache ");
+            if (result.GetValue(skipBroken) && !result.GetValue(bitmaps))
+                throw new UsageException("Use of --skip-broken-bitmaps requires --bitmaps", showTryHint: false);
             bool compressed = result.GetValue(compress);
             if (result.GetValue(copyOffload) && compressed)
                 throw new UsageException("Cannot enable copy offloading when -c is used", showTryHint: false);
@@ -106,6 +108,8 @@ internal static class ConvertCommand
                 BackingFormat = result.GetValue(backingFormat),
                 SourceOptions = sourceOptions,
                 Secrets = secrets,
+                Bitmaps = result.GetValue(bitmaps),
+                SkipBrokenBitmaps = result.GetValue(skipBroken),
                 Progress = showProgress ? p => context.Out.Write(string.Create(CultureInfo.InvariantCulture, $"    ({p:F2}/100%)\r")) : null,
             });
             if (showProgress) context.Out.Write("\n");

@@ -19,6 +19,9 @@ public interface IImageFormat
 
     IImage Open(string path, OpenOptions options);
 
+    /// <summary>Its images take compressed writes (<c>convert -c</c>), checked before a target is created.</summary>
+    bool SupportsCompressedWrites => false;
+
     /// <summary>Creates (or replaces) the image; the options were validated against <see cref="CreateOptions"/>.</summary>
     void Create(string path, CreateParameters parameters);
 }

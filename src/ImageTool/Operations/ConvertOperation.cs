@@ -21,6 +21,8 @@ public static class ConvertOperation
             throw new ArgumentException("Having a backing file for the target makes no sense when concatenating multiple input images");
         if (options.Snapshot != null && sources.Count > 1)
             throw new ArgumentException("No support for concatenating multiple snapshot");
+        if (options.Bitmaps && sources.Count > 1)
+            throw new ArgumentException("Copying bitmaps only possible with single source");
         var opened = new List<IImage>();
         try
         {
@@ -38,9 +40,13 @@ public static class ConvertOperation
     public static void Run(IReadOnlyList<IImage> sources, string target, ConvertOptions options)
     {
         long total = sources.Sum(s => s.Length);
+        if (options.Compress && DiskImage.FindFormat(options.OutputFormat) is { SupportsCompressedWrites: false })
+            throw new UnsupportedFeatureException("Compression not supported for this file format");
+        var bitmaps = options.Bitmaps ? ConvertBitmaps.Select(sources[0], options.SkipBrokenBitmaps, options.SourceOptions.Warning) : [];
         if (!options.SkipCreate) CreateTarget(target, total, options);
 
         using var output = OpenTarget(target, options);
+        if (options.Bitmaps) ConvertBitmaps.CheckTarget(output);
         if (output.Length < total) throw new ImageFormatException("output file is smaller than input file");
         ICompressedClusterWriter? compressor = null;
         if (options.Compress || output is ICompressedClusterWriter { NeedsCompressedWrites: true })
@@ -64,6 +70,7 @@ public static class ConvertOperation
         {
             throw new ImageFormatException($"error while writing at byte {e.Offset}: {e.Message}", e);
         }
+        ConvertBitmaps.Copy(sources[0], output, bitmaps);
         progress?.Report(100);
         output.Flush();
     }

@@ -25,6 +25,9 @@ public sealed record ConvertOptions
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }
     /// <summary>Receives progress in percent (0..100).</summary>
     public Action<double>? Progress { get; init; }
+    /// <summary>--bitmaps: copy the source's persistent dirty bitmaps; --skip-broken-bitmaps leaves out inconsistent ones.</summary>
+    public bool Bitmaps { get; init; }
+    public bool SkipBrokenBitmaps { get; init; }
     /// <summary>Compression workers; 0 = one per core. Output is identical whatever the count.</summary>
     public int Threads { get; init; }
 }

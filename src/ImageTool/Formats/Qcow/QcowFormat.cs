@@ -10,6 +10,9 @@ internal sealed class QcowFormat : IImageFormat
     public static readonly QcowFormat Instance = new();
 
     public string Name => "qcow";
+
+    public bool SupportsCompressedWrites => true;
+
     public int ProbeSize => QcowHeader.Size;
 
     // qemu's qcow_probe: the whole header present, the magic and version 1.

@@ -11,6 +11,9 @@ internal sealed class Qcow2Format : IImageFormat
     public static readonly Qcow2Format Instance = new();
 
     public string Name => "qcow2";
+
+    public bool SupportsCompressedWrites => true;
+
     public int ProbeSize => 8;
 
     public int Probe(ReadOnlySpan<byte> header) =>

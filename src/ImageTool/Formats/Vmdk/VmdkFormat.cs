@@ -9,6 +9,8 @@ internal sealed class VmdkFormat : IImageFormat
 
     public string Name => "vmdk";
 
+    public bool SupportsCompressedWrites => true;
+
     // qemu 7.2 recognises a text descriptor only when "version=" lies in the first 512 bytes (verified).
     public int ProbeSize => 512;
 

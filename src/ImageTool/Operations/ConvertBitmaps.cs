@@ -1,0 +1,41 @@
+using ImageTool.Formats.Qcow2;
+
+namespace ImageTool.Operations;
+
+/// <summary>
+/// <c>convert --bitmaps</c>: the source's persistent dirty bitmaps are added to the target after the data, with
+/// their granularity, enabled state and bits, as qemu-img 7.2 does. Inconsistent ones stop the convert before the
+/// target is created, or with <c>--skip-broken-bitmaps</c> are left out with a warning.
+/// </summary>
+internal static class ConvertBitmaps
+{
+    /// <summary>The bitmaps to copy; qemu walks them newest first, so its messages name the last one first.</summary>
+    public static IReadOnlyList<Qcow2Bitmap> Select(IImage source, bool skipBroken, Action<string>? warning)
+    {
+        if (source is not Qcow2Image qcow2) return [];
+        var selected = new List<Qcow2Bitmap>();
+        foreach (var bitmap in qcow2.StoredBitmaps.Reverse())
+        {
+            if (!bitmap.InUse)
+            {
+                selected.Insert(0, bitmap);
+                continue;
+            }
+            if (!skipBroken)
+                throw new ImageFormatException($"Cannot copy inconsistent bitmap '{bitmap.Name}'\nTry --skip-broken-bitmaps, or use 'img bitmap --remove' to delete it");
+            warning?.Invoke($"img: warning: Skipping inconsistent bitmap '{bitmap.Name}'");
+        }
+        return selected;
+    }
+
+    public static void CheckTarget(IImage target)
+    {
+        if (target is not Qcow2Image { CanStoreBitmaps: true })
+            throw new ImageFormatException($"Format driver '{target.Format.Name}' does not support bitmaps");
+    }
+
+    public static void Copy(IImage source, IImage target, IReadOnlyList<Qcow2Bitmap> bitmaps)
+    {
+        foreach (var bitmap in bitmaps) ((Qcow2Image)target).CopyBitmap((Qcow2Image)source, bitmap);
+    }
+}
