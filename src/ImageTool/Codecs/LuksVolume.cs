@@ -183,22 +183,13 @@ internal static class LuksVolume
         byte[] digest = Pbkdf2.Derive(masterKey, mkSalt, (int)mkIters, hash, MasterKeyDigestLength);
 
         uint headerSectors = 4096 / LuksHeader.SectorSize;
-        uint materialSectors = (uint)((keyBytes * Stripes + LuksHeader.SectorSize - 1) / LuksHeader.SectorSize);
+        uint materialSectors = (uint)MaterialSectors(keyBytes);
         uint slotSectors = (materialSectors + headerSectors - 1) / headerSectors * headerSectors;
         uint payload = headerSectors + slotSectors * LuksHeader.SlotCount;
 
-        byte[] slotSalt = RandomNumberGenerator.GetBytes(SaltLength);
-        long slotIters = Math.Max(MinIterations, IterationsPerSecond(hash, keyBytes) * iterTimeMs / 1000);
-        byte[] slotKey = Pbkdf2.Derive(Encoding.UTF8.GetBytes(password), slotSalt, (int)slotIters, hash, keyBytes);
-
         var slots = new LuksKeySlot[LuksHeader.SlotCount];
         for (int i = 0; i < slots.Length; i++)
-        {
-            uint offset = headerSectors + slotSectors * (uint)i;
-            slots[i] = i == 0
-                ? new LuksKeySlot(LuksHeader.SlotEnabled, (uint)slotIters, slotSalt, offset, Stripes)
-                : new LuksKeySlot(LuksHeader.SlotDisabled, 0, new byte[SaltLength], offset, Stripes);
-        }
+            slots[i] = new LuksKeySlot(LuksHeader.SlotDisabled, 0, new byte[SaltLength], headerSectors + slotSectors * (uint)i, Stripes);
         var header = new LuksHeader
         {
             CipherName = spec.Cipher,
@@ -212,12 +203,12 @@ internal static class LuksVolume
             Uuid = Guid.NewGuid().ToString("D"),
             Slots = slots,
         };
+        long slotIters = Math.Max(MinIterations, IterationsPerSecond(hash, keyBytes) * iterTimeMs / 1000);
+        var (slot0, material) = SealKeySlot(header, 0, masterKey, password, (uint)slotIters);
+        header.Slots[0] = slot0;
         var area = new byte[payload * LuksHeader.SectorSize];
         header.Write(area);
-        byte[] split = AfSplitter.Split(masterKey, Stripes, hash);
-        var material = area.AsSpan((int)(headerSectors * LuksHeader.SectorSize), (int)(materialSectors * LuksHeader.SectorSize));
-        split.CopyTo(material);
-        using (var cipher = new LuksSectorCipher(spec, slotKey)) cipher.Encrypt(material, 0);
+        material.CopyTo(area, (int)(slot0.KeyOffsetSectors * LuksHeader.SectorSize));
         return (area, header, masterKey);
     }
 

@@ -13,19 +13,14 @@ internal static class ConvertBitmaps
     public static IReadOnlyList<Qcow2Bitmap> Select(IImage source, bool skipBroken, Action<string>? warning)
     {
         if (source is not Qcow2Image qcow2) return [];
-        var selected = new List<Qcow2Bitmap>();
-        foreach (var bitmap in qcow2.StoredBitmaps.Reverse())
+        var stored = qcow2.StoredBitmaps;
+        foreach (var bitmap in stored.Reverse().Where(b => b.InUse))
         {
-            if (!bitmap.InUse)
-            {
-                selected.Insert(0, bitmap);
-                continue;
-            }
             if (!skipBroken)
                 throw new ImageFormatException($"Cannot copy inconsistent bitmap '{bitmap.Name}'\nTry --skip-broken-bitmaps, or use 'img bitmap --remove' to delete it");
             warning?.Invoke($"img: warning: Skipping inconsistent bitmap '{bitmap.Name}'");
         }
-        return selected;
+        return stored.Where(b => !b.InUse).ToList();
     }
 
     public static void CheckTarget(IImage target)
