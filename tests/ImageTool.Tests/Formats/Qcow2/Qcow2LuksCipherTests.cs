@@ -22,6 +22,22 @@ public class Qcow2LuksCipherTests
         Secrets = new Dictionary<string, string> { ["sec0"] = "pw" },
     };
 
+    private static void CreateWithImg(string path, string cipher) => DiskImage.Create(new CreateRequest(path, "qcow2")
+    {
+        Size = Size,
+        Options = new ImageOptions().Parse(Options(cipher)),
+        Secrets = new Dictionary<string, string> { ["sec0"] = "pw" },
+    });
+
+    /// <summary>img's info of the image, human and JSON, equals qemu-img's.</summary>
+    private static void AssertInfoAsQemu(string path)
+    {
+        using var opened = DiskImage.Open(path, new OpenOptions { OpenBacking = false, MetadataOnly = true });
+        var info = global::ImageTool.Operations.InfoOperation.Describe(opened);
+        Assert.That(ImageInfoFormatter.Json([info], false), Is.EqualTo(Tools.QemuImg("info", "--output=json", path).Ok().Stdout));
+        Assert.That(ImageInfoFormatter.Human([info]), Is.EqualTo(Tools.QemuImg("info", path).Ok().Stdout));
+    }
+
     private static byte[] QemuDecrypt(TempDir dir, string path)
     {
         Tools.QemuImg(["convert", .. Secret, "--image-opts", ImageOpts(path), "-O", "raw", dir["plain.raw"]]).Ok();
@@ -55,16 +71,10 @@ public class Qcow2LuksCipherTests
         Tools.QemuImg(["create", .. Secret, "-q", "-f", "qcow2", "-o", Options(cipher), q, "2M"]).Ok();
         Tools.QemuIo([.. Secret, "--image-opts", ImageOpts(q), "-c", "write -P 0xab 1000 70000", "-c", "write -P 0xcd 1M 4096"]).Ok();
         Assert.That(ImgDecrypt(q), Is.EqualTo(QemuDecrypt(dir, q)));
-        using (var opened = DiskImage.Open(q, new OpenOptions { OpenBacking = false, MetadataOnly = true }))
-        {
-            var info = global::ImageTool.Operations.InfoOperation.Describe(opened);
-            Assert.That(ImageInfoFormatter.Json([info], false), Is.EqualTo(Tools.QemuImg("info", "--output=json", q).Ok().Stdout));
-            Assert.That(ImageInfoFormatter.Human([info]), Is.EqualTo(Tools.QemuImg("info", q).Ok().Stdout));
-        }
+        AssertInfoAsQemu(q);
 
         string mine = dir["i.qcow2"];
-        var o = new ImageOptions().Parse(Options(cipher));
-        DiskImage.Create(new CreateRequest(mine, "qcow2") { Size = Size, Options = o, Secrets = new Dictionary<string, string> { ["sec0"] = "pw" } });
+        CreateWithImg(mine, cipher);
         var model = new byte[Size];
         using (var image = DiskImage.Open(mine, WithKey(readOnly: false)))
         {
@@ -98,12 +108,7 @@ public class Qcow2LuksCipherTests
     {
         using var dir = new TempDir();
         string mine = dir["i.qcow2"];
-        DiskImage.Create(new CreateRequest(mine, "qcow2")
-        {
-            Size = Size,
-            Options = new ImageOptions().Parse(Options(cipher)),
-            Secrets = new Dictionary<string, string> { ["sec0"] = "pw" },
-        });
+        CreateWithImg(mine, cipher);
         var model = new byte[Size];
         using (var image = DiskImage.Open(mine, WithKey(readOnly: false)))
         {
@@ -113,10 +118,7 @@ public class Qcow2LuksCipherTests
         Tools.QemuImg(["check", .. Secret, "--image-opts", ImageOpts(mine)]).Ok();
         Assert.That(QemuDecrypt(dir, mine), Is.EqualTo(model));
         Assert.That(ImgDecrypt(mine), Is.EqualTo(model));
-        using var opened = DiskImage.Open(mine, new OpenOptions { OpenBacking = false, MetadataOnly = true });
-        var info = global::ImageTool.Operations.InfoOperation.Describe(opened);
-        Assert.That(ImageInfoFormatter.Json([info], false), Is.EqualTo(Tools.QemuImg("info", "--output=json", mine).Ok().Stdout));
-        Assert.That(ImageInfoFormatter.Human([info]), Is.EqualTo(Tools.QemuImg("info", mine).Ok().Stdout));
+        AssertInfoAsQemu(mine);
     }
 
     [TestCase("encrypt.cipher-alg=des,encrypt.cipher-mode=cbc", "Algorithm 'des' not supported")]
@@ -132,13 +134,7 @@ public class Qcow2LuksCipherTests
     public void Create_CipherQemuRefusesOrAborts_ClearErrorNothingWritten(string cipher, string message)
     {
         using var dir = new TempDir();
-        var o = new ImageOptions().Parse(Options(cipher));
-        var e = Assert.Catch<ImageFormatException>(() => DiskImage.Create(new CreateRequest(dir["x.qcow2"], "qcow2")
-        {
-            Size = Size,
-            Options = o,
-            Secrets = new Dictionary<string, string> { ["sec0"] = "pw" },
-        }));
+        var e = Assert.Catch<ImageFormatException>(() => CreateWithImg(dir["x.qcow2"], cipher));
         Assert.That(e!.Message, Is.EqualTo(message));
         Assert.That(File.Exists(dir["x.qcow2"]), Is.False);
     }
@@ -149,12 +145,7 @@ public class Qcow2LuksCipherTests
     {
         using var dir = new TempDir();
         string path = dir["x.qcow2"];
-        DiskImage.Create(new CreateRequest(path, "qcow2")
-        {
-            Size = Size,
-            Options = new ImageOptions().Parse(Options("encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc")),
-            Secrets = new Dictionary<string, string> { ["sec0"] = "pw" },
-        });
+        CreateWithImg(path, "encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc");
         byte[] file = File.ReadAllBytes(path);
         int header = file.AsSpan().IndexOf(new byte[] { (byte)'L', (byte)'U', (byte)'K', (byte)'S', 0xba, 0xbe });
         System.Text.Encoding.ASCII.GetBytes(name.PadRight(3, '\0')).CopyTo(file, header + 8);
