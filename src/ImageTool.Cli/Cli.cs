@@ -9,7 +9,8 @@ namespace ImageTool.Cli;
 /// </summary>
 internal sealed class Cli(TextWriter stdout, TextWriter stderr)
 {
-    public const string Program = "img";
+    /// <summary>The name in messages: "img", or qemu-img/kvm-img when started through a link of that name.</summary>
+    public static string Program { get; set; } = Invocation.Default.Program;
 
     private readonly CliContext _context = new(stdout, stderr);
 

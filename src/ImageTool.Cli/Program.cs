@@ -2,5 +2,10 @@ namespace ImageTool.Cli;
 
 internal static class Program
 {
-    private static int Main(string[] args) => new Cli(Console.Out, Console.Error).Run(args);
+    private static int Main(string[] args)
+    {
+        var invocation = Invocation.FromProcess();
+        Cli.Program = invocation.Program;
+        return new Cli(Console.Out, Console.Error).Run(invocation.IsRunner ? ["run", .. args] : args);
+    }
 }

@@ -14,5 +14,6 @@ public enum DriveInterface
 /// <param name="IsCdrom">media=cdrom: read-only, 2048-byte sectors, El Torito boot.</param>
 /// <param name="ReadOnly">readonly=on.</param>
 /// <param name="Snapshot">snapshot=on (or the global -snapshot): writes go to a throw-away overlay.</param>
+/// <param name="Boot">boot=on (qemu-kvm's spelling): the BIOS numbers this hard disk 0x80 and boots it.</param>
 public sealed record DriveSpec(string File, string? Format = null, DriveInterface Interface = DriveInterface.Ide,
-    bool IsCdrom = false, bool ReadOnly = false, bool Snapshot = false);
+    bool IsCdrom = false, bool ReadOnly = false, bool Snapshot = false, bool Boot = false);

@@ -104,12 +104,13 @@ public static class KvmRunner
         }
     }
 
-    // IDE hard disks in order from 0x80, then virtio disks (SeaBIOS boots those too); the CD is 0xE0.
+    // A boot=on disk first, then IDE hard disks in order from 0x80, then virtio disks (SeaBIOS boots those too);
+    // the CD is 0xE0.
     private static List<BiosDrive> BiosDrives(List<GuestDisk> disks, bool bootFromCd)
     {
         var drives = new List<BiosDrive>();
         byte next = BiosBoot.FirstHardDisk;
-        foreach (var disk in disks.Where(d => !d.Spec.IsCdrom).OrderBy(d => d.Spec.Interface))
+        foreach (var disk in disks.Where(d => !d.Spec.IsCdrom).OrderByDescending(d => d.Spec.Boot).ThenBy(d => d.Spec.Interface))
             drives.Add(new BiosDrive(next++, disk.Spec.File, disk.Device, isCdrom: false));
         var cd = disks.FirstOrDefault(d => d.Spec.IsCdrom);
         if (cd != null)

@@ -53,7 +53,13 @@ public sealed record RunOptions
                 case "-kernel": options = options with { Kernel = Value() }; break;
                 case "-initrd": options = options with { Initrd = Value() }; break;
                 case "-append": options = options with { Append = Value() }; break;
-                case "-nographic" or "-enable-kvm" or "-no-reboot": break;
+                // The runner has no ACPI tables and always uses KVM, so these ask for what it does anyway.
+                case "-nographic" or "-enable-kvm" or "-no-reboot" or "-no-acpi": break;
+                case "-soundhw" or "-vga" or "-usbdevice":
+                    Value();
+                    throw new ArgumentException($"{arg}: not available in img run, a headless runner (no display, sound or USB)");
+                case "-usb" or "-sdl" or "-full-screen":
+                    throw new ArgumentException($"{arg}: not available in img run, a headless runner (no display, sound or USB)");
                 case "-serial":
                     string serial = Value();
                     if (serial is not ("stdio" or "mon:stdio")) throw new ArgumentException($"-serial {serial}: only 'stdio' is supported");
@@ -115,7 +121,7 @@ public sealed record RunOptions
     {
         string? file = null, format = null;
         var bus = DriveInterface.Ide;
-        bool cdrom = false, readOnly = false, snapshot = false;
+        bool cdrom = false, readOnly = false, snapshot = false, boot = false;
         foreach (string part in SplitOptions(value))
         {
             int eq = part.IndexOf('=');
@@ -142,13 +148,15 @@ public sealed record RunOptions
                     break;
                 case "readonly": readOnly = OnOff(value, key, v); break;
                 case "snapshot": snapshot = OnOff(value, key, v); break;
+                // qemu-kvm's old boot=on (the tutorial's virtio line): the BIOS boots this disk first.
+                case "boot": boot = OnOff(value, key, v); break;
                 case "index" or "cache" or "aio" or "discard": break;
                 default: throw new ArgumentException($"-drive {value}: Invalid parameter '{key}'");
             }
         }
         if (file == null) throw new ArgumentException($"-drive {value}: a file= is required");
         if (cdrom && bus == DriveInterface.Virtio) throw new ArgumentException($"-drive {value}: media=cdrom needs if=ide");
-        return new DriveSpec(file, format, bus, cdrom, readOnly, snapshot);
+        return new DriveSpec(file, format, bus, cdrom, readOnly, snapshot, boot);
     }
 
     // qemu option syntax: comma separates, a doubled comma is a literal comma.

@@ -11,4 +11,6 @@ public sealed record CreateRequest(string Path, string Format)
     /// <summary>qemu's -u: do not open the backing file (a size is then needed).</summary>
     public bool UnsafeBacking { get; init; }
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }
+    /// <summary>Receives warnings, such as the backing format that was probed and recorded.</summary>
+    public Action<string>? Warning { get; init; }
 }

@@ -68,15 +68,19 @@ public static class DiskImage
             backingFormat ??= schema.FirstOrDefault(s => s.Name == "backing_fmt")?.Default;
             if (backingFormat == null)
             {
+                // qemu 7.2 refuses here, because probing the backing file at every open could turn a raw base into
+                // something else. The tutorial's `create -b xp.img -f qcow2 xp.test` has to work, so the format is
+                // probed once and recorded in the new image: it is never probed again.
                 string? detected = null;
                 if (!request.UnsafeBacking)
                 {
                     try { detected = FormatRegistry.ProbeFile(backingPath).Name; }
                     catch (ImageFormatException) { }
+                    catch (IOException) { }
                 }
-                throw new ImageFormatException("Backing file specified without backing format" +
-                    (detected != null ? $"\nDetected format of {detected}." : ""))
-                { OmitFinalNewline = detected != null };
+                backingFormat = detected ?? throw new ImageFormatException("Backing file specified without backing format");
+                options.Set("backing_fmt", detected);
+                request.Warning?.Invoke($"warning: Backing file specified without backing format; probed '{detected}' and recorded it in the image (add -F {detected} to say so)");
             }
             if (!request.UnsafeBacking && !options.Contains("size"))
             {

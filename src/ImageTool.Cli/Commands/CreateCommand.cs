@@ -42,6 +42,7 @@ internal static class CreateCommand
                     Options = imageOptions,
                     UnsafeBacking = result.GetValue(unsafeBacking),
                     Secrets = CommonOptions.Secrets(result, objects),
+                    Warning = w => context.Warn($"{Cli.Program}: {w}"),
                 };
                 bool silent = result.GetValue(quiet);
                 DiskImage.Create(request, line =>
