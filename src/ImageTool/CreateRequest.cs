@@ -11,6 +11,11 @@ public sealed record CreateRequest(string Path, string Format)
     /// <summary>qemu's -u: do not open the backing file (a size is then needed).</summary>
     public bool UnsafeBacking { get; init; }
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }
+    /// <summary>
+    /// A backing file given without its format is probed once and the result recorded in the new image (the
+    /// tutorial's <c>create -b xp.img -f qcow2 xp.test</c>); false refuses it as qemu-img 7.2 does.
+    /// </summary>
+    public bool RecordProbedBackingFormat { get; init; }
     /// <summary>Receives warnings, such as the backing format that was probed and recorded.</summary>
     public Action<string>? Warning { get; init; }
 }

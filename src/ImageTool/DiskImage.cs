@@ -68,9 +68,6 @@ public static class DiskImage
             backingFormat ??= schema.FirstOrDefault(s => s.Name == "backing_fmt")?.Default;
             if (backingFormat == null)
             {
-                // qemu 7.2 refuses here, because probing the backing file at every open could turn a raw base into
-                // something else. The tutorial's `create -b xp.img -f qcow2 xp.test` has to work, so the format is
-                // probed once and recorded in the new image: it is never probed again.
                 string? detected = null;
                 if (!request.UnsafeBacking)
                 {
@@ -78,7 +75,13 @@ public static class DiskImage
                     catch (ImageFormatException) { }
                     catch (IOException) { }
                 }
-                backingFormat = detected ?? throw new ImageFormatException("Backing file specified without backing format");
+                // qemu 7.2 refuses, because probing the backing file at every open could turn a raw base into
+                // something else. Recording the format probed once closes that hole just as well.
+                if (detected == null || !request.RecordProbedBackingFormat)
+                    throw new ImageFormatException("Backing file specified without backing format" +
+                        (detected != null ? $"\nDetected format of {detected}." : ""))
+                    { OmitFinalNewline = detected != null };
+                backingFormat = detected;
                 options.Set("backing_fmt", detected);
                 request.Warning?.Invoke($"warning: Backing file specified without backing format; probed '{detected}' and recorded it in the image (add -F {detected} to say so)");
             }

@@ -46,6 +46,23 @@ public class TutorialCommandLineTests
     }
 
     [Test]
+    public void LinkedAsQemuImg_CreateBackingWithoutFormat_IsRefusedAsQemuDoes()
+    {
+        Tools.Require("qemu-img");
+        using var dir = new TempDir();
+        Tools.QemuImg("create", "-f", "raw", dir["xp.img"], "16M").Ok();
+        File.CreateSymbolicLink(dir["qemu-img"], AppHost);
+        string[] args = ["create", "-b", "xp.img", "-f", "qcow2", "xp.test"];
+
+        var img = Tools.RunIn(dir.Path, dir["qemu-img"], args);
+        var qemu = Tools.RunIn(dir.Path, "qemu-img", args);
+
+        Assert.That(img.ExitCode, Is.EqualTo(qemu.ExitCode).And.EqualTo(1));
+        Assert.That(img.Stderr, Is.EqualTo(qemu.Stderr));
+        Assert.That(File.Exists(dir["xp.test"]), Is.False);
+    }
+
+    [Test]
     public void Create_MissingBackingWithoutFormat_IsRefused()
     {
         using var dir = new TempDir();

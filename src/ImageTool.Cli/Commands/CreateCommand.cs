@@ -42,6 +42,8 @@ internal static class CreateCommand
                     Options = imageOptions,
                     UnsafeBacking = result.GetValue(unsafeBacking),
                     Secrets = CommonOptions.Secrets(result, objects),
+                    // Under the name qemu-img, img is the strict drop-in; as img or kvm-img it runs the tutorial's line.
+                    RecordProbedBackingFormat = Cli.Program != "qemu-img",
                     Warning = w => context.Warn($"{Cli.Program}: {w}"),
                 };
                 bool silent = result.GetValue(quiet);
