@@ -60,10 +60,15 @@ public static class ConvertOperation
         long at = 0;
         try
         {
-            foreach (var source in sources)
+            // -c writes whole target clusters, which may span the boundaries between sources.
+            if (compressor != null) copier.CopyCompressed(sources);
+            else
             {
-                copier.Copy(source, at);
-                at += source.Length;
+                foreach (var source in sources)
+                {
+                    copier.Copy(source, at);
+                    at += source.Length;
+                }
             }
         }
         catch (ImageIOException e)
@@ -152,11 +157,6 @@ public static class ConvertOperation
 
         public void Copy(IImage source, long targetOffset)
         {
-            if (compressor != null)
-            {
-                CopyCompressed(source, targetOffset);
-                return;
-            }
             using var readers = new WorkerThreads(Depth);
             var pending = new Queue<(Chunk Chunk, WorkerThreads.Job Job)>();
             long offset = 0;
@@ -308,11 +308,12 @@ public static class ConvertOperation
         }
 
         /// <summary>
-        /// -c: whole clusters in batches, read and stored in order by this thread, compressed on the workers in between
-        /// into buffers that are reused (a few MiB in all, whatever the image size); zero clusters are skipped. The
-        /// output does not depend on the worker count: every cluster compresses alone and batches are stored in order.
+        /// -c: whole target clusters of the concatenated sources in batches, read and stored in order by this thread,
+        /// compressed on the workers in between into buffers that are reused (a few MiB in all, whatever the image
+        /// size). The output does not depend on the worker count: every cluster compresses alone and batches are
+        /// stored in order.
         /// </summary>
-        private void CopyCompressed(IImage source, long targetOffset)
+        public void CopyCompressed(IReadOnlyList<IImage> sources)
         {
             var writer = compressor!;
             int cluster = writer.ClusterSize;
@@ -323,50 +324,70 @@ public static class ConvertOperation
             using var workers = new WorkerThreads(threads);
             var pending = new Queue<(CompressedBatch Batch, WorkerThreads.Job Job)>();
             var spare = new Stack<CompressedBatch>();
-            long length = source.Length;
+            long length = sources.Sum(s => s.Length);
             long batchBytes = (long)batchClusters * cluster;
             for (long start = 0; start < length; start += batchBytes)
             {
                 var batch = spare.Count > 0 ? spare.Pop() : new CompressedBatch(batchClusters, cluster, writer.MaxCompressedLength);
                 batch.Bytes = (int)Math.Min(batchBytes, length - start);
                 batch.Start = start;
-                ReadSkippingHoles(source, start, batch.Data.AsSpan(0, batch.Count * cluster), batch.Bytes);
+                ReadSkippingHoles(sources, start, batch.Data.AsSpan(0, batch.Count * cluster), batch.Bytes);
                 var job = workers.Run(() => batch.Compress(writer));
                 pending.Enqueue((batch, job));
-                if (pending.Count >= inFlight) spare.Push(Store(pending.Dequeue(), targetOffset));
+                if (pending.Count >= inFlight) spare.Push(Store(pending.Dequeue()));
             }
-            while (pending.Count > 0) Store(pending.Dequeue(), targetOffset);
+            while (pending.Count > 0) Store(pending.Dequeue());
         }
 
-        /// <summary>Writes one compressed batch: compressed clusters, plain ones that did not shrink, nothing for zeros.</summary>
-        private CompressedBatch Store((CompressedBatch Batch, WorkerThreads.Job Job) item, long targetOffset)
+        /// <summary>
+        /// Writes one compressed batch: compressed clusters, plain ones that did not shrink; zero clusters are left
+        /// out unless the target's base or its old content would show through there (qemu writes zeros then).
+        /// </summary>
+        private CompressedBatch Store((CompressedBatch Batch, WorkerThreads.Job Job) item)
         {
             var (batch, job) = item;
             job.Wait();
             var writer = compressor!;
             int cluster = batch.ClusterSize;
+            long zeroStart = -1;
             for (int i = 0; i < batch.Count; i++)
             {
-                long at = targetOffset + batch.Start + (long)i * cluster;
+                long at = batch.Start + (long)i * cluster;
                 int stored = batch.Lengths[i];
-                if (stored == CompressedBatch.ZeroCluster) continue;
+                if (stored == CompressedBatch.ZeroCluster)
+                {
+                    if (zeroStart < 0) zeroStart = at;
+                    continue;
+                }
+                if (zeroStart >= 0) WriteZeroRun(zeroStart, at - zeroStart);
+                zeroStart = -1;
                 if (stored > 0) writer.WriteCompressedCluster(at, batch.StoredCluster(i));
                 else output.Write(at, batch.Data.AsSpan(i * cluster, (int)Math.Min(cluster, output.Length - at)));
             }
+            if (zeroStart >= 0) WriteZeroRun(zeroStart, Math.Min(batch.Start + batch.Bytes, output.Length) - zeroStart);
             Copied(batch.Bytes);
             return batch;
         }
 
-        private static void ReadSkippingHoles(IImage source, long start, Span<byte> buffer, int bytes)
+        /// <summary>Reads target bytes [start, start + bytes) from the concatenated sources; their holes read as zeros.</summary>
+        private static void ReadSkippingHoles(IReadOnlyList<IImage> sources, long start, Span<byte> buffer, int bytes)
         {
             buffer.Clear();
-            long offset = start;
             long end = start + bytes;
-            while (offset < end)
+            long sourceStart = 0;
+            foreach (var source in sources)
             {
-                var status = SourceErrors.Status(source, offset, end - offset, BlockStatusError(offset));
-                if (status.IsData) SourceErrors.Read(source, offset, buffer.Slice((int)(offset - start), (int)status.Length));
-                offset += status.Length;
+                long sourceEnd = sourceStart + source.Length;
+                long offset = Math.Max(start, sourceStart) - sourceStart;
+                long stop = Math.Min(end, sourceEnd) - sourceStart;
+                while (offset < stop)
+                {
+                    var status = SourceErrors.Status(source, offset, stop - offset, BlockStatusError(offset));
+                    if (status.IsData) SourceErrors.Read(source, offset, buffer.Slice((int)(sourceStart + offset - start), (int)status.Length));
+                    offset += status.Length;
+                }
+                sourceStart = sourceEnd;
+                if (sourceStart >= end) break;
             }
         }
 

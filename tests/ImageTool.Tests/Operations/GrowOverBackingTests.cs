@@ -103,6 +103,41 @@ public class GrowOverBackingTests
         AssertTwinsEqual(("over.qcow2", "qcow2"));
     }
 
+    /// <summary>
+    /// An old size inside a cluster (iotests 125, 271): the partial last cluster is mapped anew and must keep what
+    /// it read before (written data, or the backing data below it); the grown part reads zeros, also with
+    /// extended L2 entries over a backing file.
+    /// </summary>
+    [TestCase("metadata", "compat=1.1", true)]
+    [TestCase("falloc", "compat=1.1", false)]
+    [TestCase("falloc", "compat=1.1", true)]
+    [TestCase("full", "compat=1.1", false)]
+    [TestCase("full", "compat=1.1", true)]
+    [TestCase("falloc", "extended_l2=on", false)]
+    [TestCase("falloc", "extended_l2=on", true)]
+    [TestCase("full", "extended_l2=on", true)]
+    public void Resize_PreallocatedFromUnalignedEnd_KeepsOldLastClusterLikeQemu(string preallocation, string options, bool backing)
+    {
+        Twins(at =>
+        {
+            string[] backingArgs = [];
+            if (backing)
+            {
+                MakeLongBacking(at);
+                backingArgs = ["-b", "long.raw", "-F", "raw"];
+            }
+            Run(at, "qemu-img", ["create", "-q", "-f", "qcow2", "-o", options, .. backingArgs, "over.qcow2", "503k"]);
+            Run(at, "qemu-io", "-c", backing ? "write -P 0xff 0 300k" : "write -P 0xff 0 503k", "over.qcow2");
+        });
+        Tools.QemuImg("resize", "-q", $"--preallocation={preallocation}", Q("over.qcow2"), "1013k").Ok();
+        using (var image = DiskImage.Open(Img("over.qcow2"), new OpenOptions { ReadOnly = false }))
+            ResizeOperation.Run(image, 1013 << 10, preallocation);
+        AssertTwinsEqual(("over.qcow2", "qcow2"));
+        string old = backing ? "read -P 0xaa 300k 203k" : "read -P 0xff 300k 203k";
+        var read = Tools.QemuIo("-r", "-c", "read -P 0xff 0 300k", "-c", old, "-c", "read -P 0 503k 510k", Img("over.qcow2")).Ok();
+        Assert.That(read.Stdout, Does.Not.Contain("Pattern verification failed"));
+    }
+
     [Test]
     public void Resize_V2OverLongerBacking_FailsLikeQemuAndChangesNothing()
     {

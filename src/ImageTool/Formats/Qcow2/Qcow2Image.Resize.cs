@@ -40,7 +40,7 @@ internal sealed partial class Qcow2Image : IResizable
             WriteBackMetadata();
             if (l1Size > _l1.Length) GrowL1(l1Size);
             if (preallocation == "metadata" || (preallocation != "off" && HasDataFile)) PreallocateMetadata(Length, size, preallocation);
-            else if (preallocation != "off") PreallocateData(Length, size, preallocation);
+            else if (preallocation != "off") PreallocateData(Length, size, preallocation, hidesBacking: _backing != null && _backing.Length > oldLength);
             // qemu writes just the size field, so the rest of the header cluster stays as it is on disk.
             _header.Size = (ulong)size;
             if (hideBacking) ZeroGrownArea(oldLength);
@@ -77,6 +77,7 @@ internal sealed partial class Qcow2Image : IResizable
     /// </summary>
     private void PreallocateMetadata(long from, long to, string mode)
     {
+        var head = ReadOldEndHead(from, remapped: entry => !InPlace(entry));
         for (long cluster = from >> _clusterBits; cluster << _clusterBits < to;)
         {
             long l1Index = cluster >> _l2Bits;
@@ -91,6 +92,7 @@ internal sealed partial class Qcow2Image : IResizable
                 int i = (int)(c & (L2Entries - 1));
                 if (InPlace(table[i])) continue;
                 ReleaseEntry(table[i]);
+                if (head != null && c << _clusterBits == from - head.Length) WriteData(host, c << _clusterBits, head);
                 table[i] = (ulong)host | Qcow2Entry.Copied;
                 host += ClusterSize;
             }
@@ -107,11 +109,28 @@ internal sealed partial class Qcow2Image : IResizable
     }
 
     /// <summary>
+    /// What the guest reads in the old end's partial cluster, when a preallocating resize maps that cluster anew:
+    /// qemu copies it there (a copy-on-write of the cluster's head, backing data included), so it stays readable.
+    /// </summary>
+    private byte[]? ReadOldEndHead(long from, Func<ulong, bool> remapped)
+    {
+        int head = (int)(from & (ClusterSize - 1));
+        if (head == 0 || !remapped(Lookup(from >> _clusterBits, out _))) return null;
+        var data = new byte[head];
+        Read(from - head, data);
+        return data;
+    }
+
+    /// <summary>
     /// qemu's falloc/full growth: refcount structures for the new clusters placed after the last used cluster,
     /// then the data clusters right behind them, allocated in the file, then mapped (new L2 tables wherever free).
+    /// The old end's partial cluster moves to the new area with its head copied. When the backing file reaches
+    /// past the old end, qemu's file truncate gives zeros and extended L2 subclusters are marked allocated, so the
+    /// backing data does not show through; otherwise the subcluster bitmaps stay as they were.
     /// </summary>
-    private void PreallocateData(long from, long to, string mode)
+    private void PreallocateData(long from, long to, string mode, bool hidesBacking)
     {
+        var head = ReadOldEndHead(from, remapped: _ => true);
         long cs = ClusterSize;
         long fileSize = _file.Length;
         long lastUsed = Refcounts.LastUsedCluster(fileSize);
@@ -135,7 +154,10 @@ internal sealed partial class Qcow2Image : IResizable
             var table = GetL2ForWrite(c >> _l2Bits);
             int i = (int)(c & (L2Entries - 1));
             ReleaseEntry(table[i]);
-            table[i] = (ulong)(start + (c - first) * cs) | Qcow2Entry.Copied;
+            long host = start + (c - first) * cs;
+            if (head != null && c == first) WriteData(host, c << _clusterBits, head);
+            table[i] = (ulong)host | Qcow2Entry.Copied;
+            if (_extendedL2 && hidesBacking) CurrentBitmaps(c >> _l2Bits)[i] = uint.MaxValue;
         }
         WriteBackMetadata();
     }

@@ -27,6 +27,8 @@ internal sealed partial class Qcow2Image
     public Qcow2Snapshot CreateSnapshot(string name, DateTimeOffset now)
     {
         if (IsReadOnly) throw new InvalidOperationException("The image is read-only");
+        // qemu's limit, checked before anything is allocated: a table that claims the maximum already stays as it is.
+        if (LoadSnapshots().Count >= Qcow2SnapshotTable.MaxSnapshots) throw new ImageFormatException("-27 (File too large)");
         if (HasDataFile) throw new ImageFormatException("-95 (Operation not supported)");
         lock (_lock)
         {
@@ -279,6 +281,7 @@ internal sealed partial class Qcow2Image
     private void WriteSnapshotTable(List<Qcow2Snapshot> snapshots)
     {
         byte[] table = Qcow2SnapshotTable.Serialize(snapshots);
+        if (table.Length > Qcow2SnapshotTable.MaxTableSize) throw new ImageFormatException("-27 (File too large)");
         long offset = 0;
         if (snapshots.Count > 0)
         {

@@ -137,6 +137,35 @@ public class Qcow2SnapshotTests
         Assert.That(e!.Message, Does.EndWith(error));
     }
 
+    /// <summary>iotests 080 "Hitting snapshot table size limit": a table of 65536 entries (past the end of the file).</summary>
+    [Test]
+    public void Create_TableAtSnapshotLimit_FailsLikeQemuAndChangesNothing()
+    {
+        using var dir = new TempDir();
+        foreach (string name in new[] { "q.qcow2", "img.qcow2" })
+        {
+            Tools.QemuImg("create", "-q", "-f", "qcow2", dir[name], "64M").Ok();
+            using var fs = new FileStream(dir[name], FileMode.Open);
+            var b = new byte[12];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(b, 65536); // nb_snapshots
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(b.AsSpan(4), 16 << 20); // snapshots_offset
+            fs.Position = 60;
+            fs.Write(b);
+        }
+        var qemu = Tools.QemuImg("snapshot", "-c", "test", dir["q.qcow2"]);
+        Assert.That((qemu.ExitCode, qemu.Stderr), Is.EqualTo((1, "qemu-img: Could not create snapshot 'test': -27 (File too large)\n")));
+        byte[] before = File.ReadAllBytes(dir["img.qcow2"]);
+        var warnings = new List<string>();
+        using (var image = DiskImage.Open(dir["img.qcow2"], new OpenOptions { ReadOnly = false, Warning = warnings.Add }))
+        {
+            var e = Assert.Throws<ImageFormatException>(() => global::ImageTool.Operations.SnapshotOperation.Create(image, "test", DateTimeOffset.UnixEpoch));
+            Assert.That(e!.Message, Is.EqualTo("Could not create snapshot 'test': -27 (File too large)"));
+        }
+        Assert.That(warnings, Is.Empty);
+        Assert.That(File.ReadAllBytes(dir["img.qcow2"]), Is.EqualTo(before));
+        Tools.QemuIo("-c", "read 0 512", dir["img.qcow2"]).Ok();
+    }
+
     private static string QemuMonitor(string img, string commands)
     {
         Tools.Require("qemu-system-x86_64");
