@@ -4,6 +4,7 @@ using ImageTool.Formats.Qcow;
 using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
 using ImageTool.Formats.Vmdk;
+using ImageTool.Formats.Vpc;
 using ImageTool.IO;
 
 namespace ImageTool.Formats;
@@ -25,6 +26,7 @@ internal static class FormatRegistry
         VmdkFormat.Instance,
         CowFormat.Instance,
         CloopFormat.Instance,
+        VpcFormat.Instance,
         RawFormat.Instance,
     ];
 
