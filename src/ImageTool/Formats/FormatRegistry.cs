@@ -3,6 +3,7 @@ using ImageTool.Formats.Cow;
 using ImageTool.Formats.Qcow;
 using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
+using ImageTool.Formats.Vhdx;
 using ImageTool.Formats.Vmdk;
 using ImageTool.Formats.Vpc;
 using ImageTool.IO;
@@ -27,6 +28,7 @@ internal static class FormatRegistry
         CowFormat.Instance,
         CloopFormat.Instance,
         VpcFormat.Instance,
+        VhdxFormat.Instance,
         RawFormat.Instance,
     ];
 
