@@ -104,6 +104,10 @@ internal sealed partial class VpcImage : IImage
             bat[i] = BinaryPrimitives.ReadUInt32BigEndian(raw.AsSpan(i * 4));
             if (bat[i] != Unallocated) free = Math.Max(free, 512L * bat[i] + bitmapSize + blockSize);
         }
+        // Parent locator data must survive new blocks (qemu, ignoring parents, may append over it).
+        if (footer.DiskType == VpcFooter.TypeDifferencing)
+            foreach (var locator in dynamic.Locators.Where(l => l.PlatformCode != 0 && l.DataOffset < (ulong)file.Length))
+                free = Math.Max(free, ((long)locator.DataOffset + Math.Max(locator.DataLength, Math.Min(locator.DataSpace, 1u << 20)) + 511) & ~511L);
         if (free > file.Length)
             throw new ImageFormatException("block-vpc: free_data_block_offset points after the end of file. The image has been truncated.");
         string? parent = footer.DiskType == VpcFooter.TypeDifferencing ? ParentName(file, dynamic) : null;
