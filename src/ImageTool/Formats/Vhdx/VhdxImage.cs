@@ -119,7 +119,7 @@ internal sealed partial class VhdxImage : IImage
 
         var image = new VhdxImage(file, format, headers, current, metadata, table2, (long)batRegion.FileOffset, chunkRatio, regions, replayed);
         if (replayed) image.UpdateHeaders(newDataGuid: false, logGuid: Guid.Empty);
-        if (!options.ForRepair)
+        if (!options.ForRepair && !options.ForCheck)
         {
             string? error = image.BatErrors().FirstOrDefault();
             if (error != null)

@@ -157,6 +157,24 @@ public class VhdxImageTests
         Assert.That(Tools.QemuImg("check", path).Ok().Stdout, Is.EqualTo("No errors were found on the image.\n"));
     }
 
+    [Test]
+    public void Check_TruncatedImage_ReportsTheBatEntryLikeQemu()
+    {
+        using var dir = new TempDir();
+        string path = dir["t.vhdx"];
+        Tools.QemuImg("create", "-q", "-f", "vhdx", path, "20M").Ok();
+        Tools.QemuIo("-f", "vhdx", path, "-c", "write -P 0x22 8M 4k").Ok();
+        using (var f = new FileStream(path, FileMode.Open)) f.SetLength(12 << 20);
+        var qemu = Tools.QemuImg("check", path);
+        var lines = new List<string>();
+        CheckOperation.Result result;
+        using (var image = DiskImage.Open(path, new OpenOptions { ForCheck = true }))
+            result = CheckOperation.Run(image, CheckRepair.None, lines.Add);
+        Assert.That(result.ExitCode, Is.EqualTo(qemu.ExitCode).And.EqualTo(2));
+        Assert.That(string.Join("\n", lines).Replace("img: ", "qemu-img: ", StringComparison.Ordinal), Is.EqualTo(qemu.Stderr.TrimEnd()));
+        Assert.That(CheckOperation.Human(result), Is.EqualTo(qemu.Stdout));
+    }
+
     [TestCase("signature")]
     [TestCase("headers")]
     [TestCase("regiontable")]
