@@ -31,6 +31,8 @@ fi
 ensure() { [ -s "$1" ] || { echo "building $1 ..." >&2; shift; "$@"; }; }
 ensure fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2
 ensure fs.vmdk "$QEMU" convert -O vmdk fs.raw fs.vmdk
+ensure fs.vhd "$QEMU" convert -O vpc fs.raw fs.vhd
+ensure fs.vhdx "$QEMU" convert -O vhdx fs.raw fs.vhdx
 ensure fs-stream.vmdk "$QEMU" convert -O vmdk -o subformat=streamOptimized fs.raw fs-stream.vmdk
 ensure fs-zlib.qcow2 "$QEMU" convert -c -O qcow2 fs.raw fs-zlib.qcow2
 ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw fs-zstd.qcow2
@@ -115,6 +117,12 @@ row "convert raw->vmdk" "$rm_out" convert -O vmdk fs.raw "$out" -- convert -O vm
 row "convert raw->vmdk streamOptimized" "$rm_out" convert -O vmdk -o subformat=streamOptimized fs.raw "$out" -- convert -O vmdk -o subformat=streamOptimized fs.raw "$out"
 row "convert vmdk->raw" "$rm_out" convert -O raw fs.vmdk "$out" -- convert -O raw fs.vmdk "$out"
 row "convert vmdk streamOptimized->raw" "$rm_out" convert -O raw fs-stream.vmdk "$out" -- convert -O raw fs-stream.vmdk "$out"
+row "convert raw->vpc" "$rm_out" convert -O vpc fs.raw "$out" -- convert -O vpc fs.raw "$out"
+row "convert vpc->raw" "$rm_out" convert -O raw fs.vhd "$out" -- convert -O raw fs.vhd "$out"
+rss "convert vpc->raw" "$rm_out" convert -O raw fs.vhd "$out" -- convert -O raw fs.vhd "$out"
+row "convert raw->vhdx" "$rm_out" convert -O vhdx fs.raw "$out" -- convert -O vhdx fs.raw "$out"
+row "convert vhdx->raw" "$rm_out" convert -O raw fs.vhdx "$out" -- convert -O raw fs.vhdx "$out"
+rss "convert vhdx->raw" "$rm_out" convert -O raw fs.vhdx "$out" -- convert -O raw fs.vhdx "$out"
 row "compare raw qcow2" "true" compare fs.raw fs.qcow2 -- compare fs.raw fs.qcow2
 row "map qcow2" "true" map --output=json fs.qcow2 -- map --output=json fs.qcow2
 # bench: 4 KiB requests at depth 1, stepping 64 MiB + 4 KiB so that the offsets hop across the whole disk

@@ -38,7 +38,7 @@ internal static class CheckCommand
                 throw new UsageException($"Could not open '{names[0]}': force-share=on can only be used with read-only images", showTryHint: false);
             var (path, options) = CommonOptions.Source(names[0], result.GetValue(format), result.GetValue(imageOpts),
                 forceShared, CommonOptions.Secrets(result, objects), context);
-            using var image = DiskImage.Open(path, options with { ReadOnly = mode == CheckRepair.None, ForRepair = mode != CheckRepair.None });
+            using var image = DiskImage.Open(path, options with { ReadOnly = mode == CheckRepair.None, ForRepair = mode != CheckRepair.None, ForCheck = true });
             CheckOperation.Result outcome;
             try
             {

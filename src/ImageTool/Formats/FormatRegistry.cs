@@ -3,7 +3,9 @@ using ImageTool.Formats.Cow;
 using ImageTool.Formats.Qcow;
 using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
+using ImageTool.Formats.Vhdx;
 using ImageTool.Formats.Vmdk;
+using ImageTool.Formats.Vpc;
 using ImageTool.IO;
 
 namespace ImageTool.Formats;
@@ -25,6 +27,8 @@ internal static class FormatRegistry
         VmdkFormat.Instance,
         CowFormat.Instance,
         CloopFormat.Instance,
+        VpcFormat.Instance,
+        VhdxFormat.Instance,
         RawFormat.Instance,
     ];
 

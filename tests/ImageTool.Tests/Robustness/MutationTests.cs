@@ -72,6 +72,16 @@ public class MutationTests
             File.WriteAllBytes(d["in.bin"], SeededData.Bytes(100_000, 6));
             Tools.Run("create_compressed_fs", "-q", "-B", "4096", d["in.bin"], d["c.cloop"]).Ok();
         }),
+        ("d.vhd", d =>
+        {
+            Qemu(d, "create", "-q", "-f", "vpc", "d.vhd", "6M");
+            QemuIo(d, "d.vhd", "vpc", "write -P 1 0 20k", "write -P 2 3M 4k");
+        }),
+        ("d.vhdx", d =>
+        {
+            Qemu(d, "create", "-q", "-f", "vhdx", "-o", "block_size=1M", "d.vhdx", "4M");
+            QemuIo(d, "d.vhdx", "vhdx", "write -P 1 0 20k", "write -P 2 3M 4k");
+        }),
         ("c.cow", d =>
         {
             DiskImage.Create(new CreateRequest(d["c.cow"], "cow") { Options = new ImageTool.Options.ImageOptions().Set("backing_file", "base.raw") });
