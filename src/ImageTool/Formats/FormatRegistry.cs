@@ -1,8 +1,11 @@
 using ImageTool.Formats.Cloop;
 using ImageTool.Formats.Cow;
+using ImageTool.Formats.Parallels;
+using ImageTool.Formats.Qed;
 using ImageTool.Formats.Qcow;
 using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
+using ImageTool.Formats.Vdi;
 using ImageTool.Formats.Vmdk;
 using ImageTool.IO;
 
@@ -25,6 +28,9 @@ internal static class FormatRegistry
         VmdkFormat.Instance,
         CowFormat.Instance,
         CloopFormat.Instance,
+        VdiFormat.Instance,
+        QedFormat.Instance,
+        ParallelsFormat.Instance,
         RawFormat.Instance,
     ];
 
