@@ -72,6 +72,21 @@ public class MutationTests
             File.WriteAllBytes(d["in.bin"], SeededData.Bytes(100_000, 6));
             Tools.Run("create_compressed_fs", "-q", "-B", "4096", d["in.bin"], d["c.cloop"]).Ok();
         }),
+        ("d.vdi", d =>
+        {
+            Qemu(d, "create", "-q", "-f", "vdi", "d.vdi", "4M");
+            QemuIo(d, "d.vdi", "vdi", "write -P 1 0 8k", "write -P 2 2M 64k");
+        }),
+        ("b.qed", d =>
+        {
+            Qemu(d, "create", "-q", "-f", "qed", "-o", "cluster_size=4k,table_size=2", "-b", "base.raw", "-F", "raw", "b.qed", "4M");
+            QemuIo(d, "b.qed", "qed", "write -P 1 4k 8k", "write -z 64k 4k", "write -P 2 3M 4k");
+        }),
+        ("p.parallels", d =>
+        {
+            Qemu(d, "create", "-q", "-f", "parallels", "-o", "cluster_size=64k", "p.parallels", "4M");
+            QemuIo(d, "p.parallels", "parallels", "write -P 1 0 8k", "write -P 2 2M 64k");
+        }),
         ("c.cow", d =>
         {
             DiskImage.Create(new CreateRequest(d["c.cow"], "cow") { Options = new ImageTool.Options.ImageOptions().Set("backing_file", "base.raw") });

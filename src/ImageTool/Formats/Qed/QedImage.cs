@@ -84,7 +84,7 @@ internal sealed partial class QedImage : IImage
 
     public string FileName => _file.Path;
     public IImageFormat Format { get; }
-    public string? BackingFileName { get; }
+    public string? BackingFileName { get; private set; }
 
     /// <summary>Only "raw" is recorded (the no-probe feature bit); any other backing format is probed.</summary>
     public string? BackingFormat => BackingFileName != null && (_header.Features & QedHeader.FeatureBackingFormatNoProbe) != 0 ? "raw" : null;
