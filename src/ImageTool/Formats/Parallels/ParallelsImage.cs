@@ -104,6 +104,12 @@ internal sealed class ParallelsImage : IImage, ICheckable
         while (runEnd < end)
         {
             long next = runEnd / _clusterSize;
+            if (first < 0 && next >= _bat.Length)
+            {
+                // Past the BAT (a header claiming more sectors than it maps): all unallocated.
+                runEnd = end;
+                break;
+            }
             long h = HostOf(next);
             if (first < 0 ? h >= 0 : h != first + (next - cluster) * _clusterSize) break;
             runEnd = Math.Min(end, runEnd + _clusterSize);

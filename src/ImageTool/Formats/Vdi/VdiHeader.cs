@@ -27,8 +27,8 @@ internal readonly record struct VdiHeader(
     /// <summary>A block-map entry of a discarded block (reads zeros).</summary>
     public const uint Discarded = 0xFFFFFFFE;
 
-    /// <summary>qemu: the block map has at most 0xffffffff / 4 entries.</summary>
-    public const uint MaxBlocks = 0x3FFFFFFF;
+    /// <summary>qemu 7.2: the block map (4 bytes an entry) stays below INT_MAX bytes, rounded down to a sector.</summary>
+    public const uint MaxBlocks = 0x1FFFFF80;
     public const ulong MaxDiskSize = (ulong)MaxBlocks * DefaultBlockSize;
 
     public const string QemuText = "<<< QEMU VM Virtual Disk Image >>>\n";

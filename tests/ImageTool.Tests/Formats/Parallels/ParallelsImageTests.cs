@@ -162,8 +162,8 @@ public class ParallelsImageTests
     {
         using var dir = new TempDir();
         string path = Damaged(dir, "u.hdd", Damages["in use"]);
-        Assert.That(OpenError(path, new OpenOptions { ReadOnly = false }),
-            Is.EqualTo(Tools.QemuIo("-f", "parallels", path, "-c", "read 0 1").Stderr.Trim().Replace($"qemu-io: can't open device {path}: ", "")));
+        string qemu = Tools.QemuIo("-f", "parallels", path, "-c", "read 0 1").Stderr.Trim().Replace($"qemu-io: can't open device {path}: ", "");
+        Assert.That(OpenError(path, new OpenOptions { ReadOnly = false }), Is.EqualTo($"Could not open '{path}': {qemu}"));
         using var image = DiskImage.Open(path);
         Assert.That(InfoHuman(path), Is.EqualTo(Tools.QemuImg("info", path).Ok().Stdout));
     }

@@ -152,7 +152,7 @@ public class VdiImageTests
         using var dir = new TempDir();
         string path = Patched(dir, b =>
         {
-            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(0x180), 0x3FFFFFFF);
+            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(0x180), 0x1FFFFF80);
             BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(0x170), 1UL << 40);
         });
         long before = GC.GetTotalAllocatedBytes();
