@@ -1,9 +1,12 @@
 using ImageTool.Formats.Cloop;
 using ImageTool.Formats.Cow;
+using ImageTool.Formats.Parallels;
+using ImageTool.Formats.Qed;
 using ImageTool.Formats.Qcow;
 using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
 using ImageTool.Formats.Vhdx;
+using ImageTool.Formats.Vdi;
 using ImageTool.Formats.Vmdk;
 using ImageTool.Formats.Vpc;
 using ImageTool.IO;
@@ -29,6 +32,9 @@ internal static class FormatRegistry
         CloopFormat.Instance,
         VpcFormat.Instance,
         VhdxFormat.Instance,
+        VdiFormat.Instance,
+        QedFormat.Instance,
+        ParallelsFormat.Instance,
         RawFormat.Instance,
     ];
 

@@ -49,12 +49,8 @@ public static class CommitOperation
             }
             baseImage.Flush();
             bool drop = options.Drop || options.Base != null;
-            if (!drop)
-            {
-                if (top is not IMakeEmpty emptiable)
-                    throw new UnsupportedFeatureException($"Format '{top.Format.Name}' cannot be emptied after commit");
-                emptiable.MakeEmpty();
-            }
+            // qemu-img ignores ENOTSUP from bdrv_make_empty: a format without it (qed, vdi, parallels) keeps its data.
+            if (!drop && top is IMakeEmpty emptiable) emptiable.MakeEmpty();
             top.Flush();
         }
         finally

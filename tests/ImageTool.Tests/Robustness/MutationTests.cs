@@ -82,6 +82,21 @@ public class MutationTests
             Qemu(d, "create", "-q", "-f", "vhdx", "-o", "block_size=1M", "d.vhdx", "4M");
             QemuIo(d, "d.vhdx", "vhdx", "write -P 1 0 20k", "write -P 2 3M 4k");
         }),
+        ("d.vdi", d =>
+        {
+            Qemu(d, "create", "-q", "-f", "vdi", "d.vdi", "4M");
+            QemuIo(d, "d.vdi", "vdi", "write -P 1 0 8k", "write -P 2 2M 64k");
+        }),
+        ("b.qed", d =>
+        {
+            Qemu(d, "create", "-q", "-f", "qed", "-o", "cluster_size=4k,table_size=2", "-b", "base.raw", "-F", "raw", "b.qed", "4M");
+            QemuIo(d, "b.qed", "qed", "write -P 1 4k 8k", "write -z 64k 4k", "write -P 2 3M 4k");
+        }),
+        ("p.parallels", d =>
+        {
+            Qemu(d, "create", "-q", "-f", "parallels", "-o", "cluster_size=64k", "p.parallels", "4M");
+            QemuIo(d, "p.parallels", "parallels", "write -P 1 0 8k", "write -P 2 2M 64k");
+        }),
         ("c.cow", d =>
         {
             DiskImage.Create(new CreateRequest(d["c.cow"], "cow") { Options = new ImageTool.Options.ImageOptions().Set("backing_file", "base.raw") });
