@@ -1,5 +1,6 @@
 using ImageTool.Formats.Cloop;
 using ImageTool.Formats.Cow;
+using ImageTool.Formats.Luks;
 using ImageTool.Formats.Qcow;
 using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
@@ -25,6 +26,7 @@ internal static class FormatRegistry
         VmdkFormat.Instance,
         CowFormat.Instance,
         CloopFormat.Instance,
+        LuksFormat.Instance,
         RawFormat.Instance,
     ];
 

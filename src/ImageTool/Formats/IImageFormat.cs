@@ -22,6 +22,12 @@ public interface IImageFormat
     /// <summary>Its images take compressed writes (<c>convert -c</c>), checked before a target is created.</summary>
     bool SupportsCompressedWrites => false;
 
+    /// <summary>
+    /// A new image reads as zeros where nothing was written (qemu's bdrv_has_zero_init), so convert may skip zeros; a raw
+    /// LUKS container's unwritten payload decrypts to noise instead.
+    /// </summary>
+    bool NewImagesReadAsZeros => true;
+
     /// <summary>Creates (or replaces) the image; the options were validated against <see cref="CreateOptions"/>.</summary>
     void Create(string path, CreateParameters parameters);
 }
