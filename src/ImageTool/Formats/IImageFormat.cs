@@ -8,11 +8,14 @@ public interface IImageFormat
     /// <summary>The format name as qemu-img spells it ("qcow2", "raw", ...).</summary>
     string Name { get; }
 
-    /// <summary>How many leading bytes <see cref="Probe"/> wants (at most 2048, qemu's probe buffer).</summary>
+    /// <summary>How many leading bytes <see cref="Probe(ReadOnlySpan{byte})"/> wants (at most 2048, qemu's probe buffer).</summary>
     int ProbeSize { get; }
 
     /// <summary>0 = not this format, 100 = certain; raw answers 1 so it wins only when nothing else does.</summary>
     int Probe(ReadOnlySpan<byte> header);
+
+    /// <summary>As <see cref="Probe(ReadOnlySpan{byte})"/>, for formats qemu also recognises by file name (dmg).</summary>
+    int Probe(ReadOnlySpan<byte> header, string? fileName) => Probe(header);
 
     /// <summary>The <c>-o</c> options <c>create</c> accepts, in qemu's declaration order.</summary>
     IReadOnlyList<OptionSpec> CreateOptions { get; }

@@ -40,6 +40,7 @@ public static class ConvertOperation
     public static void Run(IReadOnlyList<IImage> sources, string target, ConvertOptions options)
     {
         long total = sources.Sum(s => s.Length);
+        if (!options.SkipCreate && DiskImage.FindFormat(options.OutputFormat) is { } outputFormat) DiskImage.CheckCanCreate(outputFormat);
         if (options.Compress && DiskImage.FindFormat(options.OutputFormat) is { SupportsCompressedWrites: false })
             throw new UnsupportedFeatureException("Compression not supported for this file format");
         var bitmaps = options.Bitmaps ? ConvertBitmaps.Select(sources[0], options.SkipBrokenBitmaps, options.SourceOptions.Warning) : [];
