@@ -84,6 +84,8 @@ internal static class CommonOptions
     {
         var format = DiskImage.FindFormat(formatName)
             ?? throw new UsageException($"Unknown file format '{formatName}'", showTryHint: false);
+        if (format.CreateOptions.Count == 0)
+            throw new ImageFormatException($"Format driver '{format.Name}' does not support image creation");
         var sb = new System.Text.StringBuilder();
         if (withProtocol)
         {

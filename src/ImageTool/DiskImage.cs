@@ -29,6 +29,13 @@ public static class DiskImage
         }
     }
 
+    /// <summary>qemu's refusal for formats without creation options (bochs, dmg: drivers without create_opts).</summary>
+    internal static void CheckCanCreate(IImageFormat format)
+    {
+        if (format.CreateOptions.Count == 0)
+            throw new UnsupportedFeatureException($"Format driver '{format.Name}' does not support image creation");
+    }
+
     /// <summary>Probes a file's format from its first bytes ("raw" when nothing matches).</summary>
     public static string Probe(string path) => FormatRegistry.ProbeFile(path).Name;
 
@@ -42,6 +49,7 @@ public static class DiskImage
     {
         var format = FormatRegistry.Find(request.Format)
             ?? throw new ImageFormatException($"Unknown file format '{request.Format}'");
+        CheckCanCreate(format);
         var schema = format.CreateOptions;
         var options = request.Options;
         if (options.Contains("backing_file") && !schema.Any(s => s.Name == "backing_file"))

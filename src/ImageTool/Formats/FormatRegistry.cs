@@ -1,5 +1,8 @@
+using ImageTool.Formats.Bochs;
 using ImageTool.Formats.Cloop;
 using ImageTool.Formats.Cow;
+using ImageTool.Formats.Dmg;
+using ImageTool.Formats.Luks;
 using ImageTool.Formats.Parallels;
 using ImageTool.Formats.Qed;
 using ImageTool.Formats.Qcow;
@@ -35,18 +38,21 @@ internal static class FormatRegistry
         VdiFormat.Instance,
         QedFormat.Instance,
         ParallelsFormat.Instance,
+        LuksFormat.Instance,
+        BochsFormat.Instance,
+        DmgFormat.Instance,
         RawFormat.Instance,
     ];
 
     public static IImageFormat? Find(string name) => All.FirstOrDefault(f => f.Name == name);
 
-    public static IImageFormat ProbeBytes(ReadOnlySpan<byte> header)
+    public static IImageFormat ProbeBytes(ReadOnlySpan<byte> header, string? fileName = null)
     {
         IImageFormat best = RawFormat.Instance;
         int bestScore = 0;
         foreach (var format in All)
         {
-            int score = format.Probe(header);
+            int score = format.Probe(header, fileName);
             if (score > bestScore)
             {
                 best = format;
@@ -61,7 +67,7 @@ internal static class FormatRegistry
         using var file = HostFile.Open(path, readOnly: true);
         Span<byte> header = stackalloc byte[MaxProbeSize];
         int n = file.ReadAvailable(0, header);
-        return ProbeBytes(header[..n]);
+        return ProbeBytes(header[..n], path);
     }
 
     /// <summary>Opens one image (no backing chain); messages are the inner part of qemu's "Could not open".</summary>

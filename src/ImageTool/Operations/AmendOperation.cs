@@ -7,7 +7,12 @@ namespace ImageTool.Operations;
 public static class AmendOperation
 {
     /// <summary>The amend options of a format, or null when it cannot amend.</summary>
-    public static IReadOnlyList<OptionSpec>? Schema(string format) => format == "qcow2" ? Qcow2Image.AmendSchema : null;
+    public static IReadOnlyList<OptionSpec>? Schema(string format) => format switch
+    {
+        "qcow2" => Qcow2Image.AmendSchema,
+        "luks" => Formats.Luks.LuksFormat.AmendSchema,
+        _ => null,
+    };
 
     public static string Help(string format)
     {

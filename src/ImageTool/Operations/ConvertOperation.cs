@@ -40,6 +40,7 @@ public static class ConvertOperation
     public static void Run(IReadOnlyList<IImage> sources, string target, ConvertOptions options)
     {
         long total = sources.Sum(s => s.Length);
+        if (!options.SkipCreate && DiskImage.FindFormat(options.OutputFormat) is { } outputFormat) DiskImage.CheckCanCreate(outputFormat);
         if (options.Compress && DiskImage.FindFormat(options.OutputFormat) is { SupportsCompressedWrites: false })
             throw new UnsupportedFeatureException("Compression not supported for this file format");
         var bitmaps = options.Bitmaps ? ConvertBitmaps.Select(sources[0], options.SkipBrokenBitmaps, options.SourceOptions.Warning) : [];
@@ -138,7 +139,7 @@ public static class ConvertOperation
         // 8 coroutines (-m), whose requests run on threads of their own too.
         private const int Depth = 8;
 
-        private readonly bool _targetIsFresh = !options.SkipCreate;
+        private readonly bool _targetIsFresh = !options.SkipCreate && output.Format.NewImagesReadAsZeros;
         private readonly IImage? _targetBase = output.Backing;
         // Zero detection works on whole target clusters: a cluster holding any data is written whole (one
         // allocation, one write), as it ends up allocated anyway.

@@ -26,6 +26,7 @@ public static class MeasureOperation
         {
             "raw" => Raw(options, size, source),
             "qcow2" => Qcow2(options, size, source),
+            "luks" => Luks(options, size, source),
             _ => throw new ImageFormatException($"Block driver '{target.Name}' does not support size measurement"),
         };
     }
@@ -33,6 +34,16 @@ public static class MeasureOperation
     private static MeasureResult Raw(ImageOptions options, long? size, IImage? source)
     {
         long required = source?.Length ?? RoundUp(size ?? options.GetSize("size") ?? 0, 512);
+        return new MeasureResult(required, required, null);
+    }
+
+    /// <summary>qemu's block_crypto_measure: the header area for the chosen cipher plus the payload, all of it allocated.</summary>
+    private static MeasureResult Luks(ImageOptions options, long? size, IImage? source)
+    {
+        var (spec, _) = Formats.Luks.LuksFormat.Cipher(options);
+        Formats.Luks.LuksFormat.KeySecret(options);
+        long payload = source?.Length ?? RoundUp(size ?? options.GetSize("size") ?? 0, 512);
+        long required = Formats.Luks.LuksFormat.HeaderAreaBytes(spec) + payload;
         return new MeasureResult(required, required, null);
     }
 

@@ -5,6 +5,10 @@ namespace ImageTool.Options;
 /// <summary>qemu's <c>--object secret,id=ID,data=...|file=...[,format=raw|base64]</c>: secrets by id.</summary>
 public static class SecretObjects
 {
+    /// <summary>The secret named <paramref name="id"/>, with qemu's error when there is none.</summary>
+    internal static string Lookup(IReadOnlyDictionary<string, string>? secrets, string id) =>
+        secrets != null && secrets.TryGetValue(id, out var value) ? value : throw new ImageFormatException($"No secret with id '{id}'");
+
     public static void Add(IDictionary<string, string> secrets, string objectDefinition)
     {
         var o = new ImageOptions().Parse(objectDefinition, implicitKey: "qom-type");

@@ -185,24 +185,6 @@ internal sealed partial class Qcow2Image
     {
         if (_header.CryptMethod == CryptAes) return new InfoObject().Add("format", "aes");
         if (_header.CryptMethod != CryptLuks || _luks is not { } h) return null;
-        var slots = h.Slots.Select(s =>
-        {
-            var o = new InfoObject().Add("active", s.IsActive);
-            if (s.IsActive) o.Add("iters", s.Iterations).Add("stripes", s.Stripes);
-            return (InfoNode)o.Add("key-offset", (long)s.KeyOffsetSectors * Sector);
-        }).ToList();
-        var cipher = h.Cipher;
-        var info = new InfoObject()
-            .Add("format", "luks")
-            .Add("cipher-alg", cipher.AlgorithmName)
-            .Add("cipher-mode", cipher.Mode)
-            .Add("ivgen-alg", cipher.IvGen);
-        if (cipher.IvHash != null) info.Add("ivgen-hash-alg", cipher.IvHash);
-        return info
-            .Add("hash-alg", h.HashSpec)
-            .Add("payload-offset", (long)h.PayloadOffsetSectors * Sector)
-            .Add("master-key-iters", h.MasterKeyIterations)
-            .Add("uuid", h.Uuid)
-            .Add("slots", new InfoList(slots));
+        return Luks.LuksInfo.Describe(h).Add("format", "luks");
     }
 }
