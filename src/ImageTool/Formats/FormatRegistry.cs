@@ -5,6 +5,8 @@ using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
 using ImageTool.Formats.Vmdk;
 using ImageTool.IO;
+using ImageTool.Options;
+using ImageTool.Protocols;
 
 namespace ImageTool.Formats;
 
@@ -28,7 +30,27 @@ internal static class FormatRegistry
         RawFormat.Instance,
     ];
 
-    public static IImageFormat? Find(string name) => All.FirstOrDefault(f => f.Name == name);
+    /// <summary>Protocol drivers that can be named as a format (-f, --image-opts driver=); never probed.</summary>
+    public static readonly IReadOnlyList<IImageFormat> Protocols =
+    [
+        HostProtocol.File,
+        HostProtocol.HostDevice,
+        HostProtocol.HostCdrom,
+    ];
+
+    public static IImageFormat? Find(string name) =>
+        All.FirstOrDefault(f => f.Name == name) ?? Protocols.FirstOrDefault(f => f.Name == name);
+
+    public static bool IsProtocol(string? name) => Protocols.Any(f => f.Name == name);
+
+    /// <summary>
+    /// The file an --image-opts string names: a protocol driver takes <c>filename</c> (or <c>url</c>) itself,
+    /// a format takes its file child's (<c>file.filename</c>, or <c>file</c>).
+    /// </summary>
+    public static string? ImageOptsPath(ImageOptions options) =>
+        IsProtocol(options.GetString("driver"))
+            ? options.GetString("filename") ?? options.GetString("url")
+            : options.GetString("file.filename") ?? options.GetString("file") ?? options.GetString("file.url");
 
     public static IImageFormat ProbeBytes(ReadOnlySpan<byte> header)
     {
@@ -71,7 +93,7 @@ internal static class FormatRegistry
                 $"WARNING: Image format was not specified for '{path}' and probing guessed raw.\n" +
                 "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n" +
                 "         Specify the 'raw' format explicitly to remove the restrictions.");
-        using (HostFile.ExpectLock(ImageLock.For(path, hasMetadata: format != RawFormat.Instance || isBacking, options.ReadOnly, options.ForceShare)))
+        using (HostFile.ExpectLock(ImageLock.For(path, hasMetadata: !(format == RawFormat.Instance || IsProtocol(format.Name)) || isBacking, options.ReadOnly, options.ForceShare)))
             return format.Open(path, options with { FormatWasProbed = probed });
     }
 
