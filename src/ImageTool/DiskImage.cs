@@ -39,6 +39,8 @@ public static class DiskImage
     {
         string? name = FormatRegistry.ImageOptsPath(options);
         string? driver = options.GetString("driver");
+        if (name == null && FormatRegistry.Find(driver ?? "") is Protocols.Curl.CurlProtocol)
+            throw new ImageFormatException($"Could not open '{displayName}': curl block driver requires an 'url' option");
         if (name == null && FormatRegistry.IsProtocol(driver))
             throw new ImageFormatException($"Could not open '{displayName}': The '{driver}' block driver requires a file name");
         return name;

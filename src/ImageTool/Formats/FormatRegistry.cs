@@ -7,6 +7,7 @@ using ImageTool.Formats.Vmdk;
 using ImageTool.IO;
 using ImageTool.Options;
 using ImageTool.Protocols;
+using ImageTool.Protocols.Curl;
 
 namespace ImageTool.Formats;
 
@@ -36,6 +37,10 @@ internal static class FormatRegistry
         HostProtocol.File,
         HostProtocol.HostDevice,
         HostProtocol.HostCdrom,
+        CurlProtocol.Http,
+        CurlProtocol.Https,
+        CurlProtocol.Ftp,
+        CurlProtocol.Ftps,
     ];
 
     public static IImageFormat? Find(string name) =>
@@ -68,9 +73,9 @@ internal static class FormatRegistry
         return best;
     }
 
-    public static IImageFormat ProbeFile(string path)
+    public static IImageFormat ProbeFile(string path, OpenOptions? options = null)
     {
-        using var file = HostFile.Open(path, readOnly: true);
+        using var file = options == null ? HostFile.Open(path, readOnly: true) : HostFile.Open(path, options with { ReadOnly = true });
         Span<byte> header = stackalloc byte[MaxProbeSize];
         int n = file.ReadAvailable(0, header);
         return ProbeBytes(header[..n]);
@@ -87,7 +92,7 @@ internal static class FormatRegistry
         if (options.Format != null)
             format = Find(options.Format) ?? throw new ImageFormatException($"Unknown driver '{options.Format}'");
         else
-            format = ProbeFile(path);
+            format = ProbeFile(path, options);
         if (probed && format == RawFormat.Instance && !options.ReadOnly)
             options.Warning?.Invoke(
                 $"WARNING: Image format was not specified for '{path}' and probing guessed raw.\n" +

@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using ImageTool.Protocols;
+using ImageTool.Protocols.Curl;
 using Microsoft.Win32.SafeHandles;
 
 namespace ImageTool.IO;
@@ -21,6 +23,21 @@ public sealed class HostFile : IDisposable
     private readonly long _deviceLength;
     private DirectIO? _direct;
 
+    // A protocol client (http/https) instead of a host file: read-only, no handle.
+    private readonly IByteSource? _remote;
+
+    private HostFile(string url, IByteSource remote)
+    {
+        Path = url;
+        _handle = new SafeFileHandle();
+        IsReadOnly = true;
+        _kind = HostFileKind.Other;
+        _remote = remote;
+    }
+
+    private static HostFile OpenRemote(string url, OpenOptions options, CurlProtocol? driver) =>
+        new(url, CurlProtocol.OpenSource(url, options, driver));
+
     private HostFile(string path, SafeFileHandle handle, bool readOnly, HostFileKind kind = HostFileKind.Regular)
     {
         Path = path;
@@ -38,8 +55,10 @@ public sealed class HostFile : IDisposable
     {
         // A protocol named with --image-opts (file.driver=...) or -f is checked against what the path is.
         string? protocol = options.DriverOptions?.GetString("file.driver")
-            ?? (options.Format is "file" or "host_device" or "host_cdrom" ? options.Format : null);
+            ?? (Formats.FormatRegistry.IsProtocol(options.Format) ? options.Format : null);
         if (protocol != null) CheckProtocol(path, protocol);
+        var curl = Formats.FormatRegistry.Find(protocol ?? "") as CurlProtocol;
+        if (curl != null || CurlProtocol.ForUrl(path) != null) return OpenRemote(path, options, curl);
         var file = Open(path, options.ReadOnly);
         file._syncOnFlush = options.Cache != CacheMode.Unsafe;
         // Like qemu's cache.direct (-t none, directsync): O_DIRECT, here for block devices only, whose
@@ -85,6 +104,12 @@ public sealed class HostFile : IDisposable
     /// <summary>Opens an existing file; errors are worded as qemu's "Could not open" reasons.</summary>
     public static HostFile Open(string path, bool readOnly)
     {
+        // Remote images take no host locks (qemu's curl driver has none).
+        if (CurlProtocol.ForUrl(path) != null)
+        {
+            t_pendingLock = null;
+            return OpenRemote(path, new OpenOptions { ReadOnly = readOnly }, null);
+        }
         var file = OpenUnlocked(path, readOnly);
         if (t_pendingLock is { } request && request.Path == path)
         {
@@ -170,7 +195,7 @@ public sealed class HostFile : IDisposable
     private static ImageFormatException OpenError(string path, string reason, Exception inner) =>
         new($"Could not open '{path}': {reason}", inner);
 
-    public long Length => _kind switch
+    public long Length => _remote?.Length ?? _kind switch
     {
         HostFileKind.BlockDevice => _deviceLength,
         // A character device has no size: qemu's lseek(SEEK_END) gives 0 for /dev/null and /dev/zero.
@@ -189,6 +214,12 @@ public sealed class HostFile : IDisposable
         if (_direct != null)
         {
             _direct.Read(_handle, offset, buffer, Length);
+            return;
+        }
+        if (_remote != null)
+        {
+            int got = ReadRemote(offset, buffer);
+            buffer[got..].Clear();
             return;
         }
         int done = 0;
@@ -214,6 +245,7 @@ public sealed class HostFile : IDisposable
             _direct.Read(_handle, offset, buffer[..n], Length);
             return n;
         }
+        if (_remote != null) return ReadRemote(offset, buffer);
         int done = 0;
         while (done < buffer.Length)
         {
@@ -224,9 +256,22 @@ public sealed class HostFile : IDisposable
         return done;
     }
 
+    private int ReadRemote(long offset, Span<byte> buffer)
+    {
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            int n = _remote!.Read(offset + done, buffer[done..]);
+            if (n == 0) break;
+            done += n;
+        }
+        return done;
+    }
+
     public void Write(long offset, ReadOnlySpan<byte> buffer)
     {
         CheckOffset(offset);
+        if (_remote != null) throw new IOException("Block node is read-only");
         if (_kind == HostFileKind.BlockDevice && offset + buffer.Length > _deviceLength)
             throw new IOException("No space left on device");
         if (_direct != null) _direct.Write(_handle, offset, buffer, Length);
@@ -287,7 +332,7 @@ public sealed class HostFile : IDisposable
     public long? NextData(long offset)
     {
         // A device is all data (qemu's host_device block status).
-        if (IsDevice) return offset < Length ? offset : null;
+        if (IsDevice || _remote != null) return offset < Length ? offset : null;
         long r = Native.LSeek(Fd, offset, Native.SeekData);
         if (r >= 0) return r;
         int errno = Marshal.GetLastPInvokeError();
@@ -298,16 +343,17 @@ public sealed class HostFile : IDisposable
     /// <summary>The next hole at or after <paramref name="offset"/> (the end of the file counts as a hole).</summary>
     public long NextHole(long offset)
     {
-        if (IsDevice) return Length;
+        if (IsDevice || _remote != null) return Length;
         long r = Native.LSeek(Fd, offset, Native.SeekHole);
         return r >= 0 ? r : Length;
     }
 
-    /// <summary>Bytes allocated on the host (st_blocks * 512), as qemu-img's "disk size".</summary>
-    public unsafe long AllocatedBytes
+    /// <summary>Bytes allocated on the host (st_blocks * 512), as qemu-img's "disk size"; null for remote images ("unavailable").</summary>
+    public unsafe long? AllocatedBytes
     {
         get
         {
+            if (_remote != null) return null;
             byte* buffer = stackalloc byte[256];
             if (Native.Statx(Fd, "", Native.AtEmptyPath, Native.StatxBlocks, buffer) != 0) throw LastError("statx");
             return *(long*)(buffer + 48) * 512;
@@ -320,11 +366,16 @@ public sealed class HostFile : IDisposable
         return new IOException($"{Path}: {call} failed: {Native.ErrorText(errno)}");
     }
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        _handle.Dispose();
+        _remote?.Dispose();
+    }
 
     /// <summary>Allocated bytes of a file by path, without keeping it open; null if it cannot be read.</summary>
     public static long? AllocatedBytesOf(string path)
     {
+        if (CurlProtocol.ForUrl(path) != null) return null;
         try
         {
             using var f = Open(path, true);
