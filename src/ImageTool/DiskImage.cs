@@ -59,6 +59,8 @@ public static class DiskImage
     {
         var format = FormatRegistry.Find(request.Format)
             ?? throw new ImageFormatException($"Unknown file format '{request.Format}'");
+        if (format is Protocols.Curl.CurlProtocol)
+            throw new ImageFormatException($"Format driver '{format.Name}' does not support image creation");
         var schema = format.CreateOptions;
         var options = request.Options;
         if (options.Contains("backing_file") && !schema.Any(s => s.Name == "backing_file"))

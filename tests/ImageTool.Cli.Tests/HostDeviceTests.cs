@@ -155,6 +155,37 @@ public class HostDeviceTests
         Assert.That(ReadDevice(Dev, DeviceSize).AsSpan().SequenceEqual(expected), Is.True);
     }
 
+    [TestCase("raw")]
+    [TestCase("qcow2")]
+    public void Run_HdaOnDevice_BootsItsBootSector(string format)
+    {
+        if (!File.Exists("/dev/kvm"))
+        {
+            if (Tools.InCi) Assert.Fail("/dev/kvm is required under CI=true");
+            Assert.Ignore("/dev/kvm is missing");
+        }
+        File.WriteAllText(_dir["boot.asm"], """
+            bits 16
+            org 0x7c00
+                mov ax, 0x0e4f
+                int 0x10
+                mov al, 'K'
+                int 0x10
+                cli
+                hlt
+            times 510-($-$$) db 0
+            dw 0xaa55
+            """);
+        Tools.Run("nasm", "-f", "bin", "-o", _dir["boot.img"], _dir["boot.asm"]).Ok();
+        FillDevice(1);
+        Img.Run(_dir.Path, "convert", "-f", "raw", "-O", format, "boot.img", Dev).Ok();
+
+        var result = Img.Run(_dir.Path, "run", "-hda", Dev, "-nographic");
+
+        Assert.That(result.ExitCode, Is.Zero, result.Stderr);
+        Assert.That(result.Stdout, Is.EqualTo("OK"));
+    }
+
     [Test]
     public void Fifo_RefusedWithQemuMessage_NoHang()
     {

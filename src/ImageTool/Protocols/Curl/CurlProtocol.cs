@@ -39,6 +39,7 @@ internal sealed class CurlProtocol : Formats.IImageFormat
     public IImage Open(string path, OpenOptions options) =>
         new RawImage(HostFile.Open(path, options), this, guardBlockZero: false);
 
+    // DiskImage.Create refuses before its "Formatting" line, as qemu-img does.
     public void Create(string path, CreateParameters parameters) =>
         throw new ImageFormatException($"Format driver '{Name}' does not support image creation");
 
@@ -50,10 +51,9 @@ internal sealed class CurlProtocol : Formats.IImageFormat
         if (!url.StartsWith(protocol.Name + "://", StringComparison.OrdinalIgnoreCase))
             throw new ImageFormatException($"{protocol.Name} curl driver cannot handle the URL '{url}' (does not start with '{protocol.Name}://')");
         if (!options.ReadOnly) throw new ImageFormatException("curl driver does not support writes");
-        if (protocol == Ftp || protocol == Ftps)
-            throw new ImageFormatException($"CURL: Error opening file: the {protocol.Name} protocol is not supported by img (http and https are)");
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri))
             throw new ImageFormatException($"CURL: Error opening file: URL using bad/illegal format or missing URL");
+        if (protocol == Ftp || protocol == Ftps) return FtpSource.Open(uri, tls: protocol == Ftps, curl);
         return HttpSource.Open(uri, curl);
     }
 }

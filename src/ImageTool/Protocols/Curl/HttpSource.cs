@@ -16,13 +16,12 @@ namespace ImageTool.Protocols.Curl;
 internal sealed class HttpSource : IByteSource
 {
     private const int MaxRedirects = 10;
-    private const int CachedSegments = 8;
 
     private readonly HttpClient _client;
     private readonly Uri _url;
     private readonly CurlOptions _options;
     private readonly AuthenticationHeaderValue? _authorization;
-    private readonly List<(long Offset, byte[] Data)> _cache = [];
+    private readonly ReadCache _cache = new();
 
     public long Length { get; private set; }
 
@@ -112,25 +111,11 @@ internal sealed class HttpSource : IByteSource
     {
         if (offset >= Length || buffer.Length == 0) return 0;
         int want = (int)Math.Min(buffer.Length, Length - offset);
-        lock (_cache)
-        {
-            foreach (var (start, data) in _cache)
-            {
-                if (offset >= start && offset + want <= start + data.Length)
-                {
-                    data.AsSpan((int)(offset - start), want).CopyTo(buffer);
-                    return want;
-                }
-            }
-        }
+        if (_cache.TryRead(offset, buffer[..want])) return want;
         long end = Math.Min(Length, offset + want + (long)_options.Readahead);
         byte[] fetched = Fetch(offset, (int)(end - offset));
         fetched.AsSpan(0, want).CopyTo(buffer);
-        lock (_cache)
-        {
-            if (_cache.Count == CachedSegments) _cache.RemoveAt(0);
-            _cache.Add((offset, fetched));
-        }
+        _cache.Add(offset, fetched);
         return want;
     }
 
