@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 
 namespace ImageTool.Protocols.Curl;
@@ -42,7 +43,7 @@ internal sealed class FtpSource : IByteSource
             return new FtpSource(url, tls, options, size);
         }
         catch (FtpException e) { throw OpenError(e.Message); }
-        catch (Exception e) when (e is IOException or SocketException or AggregateException or TimeoutException)
+        catch (Exception e) when (e is IOException or SocketException or AggregateException or TimeoutException or AuthenticationException)
         {
             throw OpenError(Describe(e, url, clock));
         }
@@ -84,7 +85,7 @@ internal sealed class FtpSource : IByteSource
             return bytes;
         }
         catch (FtpException e) { throw new IOException($"Input/output error (CURL: {e.Message})", e); }
-        catch (Exception e) when (e is IOException or SocketException or AggregateException or TimeoutException)
+        catch (Exception e) when (e is IOException or SocketException or AggregateException or TimeoutException or AuthenticationException)
         {
             throw new IOException($"Input/output error (CURL: {Describe(e, _url, clock)})", e);
         }
@@ -98,7 +99,7 @@ internal sealed class FtpSource : IByteSource
                 return $"Failed to connect to {url.Host} port {PortOf(url, url.Scheme == "ftps")} after {clock.ElapsedMilliseconds} ms: Couldn't connect to server";
             if (inner is SocketException { SocketErrorCode: SocketError.TimedOut } or TimeoutException)
                 return $"Operation timed out after {clock.ElapsedMilliseconds} milliseconds";
-            if (inner is System.Security.Authentication.AuthenticationException)
+            if (inner is AuthenticationException)
                 return "server certificate verification failed. CAfile: none CRLfile: none";
         }
         return e.Message;
