@@ -36,6 +36,23 @@ public static class DiskImage
             throw new UnsupportedFeatureException($"Format driver '{format.Name}' does not support image creation");
     }
 
+    /// <summary>
+    /// The file (or URL) an --image-opts string names, or null when it names none; a protocol driver without
+    /// its file name fails as qemu does.
+    /// </summary>
+    /// <param name="options">The parsed option string.</param>
+    /// <param name="displayName">The whole option string, as errors show it.</param>
+    public static string? ImageOptsFileName(ImageOptions options, string displayName)
+    {
+        string? name = FormatRegistry.ImageOptsPath(options);
+        string? driver = options.GetString("driver");
+        if (name == null && FormatRegistry.Find(driver ?? "") is Protocols.Curl.CurlProtocol)
+            throw new ImageFormatException($"Could not open '{displayName}': curl block driver requires an 'url' option");
+        if (name == null && FormatRegistry.IsProtocol(driver))
+            throw new ImageFormatException($"Could not open '{displayName}': The '{driver}' block driver requires a file name");
+        return name;
+    }
+
     /// <summary>Probes a file's format from its first bytes ("raw" when nothing matches).</summary>
     public static string Probe(string path) => FormatRegistry.ProbeFile(path).Name;
 

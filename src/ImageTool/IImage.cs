@@ -25,4 +25,7 @@ public interface IImage : IBlockDevice
 
     /// <summary>What <c>img info</c> shows; filename, actual size and backing paths are filled by the caller.</summary>
     ImageInfo GetInfo();
+
+    /// <summary>A new image reads as zeros where nothing was written (qemu's bdrv_has_zero_init).</summary>
+    internal bool HasZeroInit => true;
 }

@@ -13,6 +13,9 @@ using ImageTool.Formats.Vdi;
 using ImageTool.Formats.Vmdk;
 using ImageTool.Formats.Vpc;
 using ImageTool.IO;
+using ImageTool.Options;
+using ImageTool.Protocols;
+using ImageTool.Protocols.Curl;
 
 namespace ImageTool.Formats;
 
@@ -44,7 +47,31 @@ internal static class FormatRegistry
         RawFormat.Instance,
     ];
 
-    public static IImageFormat? Find(string name) => All.FirstOrDefault(f => f.Name == name);
+    /// <summary>Protocol drivers that can be named as a format (-f, --image-opts driver=); never probed.</summary>
+    public static readonly IReadOnlyList<IImageFormat> Protocols =
+    [
+        HostProtocol.File,
+        HostProtocol.HostDevice,
+        HostProtocol.HostCdrom,
+        CurlProtocol.Http,
+        CurlProtocol.Https,
+        CurlProtocol.Ftp,
+        CurlProtocol.Ftps,
+    ];
+
+    public static IImageFormat? Find(string name) =>
+        All.FirstOrDefault(f => f.Name == name) ?? Protocols.FirstOrDefault(f => f.Name == name);
+
+    public static bool IsProtocol(string? name) => Protocols.Any(f => f.Name == name);
+
+    /// <summary>
+    /// The file an --image-opts string names: a protocol driver takes <c>filename</c> (or <c>url</c>) itself,
+    /// a format takes its file child's (<c>file.filename</c>, or <c>file</c>).
+    /// </summary>
+    public static string? ImageOptsPath(ImageOptions options) =>
+        IsProtocol(options.GetString("driver"))
+            ? options.GetString("filename") ?? options.GetString("url")
+            : options.GetString("file.filename") ?? options.GetString("file") ?? options.GetString("file.url");
 
     public static IImageFormat ProbeBytes(ReadOnlySpan<byte> header, string? fileName = null)
     {
@@ -62,9 +89,9 @@ internal static class FormatRegistry
         return best;
     }
 
-    public static IImageFormat ProbeFile(string path)
+    public static IImageFormat ProbeFile(string path, OpenOptions? options = null)
     {
-        using var file = HostFile.Open(path, readOnly: true);
+        using var file = options == null ? HostFile.Open(path, readOnly: true) : HostFile.Open(path, options with { ReadOnly = true });
         Span<byte> header = stackalloc byte[MaxProbeSize];
         int n = file.ReadAvailable(0, header);
         return ProbeBytes(header[..n], path);
@@ -81,13 +108,13 @@ internal static class FormatRegistry
         if (options.Format != null)
             format = Find(options.Format) ?? throw new ImageFormatException($"Unknown driver '{options.Format}'");
         else
-            format = ProbeFile(path);
+            format = ProbeFile(path, options);
         if (probed && format == RawFormat.Instance && !options.ReadOnly)
             options.Warning?.Invoke(
                 $"WARNING: Image format was not specified for '{path}' and probing guessed raw.\n" +
                 "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n" +
                 "         Specify the 'raw' format explicitly to remove the restrictions.");
-        using (HostFile.ExpectLock(ImageLock.For(path, hasMetadata: format != RawFormat.Instance || isBacking, options.ReadOnly, options.ForceShare)))
+        using (HostFile.ExpectLock(ImageLock.For(path, hasMetadata: !(format == RawFormat.Instance || IsProtocol(format.Name)) || isBacking, options.ReadOnly, options.ForceShare)))
             return format.Open(path, options with { FormatWasProbed = probed });
     }
 

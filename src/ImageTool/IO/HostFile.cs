@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using ImageTool.Protocols;
+using ImageTool.Protocols.Curl;
 using Microsoft.Win32.SafeHandles;
 
 namespace ImageTool.IO;
@@ -16,19 +18,72 @@ public sealed class HostFile : IDisposable
 
     private bool _syncOnFlush = true;
 
-    private HostFile(string path, SafeFileHandle handle, bool readOnly)
+    // Host devices (qemu's host_device/host_cdrom): stat says nothing about their size, so it is asked once.
+    private readonly HostFileKind _kind;
+    private readonly long _deviceLength;
+    private DirectIO? _direct;
+
+    // A protocol client (http/https) instead of a host file: read-only, no handle.
+    private readonly IByteSource? _remote;
+
+    private HostFile(string url, IByteSource remote)
+    {
+        Path = url;
+        _handle = new SafeFileHandle();
+        IsReadOnly = true;
+        _kind = HostFileKind.Other;
+        _remote = remote;
+    }
+
+    private static HostFile OpenRemote(string url, OpenOptions options, CurlProtocol? driver) =>
+        new(url, CurlProtocol.OpenSource(url, options, driver));
+
+    private HostFile(string path, SafeFileHandle handle, bool readOnly, HostFileKind kind = HostFileKind.Regular)
     {
         Path = path;
         _handle = handle;
         IsReadOnly = readOnly;
+        _kind = kind;
+        if (kind == HostFileKind.BlockDevice) _deviceLength = HostDevice.Size(Fd, path);
     }
+
+    /// <summary>A block or character device (qemu's host_device protocol) rather than a regular file.</summary>
+    internal bool IsDevice => _kind is HostFileKind.BlockDevice or HostFileKind.CharacterDevice;
 
     /// <summary>Opens an image's file with the access and cache mode the open options ask for.</summary>
     public static HostFile Open(string path, OpenOptions options)
     {
+        // A protocol named with --image-opts (file.driver=...) or -f is checked against what the path is.
+        string? protocol = options.DriverOptions?.GetString("file.driver")
+            ?? (Formats.FormatRegistry.IsProtocol(options.Format) ? options.Format : null);
+        if (protocol != null) CheckProtocol(path, protocol);
+        var curl = Formats.FormatRegistry.Find(protocol ?? "") as CurlProtocol;
+        if (curl != null || CurlProtocol.ForUrl(path) != null) return OpenRemote(path, options, curl);
         var file = Open(path, options.ReadOnly);
         file._syncOnFlush = options.Cache != CacheMode.Unsafe;
+        // Like qemu's cache.direct (-t none, directsync): O_DIRECT, here for block devices only, whose
+        // I/O is then aligned to the logical sector size.
+        if (file._kind == HostFileKind.BlockDevice && options.Cache is CacheMode.None or CacheMode.DirectSync)
+        {
+            try { file._direct = DirectIO.Enable(file.Fd, path); }
+            catch
+            {
+                file.Dispose();
+                throw;
+            }
+        }
         return file;
+    }
+
+    /// <summary>qemu's checks of a protocol driver named explicitly against the file it is given.</summary>
+    internal static void CheckProtocol(string path, string protocol)
+    {
+        var kind = HostDevice.KindOf(path);
+        if (kind == null) return;
+        if (protocol == "file" && kind != HostFileKind.Regular)
+            throw new ImageFormatException($"'file' driver requires '{path}' to be a regular file");
+        if (protocol is "host_device" or "host_cdrom" && kind is not (HostFileKind.BlockDevice or HostFileKind.CharacterDevice))
+            throw new ImageFormatException($"'{protocol}' driver requires '{path}' to be either a character or block device");
     }
 
     // The lock the registry asks for while a format opens its image (formats open their files themselves).
@@ -49,6 +104,12 @@ public sealed class HostFile : IDisposable
     /// <summary>Opens an existing file; errors are worded as qemu's "Could not open" reasons.</summary>
     public static HostFile Open(string path, bool readOnly)
     {
+        // Remote images take no host locks (qemu's curl driver has none).
+        if (CurlProtocol.ForUrl(path) != null)
+        {
+            t_pendingLock = null;
+            return OpenRemote(path, new OpenOptions { ReadOnly = readOnly }, null);
+        }
         var file = OpenUnlocked(path, readOnly);
         if (t_pendingLock is { } request && request.Path == path)
         {
@@ -68,13 +129,24 @@ public sealed class HostFile : IDisposable
 
     private static HostFile OpenUnlocked(string path, bool readOnly)
     {
-        if (Directory.Exists(path))
+        // qemu's protocol probe: block and character devices are host_device, anything else is 'file', which
+        // takes regular files only (a FIFO or socket has no size and would block the open).
+        var kind = HostDevice.KindOf(path) ?? HostFileKind.Regular;
+        if (kind is HostFileKind.Directory or HostFileKind.Other)
             throw new ImageFormatException($"'file' driver requires '{path}' to be a regular file");
         try
         {
             var handle = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
                 FileShare.ReadWrite | FileShare.Delete);
-            return new HostFile(path, handle, readOnly);
+            try
+            {
+                return new HostFile(path, handle, readOnly, kind);
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
         }
         catch (FileNotFoundException e) { throw OpenError(path, "No such file or directory", e); }
         catch (DirectoryNotFoundException e) { throw OpenError(path, "No such file or directory", e); }
@@ -84,6 +156,21 @@ public sealed class HostFile : IDisposable
     /// <summary>Creates or truncates a file for a new image.</summary>
     public static HostFile Create(string path)
     {
+        // qemu's host_device create: the device is opened as it is, never truncated (SetLength checks the size).
+        if (HostDevice.KindOf(path) is HostFileKind.BlockDevice or HostFileKind.CharacterDevice)
+        {
+            var device = OpenUnlocked(path, readOnly: false);
+            try
+            {
+                new ImageLock(path, Permission.Write | Permission.Resize, Permission.Resize).Apply(device._handle);
+            }
+            catch
+            {
+                device.Dispose();
+                throw;
+            }
+            return device;
+        }
         try
         {
             // Like qemu's raw_co_create: lock before truncating, so an image in use is never clobbered.
@@ -108,7 +195,13 @@ public sealed class HostFile : IDisposable
     private static ImageFormatException OpenError(string path, string reason, Exception inner) =>
         new($"Could not open '{path}': {reason}", inner);
 
-    public long Length => RandomAccess.GetLength(_handle);
+    public long Length => _remote?.Length ?? _kind switch
+    {
+        HostFileKind.BlockDevice => _deviceLength,
+        // A character device has no size: qemu's lseek(SEEK_END) gives 0 for /dev/null and /dev/zero.
+        HostFileKind.CharacterDevice => Math.Max(0, Native.LSeek(Fd, 0, 2)),
+        _ => RandomAccess.GetLength(_handle),
+    };
 
     internal int Fd => (int)_handle.DangerousGetHandle();
 
@@ -118,6 +211,17 @@ public sealed class HostFile : IDisposable
     public void Read(long offset, Span<byte> buffer)
     {
         CheckOffset(offset);
+        if (_direct != null)
+        {
+            _direct.Read(_handle, offset, buffer, Length);
+            return;
+        }
+        if (_remote != null)
+        {
+            int got = ReadRemote(offset, buffer);
+            buffer[got..].Clear();
+            return;
+        }
         int done = 0;
         while (done < buffer.Length)
         {
@@ -135,6 +239,13 @@ public sealed class HostFile : IDisposable
     public int ReadAvailable(long offset, Span<byte> buffer)
     {
         CheckOffset(offset);
+        if (_direct != null)
+        {
+            int n = (int)Math.Clamp(Length - offset, 0, buffer.Length);
+            _direct.Read(_handle, offset, buffer[..n], Length);
+            return n;
+        }
+        if (_remote != null) return ReadRemote(offset, buffer);
         int done = 0;
         while (done < buffer.Length)
         {
@@ -145,10 +256,26 @@ public sealed class HostFile : IDisposable
         return done;
     }
 
+    private int ReadRemote(long offset, Span<byte> buffer)
+    {
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            int n = _remote!.Read(offset + done, buffer[done..]);
+            if (n == 0) break;
+            done += n;
+        }
+        return done;
+    }
+
     public void Write(long offset, ReadOnlySpan<byte> buffer)
     {
         CheckOffset(offset);
-        RandomAccess.Write(_handle, buffer, offset);
+        if (_remote != null) throw new IOException("Block node is read-only");
+        if (_kind == HostFileKind.BlockDevice && offset + buffer.Length > _deviceLength)
+            throw new IOException("No space left on device");
+        if (_direct != null) _direct.Write(_handle, offset, buffer, Length);
+        else RandomAccess.Write(_handle, buffer, offset);
     }
 
     /// <summary>Offsets from damaged metadata may have bit 63 set: qemu's block layer fails those requests with EIO.</summary>
@@ -157,7 +284,16 @@ public sealed class HostFile : IDisposable
         if (offset < 0) throw new IOException("Input/output error");
     }
 
-    public void SetLength(long length) => RandomAccess.SetLength(_handle, length);
+    public void SetLength(long length)
+    {
+        if (IsDevice)
+        {
+            // qemu's raw_co_truncate on devices: shrinking is a no-op, growing is impossible.
+            if (length > Length) throw new ImageFormatException("Cannot grow device files");
+            return;
+        }
+        RandomAccess.SetLength(_handle, length);
+    }
 
     public void Flush()
     {
@@ -167,7 +303,23 @@ public sealed class HostFile : IDisposable
 
     /// <summary>Deallocates a range (keeps the size); returns false where the file system cannot.</summary>
     public bool PunchHole(long offset, long length) =>
-        Native.FAllocate(Fd, Native.FallocPunchHole | Native.FallocKeepSize, offset, length) == 0;
+        _kind != HostFileKind.CharacterDevice
+        && Native.FAllocate(Fd, Native.FallocPunchHole | Native.FallocKeepSize, offset, length) == 0;
+
+    /// <summary>
+    /// Zeroes a range on a block device without sending zeros (BLKZEROOUT, as qemu's host_device write-zeroes);
+    /// false for files and for ranges not aligned to the logical sector size.
+    /// </summary>
+    public bool ZeroOut(long offset, long length)
+    {
+        if (_kind != HostFileKind.BlockDevice) return false;
+        int sector = _direct?.SectorSize ?? HostDevice.SectorSizes(Fd).Logical;
+        if (((offset | length) & (sector - 1)) != 0) return false;
+        return HostDevice.ZeroOut(Fd, offset, length);
+    }
+
+    /// <summary>Logical and physical sector sizes of a block device (BLKSSZGET/BLKPBSZGET); null for files.</summary>
+    internal (int Logical, int Physical)? SectorSizes => _kind == HostFileKind.BlockDevice ? HostDevice.SectorSizes(Fd) : null;
 
     /// <summary>Allocates blocks for a range (posix_fallocate semantics, may grow the file).</summary>
     public void Allocate(long offset, long length)
@@ -179,6 +331,8 @@ public sealed class HostFile : IDisposable
     /// <summary>The next offset at or after <paramref name="offset"/> holding data, or null past the last data.</summary>
     public long? NextData(long offset)
     {
+        // A device is all data (qemu's host_device block status).
+        if (IsDevice || _remote != null) return offset < Length ? offset : null;
         long r = Native.LSeek(Fd, offset, Native.SeekData);
         if (r >= 0) return r;
         int errno = Marshal.GetLastPInvokeError();
@@ -189,15 +343,17 @@ public sealed class HostFile : IDisposable
     /// <summary>The next hole at or after <paramref name="offset"/> (the end of the file counts as a hole).</summary>
     public long NextHole(long offset)
     {
+        if (IsDevice || _remote != null) return Length;
         long r = Native.LSeek(Fd, offset, Native.SeekHole);
         return r >= 0 ? r : Length;
     }
 
-    /// <summary>Bytes allocated on the host (st_blocks * 512), as qemu-img's "disk size".</summary>
-    public unsafe long AllocatedBytes
+    /// <summary>Bytes allocated on the host (st_blocks * 512), as qemu-img's "disk size"; null for remote images ("unavailable").</summary>
+    public unsafe long? AllocatedBytes
     {
         get
         {
+            if (_remote != null) return null;
             byte* buffer = stackalloc byte[256];
             if (Native.Statx(Fd, "", Native.AtEmptyPath, Native.StatxBlocks, buffer) != 0) throw LastError("statx");
             return *(long*)(buffer + 48) * 512;
@@ -210,11 +366,16 @@ public sealed class HostFile : IDisposable
         return new IOException($"{Path}: {call} failed: {Native.ErrorText(errno)}");
     }
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        _handle.Dispose();
+        _remote?.Dispose();
+    }
 
     /// <summary>Allocated bytes of a file by path, without keeping it open; null if it cannot be read.</summary>
     public static long? AllocatedBytesOf(string path)
     {
+        if (CurlProtocol.ForUrl(path) != null) return null;
         try
         {
             using var f = Open(path, true);

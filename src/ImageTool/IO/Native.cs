@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace ImageTool.IO;
 
-/// <summary>The few libc calls the BCL lacks: SEEK_DATA/SEEK_HOLE, fallocate, statx, fsync.</summary>
+/// <summary>The few libc calls the BCL lacks: SEEK_DATA/SEEK_HOLE, fallocate, statx, fsync, ioctl.</summary>
 internal static partial class Native
 {
     public const int SeekData = 3;
@@ -27,7 +27,12 @@ internal static partial class Native
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     public static unsafe partial int Fcntl(int fd, int command, void* argument);
 
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    public static unsafe partial int Ioctl(int fd, ulong request, void* argument);
+
+    public const int AtFdCwd = -100;
     public const int AtEmptyPath = 0x1000;
+    public const uint StatxType = 0x1;
     public const uint StatxBlocks = 0x400;
     public const uint StatxMtime = 0x40;
 

@@ -139,7 +139,7 @@ public static class ConvertOperation
         // 8 coroutines (-m), whose requests run on threads of their own too.
         private const int Depth = 8;
 
-        private readonly bool _targetIsFresh = !options.SkipCreate && output.Format.NewImagesReadAsZeros;
+        private readonly bool _targetIsFresh = !options.SkipCreate && output.Format.NewImagesReadAsZeros && output.HasZeroInit;
         private readonly IImage? _targetBase = output.Backing;
         // Zero detection works on whole target clusters: a cluster holding any data is written whole (one
         // allocation, one write), as it ends up allocated anyway.

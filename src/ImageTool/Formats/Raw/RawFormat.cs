@@ -33,6 +33,12 @@ internal sealed class RawFormat : IImageFormat
     /// <summary>Sizes a fresh file the way qemu's file driver does; also used for data files of other formats.</summary>
     internal static void CreateOnFile(HostFile file, long size, string preallocation)
     {
+        // qemu's host_device create writes nothing: it only checks that the device is large enough.
+        if (file.IsDevice)
+        {
+            file.SetLength(size);
+            return;
+        }
         file.SetLength(size);
         switch (preallocation)
         {

@@ -60,6 +60,7 @@ internal sealed class RawImage : IImage, IResizable
         long end = Math.Min(offset + length, _file.Length);
         if (end <= offset) return;
         if (mayDeallocate && _file.PunchHole(offset, end - offset)) return;
+        if (_file.ZeroOut(offset, end - offset)) return;
         RawFormat.ZeroFill(_file, offset, end - offset);
     }
 
@@ -78,6 +79,9 @@ internal sealed class RawImage : IImage, IResizable
     }
 
     public void Flush() => _file.Flush();
+
+    // A device keeps whatever it held: nothing reads as zero until written (qemu's bdrv_has_zero_init).
+    bool IImage.HasZeroInit => !_file.IsDevice;
 
     public void Resize(long size, string preallocation)
     {
