@@ -47,7 +47,7 @@ public sealed record OpenOptions
     public bool ForRepair { get; init; }
 
     /// <summary>Opened by check (qemu's BDRV_O_CHECK): damage the check reports (a vhdx BAT past the end of the file) does not fail the open.</summary>
-    internal bool ForCheck { get; init; }
+    public bool ForCheck { get; init; }
 
     /// <summary>Set by the registry when the format was probed (not given).</summary>
     internal bool FormatWasProbed { get; init; }
