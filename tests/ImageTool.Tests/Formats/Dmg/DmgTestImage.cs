@@ -10,7 +10,7 @@ namespace ImageTool.Tests.Formats.Dmg;
 /// Writes small UDIF images for tests: the chunk data (the data fork), one mish block in an XML plist (or a classic resource
 /// fork), the koly trailer. Chunks are laid out in order; each has a type, a sector count and its stored bytes.
 /// </summary>
-internal static partial class DmgTestImage
+public static partial class DmgTestImage
 {
     public sealed record Chunk(uint Type, ulong Sectors, byte[] Stored);
 
