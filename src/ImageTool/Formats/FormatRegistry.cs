@@ -94,7 +94,8 @@ internal static class FormatRegistry
         using var file = options == null ? HostFile.Open(path, readOnly: true) : HostFile.Open(path, options with { ReadOnly = true });
         Span<byte> header = stackalloc byte[MaxProbeSize];
         int n = file.ReadAvailable(0, header);
-        return ProbeBytes(header[..n], path);
+        // As qemu's find_image_format: an empty file is raw whatever its name says (a ".dmg" name would probe dmg).
+        return n == 0 ? RawFormat.Instance : ProbeBytes(header[..n], path);
     }
 
     /// <summary>Opens one image (no backing chain); messages are the inner part of qemu's "Could not open".</summary>

@@ -71,9 +71,8 @@ internal sealed class DmgImage : IImage
     /// <summary>qemu's search for "koly": in the last 511 bytes of the second-last sector or the first 4 of the last (the file length rounded up to sectors).</summary>
     private static long FindKoly(HostFile file)
     {
-        long length = file.Length;
+        long length = (file.Length + Sector - 1) / Sector * Sector;
         if (length < 512) throw new ImageFormatException("dmg file must be at least 512 bytes long");
-        length = (length + Sector - 1) / Sector * Sector;
         long offset = length > 511 + 512 ? length - 511 - 512 : 0;
         var buffer = new byte[Math.Min(length, 515)];
         file.Read(offset, buffer);
