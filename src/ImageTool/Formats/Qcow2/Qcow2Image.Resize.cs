@@ -39,6 +39,8 @@ internal sealed partial class Qcow2Image : IResizable
             }
             WriteBackMetadata();
             if (l1Size > _l1.Length) GrowL1(l1Size);
+            // As qemu: a raw data file is read through fully mapped metadata, so growth maps the new area too.
+            if (size > oldLength && DataFileRaw && preallocation == "off") preallocation = "metadata";
             if (preallocation == "metadata" || (preallocation != "off" && HasDataFile)) PreallocateMetadata(Length, size, preallocation);
             else if (preallocation != "off") PreallocateData(Length, size, preallocation, hidesBacking: _backing != null && _backing.Length > oldLength);
             // qemu writes just the size field, so the rest of the header cluster stays as it is on disk.
