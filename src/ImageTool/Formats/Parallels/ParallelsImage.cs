@@ -13,6 +13,9 @@ namespace ImageTool.Formats.Parallels;
 /// </summary>
 internal sealed class ParallelsImage : IImage, ICheckable
 {
+    /// <summary>qemu's BDRV_REQUEST_MAX_BYTES.</summary>
+    private const long MaxRequestBytes = 0x7FFFFE00;
+
     private readonly HostFile _file;
     private ParallelsHeader _header;
     private readonly uint[] _bat;
@@ -42,12 +45,15 @@ internal sealed class ParallelsImage : IImage, ICheckable
         if (!ParallelsHeader.HasMagic(head)) throw new ImageFormatException("Image not in Parallels format");
         var header = ParallelsHeader.Read(head);
         header.Validate();
+        // qemu reads the whole BAT, and entries past the end of the file read as 0 (unallocated). Only the part
+        // the file holds is kept: the header alone must not decide how much memory an open takes.
         long batEnd = ParallelsHeader.Size + header.BatEntries * 4L;
-        if (batEnd > file.Length)
-            throw new ImageCorruptException($"Parallels BAT ({header.BatEntries} entries) does not fit in the file ({file.Length} bytes)");
-        var raw = new byte[header.BatEntries * 4L];
+        // qemu reads header and BAT in one request, rounded up to 4 KiB: past its request limit that fails.
+        if ((batEnd + 4095) / 4096 * 4096 > MaxRequestBytes) throw new ImageFormatException($"Could not open '{file.Path}': Input/output error");
+        long stored = Math.Clamp((file.Length - ParallelsHeader.Size) / 4, 0, header.BatEntries);
+        var raw = new byte[stored * 4];
         file.Read(ParallelsHeader.Size, raw);
-        var bat = new uint[header.BatEntries];
+        var bat = new uint[stored];
         for (int i = 0; i < bat.Length; i++) bat[i] = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(i * 4));
         long dataEnd = header.DataOffset != 0 ? header.DataOffset : (batEnd + 511) / 512;
         for (int i = 0; i < bat.Length; i++)
@@ -144,7 +150,10 @@ internal sealed class ParallelsImage : IImage, ICheckable
                 {
                     long first = offset / _clusterSize;
                     long count = (offset + n + _clusterSize - 1) / _clusterSize - first;
-                    if (first + count > _bat.Length) throw new ImageFormatException("Parallels BAT does not cover the write");
+                    if (first + count > _bat.Length)
+                        throw new ImageFormatException(first + count > _header.BatEntries
+                            ? "Parallels BAT does not cover the write"
+                            : "Parallels BAT entries past the end of the file cannot be allocated");
                     for (long i = 0; i < count; i++)
                     {
                         long unit = _dataEnd / _header.OffsetMultiplier;
@@ -284,7 +293,7 @@ internal sealed class ParallelsImage : IImage, ICheckable
                 Leaks = leaks - leaksFixed,
                 LeaksFixed = leaksFixed,
                 ImageEndOffset = imageEnd,
-                TotalClusters = _bat.Length,
+                TotalClusters = _header.BatEntries,
                 AllocatedClusters = allocated,
                 FragmentedClusters = fragmented,
             };

@@ -38,15 +38,12 @@ internal sealed class VdiImage : IImage, ICheckable
         file.Read(0, head);
         var header = VdiHeader.Read(head);
         header.Validate();
-        // qemu reads the map sector-rounded; a map the file cannot hold would read as zeros there, but
-        // its size comes from a header field, so refuse it rather than allocate what the file cannot justify.
-        long mapBytes = ((long)header.BlocksInImage * 4 + VdiHeader.SectorBytes - 1) / VdiHeader.SectorBytes * VdiHeader.SectorBytes;
-        if ((long)header.OffsetBmap + header.BlocksInImage * 4L > file.Length)
-            throw new ImageCorruptException(
-                $"VDI block map ({header.BlocksInImage * 4L} bytes at offset {header.OffsetBmap}) does not fit in the file ({file.Length} bytes)");
-        var raw = new byte[mapBytes];
+        // qemu reads the whole map, and entries past the end of the file read as 0 (block index 0). Only the
+        // part the file holds is kept: the header alone must not decide how much memory an open takes.
+        long stored = Math.Clamp((file.Length - header.OffsetBmap) / 4, 0, header.BlocksInImage);
+        var raw = new byte[stored * 4];
         file.Read(header.OffsetBmap, raw);
-        var bmap = new uint[header.BlocksInImage];
+        var bmap = new uint[stored];
         for (int i = 0; i < bmap.Length; i++) bmap[i] = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(i * 4));
         return new VdiImage(file, format, header, bmap);
     }
@@ -64,6 +61,9 @@ internal sealed class VdiImage : IImage, ICheckable
 
     private static bool IsAllocated(uint entry) => entry < VdiHeader.Discarded;
 
+    /// <summary>The map entry of a block; past the part of the map the file holds, 0 (as qemu reads it).</summary>
+    private uint Entry(long block) => block < _bmap.Length ? Volatile.Read(ref _bmap[block]) : 0;
+
     private long DataOffset(uint entry) => _header.OffsetData + (long)entry * _blockSize;
 
     public void Read(long offset, Span<byte> buffer)
@@ -74,17 +74,17 @@ internal sealed class VdiImage : IImage, ICheckable
             long block = offset / _blockSize;
             int inBlock = (int)(offset % _blockSize);
             int n = Math.Min(buffer.Length, _blockSize - inBlock);
-            uint entry = Volatile.Read(ref _bmap[block]);
+            uint entry = Entry(block);
             if (!IsAllocated(entry))
             {
-                for (long next = block + 1; n < buffer.Length && !IsAllocated(Volatile.Read(ref _bmap[next])); next++)
+                for (long next = block + 1; n < buffer.Length && !IsAllocated(Entry(next)); next++)
                     n = Math.Min(buffer.Length, n + _blockSize);
                 buffer[..n].Clear();
             }
             else
             {
                 // Blocks stored one after another are read with one call.
-                for (long next = block + 1; n < buffer.Length && Volatile.Read(ref _bmap[next]) == entry + (next - block); next++)
+                for (long next = block + 1; n < buffer.Length && Entry(next) == entry + (next - block); next++)
                     n = Math.Min(buffer.Length, n + _blockSize);
                 _file.Read(DataOffset(entry) + inBlock, buffer[..n]);
             }
@@ -107,7 +107,7 @@ internal sealed class VdiImage : IImage, ICheckable
                     long block = offset / _blockSize;
                     int inBlock = (int)(offset % _blockSize);
                     int n = Math.Min(buffer.Length, _blockSize - inBlock);
-                    uint entry = _bmap[block];
+                    uint entry = Entry(block);
                     if (IsAllocated(entry))
                     {
                         _file.Write(DataOffset(entry) + inBlock, buffer[..n]);
@@ -178,7 +178,7 @@ internal sealed class VdiImage : IImage, ICheckable
             {
                 long block = offset / _blockSize;
                 int n = (int)Math.Min(end - offset, _blockSize - offset % _blockSize);
-                if (IsAllocated(_bmap[block])) Write(offset, zeros.AsSpan(0, n));
+                if (IsAllocated(Entry(block))) Write(offset, zeros.AsSpan(0, n));
                 offset += n;
             }
         }
@@ -197,14 +197,14 @@ internal sealed class VdiImage : IImage, ICheckable
         BlockDeviceChecks.CheckRange(this, offset, length);
         long end = offset + length;
         long block = offset / _blockSize;
-        uint entry = _bmap[block];
+        uint entry = Entry(block);
         long runEnd = Math.Min(end, (block + 1) * _blockSize);
         if (!IsAllocated(entry))
         {
-            while (runEnd < end && !IsAllocated(_bmap[runEnd / _blockSize])) runEnd = Math.Min(end, runEnd + _blockSize);
+            while (runEnd < end && !IsAllocated(Entry(runEnd / _blockSize))) runEnd = Math.Min(end, runEnd + _blockSize);
             return new BlockStatus(offset, runEnd - offset, BlockState.Zero);
         }
-        while (runEnd < end && _bmap[runEnd / _blockSize] == entry + (runEnd / _blockSize - block))
+        while (runEnd < end && Entry(runEnd / _blockSize) == entry + (runEnd / _blockSize - block))
             runEnd = Math.Min(end, runEnd + _blockSize);
         long host = DataOffset(entry) + offset % _blockSize;
         var state = BlockState.Data;
@@ -245,16 +245,26 @@ internal sealed class VdiImage : IImage, ICheckable
         if (repair != CheckRepair.None) throw new UnsupportedFeatureException(Operations.CheckOperation.NotSupportedMessage);
         int corruptions = 0;
         uint allocated = 0;
-        var used = new bool[_bmap.Length];
-        for (int block = 0; block < _bmap.Length; block++)
+        uint blocks = _header.BlocksInImage;
+        var used = new HashSet<uint>();
+        for (long block = 0; block < blocks; block++)
         {
-            uint entry = _bmap[block];
+            uint entry = Entry(block);
+            if (block >= _bmap.Length && used.Contains(0))
+            {
+                // The rest of a map the file does not hold: every entry is 0, each one a repeat of index 0.
+                long repeats = blocks - block;
+                allocated += (uint)repeats;
+                corruptions += (int)Math.Min(int.MaxValue, repeats);
+                for (long i = 0; i < Math.Min(repeats, 100); i++) log("ERROR: block index 0 also used by 0");
+                if (repeats > 100) log($"ERROR: {repeats - 100} more block map entries past the end of the file also use index 0");
+                break;
+            }
             if (!IsAllocated(entry)) continue;
-            if (entry < (uint)_bmap.Length)
+            if (entry < blocks)
             {
                 allocated++;
-                if (!used[entry]) used[entry] = true;
-                else
+                if (!used.Add(entry))
                 {
                     // qemu prints the index twice here.
                     log($"ERROR: block index {entry} also used by {entry}");
