@@ -52,8 +52,6 @@ internal sealed class HttpSource : IByteSource
         var client = new HttpClient(handler)
         {
             Timeout = options.Timeout,
-            // A server that ignores the range sends the whole file: its answer must not fill memory.
-            MaxResponseContentBufferSize = 256 << 20,
             DefaultRequestVersion = HttpVersion.Version11,
         };
         try
@@ -112,34 +110,46 @@ internal sealed class HttpSource : IByteSource
         if (offset >= Length || buffer.Length == 0) return 0;
         int want = (int)Math.Min(buffer.Length, Length - offset);
         if (_cache.TryRead(offset, buffer[..want])) return want;
-        long end = Math.Min(Length, offset + want + (long)_options.Readahead);
-        byte[] fetched = Fetch(offset, (int)(end - offset));
+        // Small reads (format metadata, probing) fetch the read-ahead too and keep it, as qemu does; the large
+        // reads of convert's workers are fetched as they are, straight into their buffers, in parallel.
+        if (want >= _options.Readahead)
+        {
+            Fetch(offset, buffer[..want]);
+            return want;
+        }
+        var fetched = new byte[Math.Min(Length, offset + want + (long)_options.Readahead) - offset];
+        Fetch(offset, fetched);
         fetched.AsSpan(0, want).CopyTo(buffer);
         _cache.Add(offset, fetched);
         return want;
     }
 
-    private byte[] Fetch(long offset, int length)
+    private void Fetch(long offset, Span<byte> into)
     {
         var clock = Stopwatch.StartNew();
+        // One deadline for the whole request, body included: a server that stalls mid-transfer is cut off.
+        using var deadline = new CancellationTokenSource(_options.Timeout);
         try
         {
             using var request = Request(HttpMethod.Get);
-            request.Headers.Range = new RangeHeaderValue(offset, offset + length - 1);
-            using var response = _client.Send(request, HttpCompletionOption.ResponseContentRead);
+            request.Headers.Range = new RangeHeaderValue(offset, offset + into.Length - 1);
+            using var response = _client.Send(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
             int code = (int)response.StatusCode;
             if (code >= 400) throw ReadError($"The requested URL returned error: {code}");
+            // Checked before any of the body is read: a server that ignores the range would send the whole file.
             if (response.StatusCode != HttpStatusCode.PartialContent || response.Content.Headers.ContentRange?.From != offset)
                 throw ReadError("Server ignored the byte range");
-            using var body = response.Content.ReadAsStream();
-            var data = new byte[length];
-            int done = body.ReadAtLeast(data, length, throwOnEndOfStream: false);
-            if (done != length) throw ReadError($"Transferred a partial file ({done} of {length} bytes)");
-            return data;
+            using var body = response.Content.ReadAsStream(deadline.Token);
+            using var abort = deadline.Token.Register(response.Dispose);
+            int done = body.ReadAtLeast(into, into.Length, throwOnEndOfStream: false);
+            if (done != into.Length) throw ReadError($"Transferred a partial file ({done} of {into.Length} bytes)");
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException and not CurlReadException)
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or ObjectDisposedException
+            or IOException and not CurlReadException)
         {
-            throw ReadError(Describe(e, clock));
+            throw ReadError(deadline.IsCancellationRequested
+                ? $"Operation timed out after {clock.ElapsedMilliseconds} milliseconds"
+                : Describe(e, clock));
         }
     }
 
