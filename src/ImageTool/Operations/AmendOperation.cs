@@ -1,4 +1,3 @@
-using ImageTool.Formats.Qcow2;
 using ImageTool.Options;
 
 namespace ImageTool.Operations;
@@ -7,7 +6,7 @@ namespace ImageTool.Operations;
 public static class AmendOperation
 {
     /// <summary>The amend options of a format, or null when it cannot amend.</summary>
-    public static IReadOnlyList<OptionSpec>? Schema(string format) => format == "qcow2" ? Qcow2Image.AmendSchema : null;
+    public static IReadOnlyList<OptionSpec>? Schema(string format) => (DiskImage.FindFormat(format) as IAmendableFormat)?.AmendOptions;
 
     public static string Help(string format)
     {

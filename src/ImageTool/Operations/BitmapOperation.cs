@@ -1,5 +1,3 @@
-using ImageTool.Formats.Qcow2;
-
 namespace ImageTool.Operations;
 
 /// <summary>The actions of <c>img bitmap</c>, applied in command-line order.</summary>
@@ -43,7 +41,7 @@ public static class BitmapOperation
 
     private static void Apply(IImage image, IImage? source, string bitmap, BitmapStep step, BitmapOptions options)
     {
-        if (image is not Qcow2Image qcow2)
+        if (image is not IPersistentBitmaps bitmaps)
         {
             if (step.Action == BitmapAction.Add)
                 throw new UnsupportedFeatureException($"Can't store persistent bitmaps to {image.FileName}: Operation not supported");
@@ -51,15 +49,15 @@ public static class BitmapOperation
         }
         switch (step.Action)
         {
-            case BitmapAction.Add: qcow2.AddBitmap(bitmap, options.Granularity, disabled: false); break;
-            case BitmapAction.Remove: qcow2.RemoveBitmap(bitmap); break;
-            case BitmapAction.Clear: qcow2.ClearBitmap(bitmap); break;
-            case BitmapAction.Enable: qcow2.EnableBitmap(bitmap, true); break;
-            case BitmapAction.Disable: qcow2.EnableBitmap(bitmap, false); break;
+            case BitmapAction.Add: bitmaps.AddBitmap(bitmap, options.Granularity, disabled: false); break;
+            case BitmapAction.Remove: bitmaps.RemoveBitmap(bitmap); break;
+            case BitmapAction.Clear: bitmaps.ClearBitmap(bitmap); break;
+            case BitmapAction.Enable: bitmaps.EnableBitmap(bitmap, true); break;
+            case BitmapAction.Disable: bitmaps.EnableBitmap(bitmap, false); break;
             case BitmapAction.Merge:
-                var from = source == null ? qcow2 : source as Qcow2Image
+                var from = source == null ? bitmaps : source as IPersistentBitmaps
                     ?? throw new ImageFormatException($"Dirty bitmap '{step.Source}' not found");
-                qcow2.MergeBitmap(step.Source!, bitmap, from);
+                bitmaps.MergeBitmap(step.Source!, bitmap, from);
                 break;
         }
     }

@@ -1,5 +1,3 @@
-using ImageTool.Formats.Qcow2;
-
 namespace ImageTool.Operations;
 
 /// <summary>
@@ -10,10 +8,10 @@ namespace ImageTool.Operations;
 internal static class ConvertBitmaps
 {
     /// <summary>The bitmaps to copy; qemu walks them newest first, so its messages name the last one first.</summary>
-    public static IReadOnlyList<Qcow2Bitmap> Select(IImage source, bool skipBroken, Action<string>? warning)
+    public static IReadOnlyList<PersistentBitmap> Select(IImage source, bool skipBroken, Action<string>? warning)
     {
-        if (source is not Qcow2Image qcow2) return [];
-        var stored = qcow2.StoredBitmaps;
+        if (source is not IPersistentBitmaps bitmaps) return [];
+        var stored = bitmaps.StoredBitmaps;
         foreach (var bitmap in stored.Reverse().Where(b => b.InUse))
         {
             if (!skipBroken)
@@ -25,12 +23,19 @@ internal static class ConvertBitmaps
 
     public static void CheckTarget(IImage target)
     {
-        if (target is not Qcow2Image { CanStoreBitmaps: true })
+        if (target is not IPersistentBitmaps { CanStoreBitmaps: true })
             throw new ImageFormatException($"Format driver '{target.Format.Name}' does not support bitmaps");
     }
 
-    public static void Copy(IImage source, IImage target, IReadOnlyList<Qcow2Bitmap> bitmaps)
+    /// <summary>Adds each bitmap to the target with its granularity and state, then merges the source's bits into it.</summary>
+    public static void Copy(IImage source, IImage target, IReadOnlyList<PersistentBitmap> bitmaps)
     {
-        foreach (var bitmap in bitmaps) ((Qcow2Image)target).CopyBitmap((Qcow2Image)source, bitmap);
+        foreach (var bitmap in bitmaps)
+        {
+            // Only reached with bitmaps Select found and a target CheckTarget accepted.
+            var (from, into) = ((IPersistentBitmaps)source, (IPersistentBitmaps)target);
+            into.AddBitmap(bitmap.Name, bitmap.Granularity, disabled: !bitmap.Enabled);
+            into.MergeBitmap(bitmap.Name, bitmap.Name, from);
+        }
     }
 }

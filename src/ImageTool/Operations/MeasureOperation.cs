@@ -1,5 +1,3 @@
-using System.Numerics;
-using ImageTool.Info;
 using ImageTool.Options;
 
 namespace ImageTool.Operations;
@@ -8,8 +6,8 @@ namespace ImageTool.Operations;
 public sealed record MeasureResult(long Required, long FullyAllocated, long? Bitmaps);
 
 /// <summary>
-/// <c>img measure</c>: the file size a conversion to a format would need (qemu's raw_measure and
-/// qcow2_measure: the qcow2 numbers come from its layout rules, not from writing anything).
+/// <c>img measure</c>: the file size a conversion to a format would need; the format measures itself
+/// (<see cref="IMeasurableFormat"/>, qemu's bdrv_measure) from its layout rules, without writing anything.
 /// </summary>
 public static class MeasureOperation
 {
@@ -22,115 +20,10 @@ public static class MeasureOperation
     {
         var target = DiskImage.FindFormat(format) ?? throw new ImageFormatException($"Unknown file format '{format}'");
         options.Validate(target.CreateOptions);
-        return target.Name switch
-        {
-            "raw" => Raw(options, size, source),
-            "qcow2" => Qcow2(options, size, source),
-            _ => throw new ImageFormatException($"Block driver '{target.Name}' does not support size measurement"),
-        };
+        if (target is not IMeasurableFormat measurable)
+            throw new ImageFormatException($"Block driver '{target.Name}' does not support size measurement");
+        return measurable.Measure(options, size, source);
     }
-
-    private static MeasureResult Raw(ImageOptions options, long? size, IImage? source)
-    {
-        long required = source?.Length ?? RoundUp(size ?? options.GetSize("size") ?? 0, 512);
-        return new MeasureResult(required, required, null);
-    }
-
-    private static MeasureResult Qcow2(ImageOptions o, long? size, IImage? source)
-    {
-        bool extendedL2 = o.GetBool("extended_l2") ?? false;
-        long clusterSize = o.GetSize("cluster_size") ?? 65536;
-        if (clusterSize is < 512 or > 2 << 20 || !BitOperations.IsPow2(clusterSize))
-            throw new ImageFormatException("Cluster size must be a power of two between 512 and 2048k");
-        int version = o.GetString("compat") switch
-        {
-            null or "1.1" or "v3" => 3,
-            "0.10" or "v2" => 2,
-            var v => throw new ImageFormatException($"Invalid parameter '{v}'"),
-        };
-        long refcountBits = o.GetNumber("refcount_bits") ?? 16;
-        if (refcountBits is < 1 or > 64 || !BitOperations.IsPow2(refcountBits))
-            throw new ImageFormatException("Refcount width must be a power of two and may not exceed 64 bits");
-        if (version < 3 && refcountBits != 16)
-            throw new ImageFormatException("Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)");
-        string preallocation = o.GetString("preallocation") ?? "off";
-        if (preallocation is not ("off" or "metadata" or "falloc" or "full"))
-            throw new ImageFormatException($"invalid parameter value: {preallocation}");
-        bool hasBacking = o.GetString("backing_file") != null;
-
-        long virtualSize = RoundUp(size ?? o.GetSize("size") ?? 0, clusterSize);
-        int l2EntrySize = extendedL2 ? 16 : 8;
-        long l2Tables = DivRoundUp(virtualSize / clusterSize, clusterSize / l2EntrySize);
-        if (l2Tables * 8 > 32 << 20)
-            throw new ImageFormatException("The image size is too large (try using a larger cluster size)");
-
-        long required = 0;
-        if (source != null)
-        {
-            long sourceSize = source.Length;
-            virtualSize = RoundUp(sourceSize, clusterSize);
-            if (hasBacking)
-            {
-                required = virtualSize;
-            }
-            else
-            {
-                for (long offset = 0, n; offset < sourceSize; offset += n)
-                {
-                    var s = MapOperation.StatusAt(source, offset, sourceSize - offset);
-                    n = s.Length;
-                    if (s.Zero) continue;
-                    if (s.Data && s.Present)
-                    {
-                        // Count whole clusters; the next run starts at the end of this one's last cluster.
-                        n = RoundUp(offset + n, clusterSize) - offset;
-                        required += offset % clusterSize + n;
-                    }
-                }
-            }
-        }
-        if (preallocation is "full" or "falloc") required = virtualSize;
-
-        long fully = PreallocatedSize(virtualSize, clusterSize, BitOperations.Log2((ulong)refcountBits), l2EntrySize);
-        long? bitmaps = version >= 3 && source is { Format.Name: "qcow2" } && SourceVersion(source) >= 3 ? 0 : null;
-        return new MeasureResult(fully - virtualSize + required, fully, bitmaps);
-    }
-
-    private static int SourceVersion(IImage source) =>
-        source.GetInfo().FormatSpecificData?.Members.FirstOrDefault(m => m.Key == "compat").Value is InfoString { Value: "0.10" } ? 2 : 3;
-
-    /// <summary>qcow2_calc_prealloc_size: header, L2 and L1 tables, refcount metadata and the data itself.</summary>
-    private static long PreallocatedSize(long totalSize, long clusterSize, int refcountOrder, int l2EntrySize)
-    {
-        long aligned = RoundUp(totalSize, clusterSize);
-        long meta = clusterSize;
-        long l2Entries = RoundUp(aligned / clusterSize, clusterSize / l2EntrySize);
-        meta += l2Entries * l2EntrySize;
-        long l1Entries = RoundUp(l2Entries * l2EntrySize / clusterSize, clusterSize / 8);
-        meta += l1Entries * 8;
-        meta += RefcountMetadataSize((meta + aligned) / clusterSize, clusterSize, refcountOrder);
-        return meta + aligned;
-    }
-
-    /// <summary>Refcount table and blocks covering every cluster including themselves: the fixed point.</summary>
-    private static long RefcountMetadataSize(long clusters, long clusterSize, int refcountOrder)
-    {
-        long blocksPerTableCluster = clusterSize / 8;
-        long refcountsPerBlock = clusterSize * 8 / (1L << refcountOrder);
-        long table = 0, blocks = 0, n = 0, last;
-        do
-        {
-            last = n;
-            blocks = DivRoundUp(clusters + table + blocks, refcountsPerBlock);
-            table = DivRoundUp(blocks, blocksPerTableCluster);
-            n = clusters + blocks + table;
-        } while (n != last);
-        return (blocks + table) * clusterSize;
-    }
-
-    private static long RoundUp(long value, long multiple) => (value + multiple - 1) / multiple * multiple;
-
-    private static long DivRoundUp(long value, long divisor) => (value + divisor - 1) / divisor;
 
     public static string Human(MeasureResult r) =>
         $"required size: {r.Required}\nfully allocated size: {r.FullyAllocated}\n" + (r.Bitmaps is { } b ? $"bitmaps size: {b}\n" : "");

@@ -1,12 +1,13 @@
 using System.Buffers.Binary;
 using System.Numerics;
 using ImageTool.IO;
+using ImageTool.Operations;
 using ImageTool.Options;
 
 namespace ImageTool.Formats.Qcow2;
 
 /// <summary>qcow2 (QEMU copy-on-write v2/v3): probe, open and create as qemu-img 7.2 does.</summary>
-internal sealed class Qcow2Format : IImageFormat
+internal sealed class Qcow2Format : IImageFormat, IAmendableFormat, IMeasurableFormat
 {
     public static readonly Qcow2Format Instance = new();
 
@@ -48,7 +49,11 @@ internal sealed class Qcow2Format : IImageFormat
         FileProtocolOptions.ExtentSizeHint,
     ];
 
+    public IReadOnlyList<OptionSpec> AmendOptions => Qcow2Image.AmendSchema;
+
     public IImage Open(string path, OpenOptions options) => Qcow2Image.Open(HostFile.Open(path, options), this, options);
+
+    public MeasureResult Measure(ImageOptions options, long? size, IImage? source) => Qcow2Measure.Measure(options, size, source);
 
     public void Create(string path, CreateParameters parameters)
     {

@@ -1,6 +1,6 @@
 using ImageTool.Options;
 
-namespace ImageTool;
+namespace ImageTool.Capabilities;
 
 /// <summary>An image whose creation options can be changed in place (<c>img amend</c>).</summary>
 public interface IAmendable

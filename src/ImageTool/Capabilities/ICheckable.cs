@@ -1,4 +1,6 @@
-namespace ImageTool.Check;
+using ImageTool.Check;
+
+namespace ImageTool.Capabilities;
 
 /// <summary>A format that can check (and repair) its own consistency. Formats without it: qemu's exit 63.</summary>
 public interface ICheckable
@@ -8,13 +10,4 @@ public interface ICheckable
     /// Per-problem lines (qemu's stderr lines, e.g. "Leaked cluster 22 refcount=1 reference=0") go to <paramref name="log"/>.
     /// </summary>
     CheckReport Check(CheckRepair repair, Action<string> log);
-}
-
-[Flags]
-public enum CheckRepair
-{
-    None = 0,
-    Leaks = 1,
-    Errors = 2,
-    All = Leaks | Errors,
 }

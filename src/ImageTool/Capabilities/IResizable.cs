@@ -1,4 +1,4 @@
-namespace ImageTool;
+namespace ImageTool.Capabilities;
 
 /// <summary>An image whose virtual size can change (<c>img resize</c>). Formats without it refuse as qemu does.</summary>
 public interface IResizable

@@ -1,4 +1,4 @@
-namespace ImageTool;
+namespace ImageTool.Capabilities;
 
 /// <summary>
 /// A format that stores whole clusters compressed (qcow2, qcow, vmdk streamOptimized). <c>convert -c</c>

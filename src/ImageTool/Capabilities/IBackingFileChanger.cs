@@ -1,4 +1,4 @@
-namespace ImageTool;
+namespace ImageTool.Capabilities;
 
 /// <summary>An image whose header names a backing file that can be rewritten (<c>img rebase</c>, <c>amend -o backing_file</c>).</summary>
 public interface IBackingFileChanger
