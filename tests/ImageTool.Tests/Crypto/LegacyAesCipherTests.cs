@@ -1,7 +1,8 @@
-using ImageTool.Codecs;
+using ImageTool.Crypto;
+using ImageTool.Tests.Codecs;
 using ImageTool.Tests.Support;
 
-namespace ImageTool.Tests.Codecs;
+namespace ImageTool.Tests.Crypto;
 
 public class LegacyAesCipherTests
 {

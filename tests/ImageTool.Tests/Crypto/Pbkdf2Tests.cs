@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
-using ImageTool.Codecs;
+using ImageTool.Crypto;
 
-namespace ImageTool.Tests.Codecs;
+namespace ImageTool.Tests.Crypto;
 
 public class Pbkdf2Tests
 {

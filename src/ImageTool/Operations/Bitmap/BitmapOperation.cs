@@ -1,23 +1,5 @@
 namespace ImageTool.Operations;
 
-/// <summary>The actions of <c>img bitmap</c>, applied in command-line order.</summary>
-public enum BitmapAction { Add, Remove, Clear, Enable, Disable, Merge }
-
-/// <summary>One action; <see cref="Source"/> is the bitmap a merge reads.</summary>
-public sealed record BitmapStep(BitmapAction Action, string? Source = null);
-
-/// <summary>What <c>img bitmap</c> was asked for besides its actions.</summary>
-public sealed record BitmapOptions
-{
-    public OpenOptions Open { get; init; } = new();
-    /// <summary>-g for --add; null takes qemu's default.</summary>
-    public long? Granularity { get; init; }
-    /// <summary>-b: the image holding the merge sources (default: the target image itself).</summary>
-    public string? SourceFile { get; init; }
-    /// <summary>-F: the format of <see cref="SourceFile"/>.</summary>
-    public string? SourceFormat { get; init; }
-}
-
 /// <summary>
 /// <c>img bitmap</c> (qemu-img 7.2 img_bitmap): opens the image read-write, runs each action as qemu's QMP
 /// command does, and lets the close store the bitmaps. A failing action stops the rest.

@@ -1,7 +1,7 @@
-using ImageTool.Codecs;
+using ImageTool.Crypto;
 using ImageTool.Tests.Support;
 
-namespace ImageTool.Tests.Codecs;
+namespace ImageTool.Tests.Crypto;
 
 public class LuksVolumeTests
 {

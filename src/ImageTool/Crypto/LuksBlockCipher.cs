@@ -1,4 +1,4 @@
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>
 /// One LUKS block cipher, keyed once, over whole blocks: ECB in bulk and CBC from an IV. AES runs on the BCL (AES-NI,

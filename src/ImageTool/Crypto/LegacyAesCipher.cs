@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>
 /// qcow/qcow2 legacy encryption (crypt_method 1, FORMATS.md §7): AES-128-CBC, each 512-byte sector on its own,

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>The LUKS1 header (592 bytes, big-endian; cryptsetup on-disk format 1.2.1, as qemu's crypto/block-luks.c).</summary>
 internal sealed class LuksHeader

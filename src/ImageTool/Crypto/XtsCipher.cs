@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>
 /// XTS over 512-byte sectors with any 128-bit block cipher (AES, twofish, serpent), by default with the "plain64" IV

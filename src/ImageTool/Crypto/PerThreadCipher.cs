@@ -1,4 +1,4 @@
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>One <see cref="LuksBlockCipher"/> per thread, all keyed alike; disposes them all.</summary>
 internal sealed class PerThreadCipher(string cipher, byte[] key) : IDisposable

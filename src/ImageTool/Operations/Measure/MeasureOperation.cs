@@ -2,9 +2,6 @@ using ImageTool.Options;
 
 namespace ImageTool.Operations;
 
-/// <summary>What <c>img measure</c> prints: bytes a new image needs, fully allocated, and for bitmaps.</summary>
-public sealed record MeasureResult(long Required, long FullyAllocated, long? Bitmaps);
-
 /// <summary>
 /// <c>img measure</c>: the file size a conversion to a format would need; the format measures itself
 /// (<see cref="IMeasurableFormat"/>, qemu's bdrv_measure) from its layout rules, without writing anything.

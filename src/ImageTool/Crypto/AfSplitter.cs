@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>
 /// LUKS1 anti-forensic split (cryptsetup's on-disk-format spec §2.4): the key is spread over <c>stripes</c> blocks;

@@ -2,13 +2,6 @@ using System.Buffers;
 
 namespace ImageTool.Operations;
 
-/// <summary>The operands of <c>img dd</c> (bs in bytes, count and skip in blocks).</summary>
-public sealed record DdOptions(string Input, string Output, long BlockSize = 512, long? Count = null, long? Skip = null)
-{
-    public OpenOptions SourceOptions { get; init; } = new();
-    public string OutputFormat { get; init; } = "raw";
-}
-
 /// <summary>
 /// <c>img dd</c> as qemu-img does it: the output is created fresh with size min(input, count×bs) − skip×bs
 /// (count counts from the start of the input, skip is taken from that) and every byte is written.

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>
 /// LUKS1 key handling as qemu does it (crypto/block-luks.c): PBKDF2 per key slot, AF-split key material encrypted with

@@ -1,7 +1,7 @@
-using ImageTool.Codecs;
+using ImageTool.Crypto;
 using ImageTool.Options;
 
-namespace ImageTool.Tests.Codecs;
+namespace ImageTool.Tests.Crypto;
 
 /// <summary>LUKS key slot amendment on an in-memory LUKS area: what opens afterwards, and that refusals write nothing.</summary>
 public class LuksKeySlotAmendmentTests

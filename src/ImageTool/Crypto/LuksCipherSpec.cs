@@ -1,4 +1,4 @@
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>
 /// The LUKS payload and key-slot cipher: algorithm, key size, mode and IV generator as the header spells them

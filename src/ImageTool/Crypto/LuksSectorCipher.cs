@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>
 /// Encrypts and decrypts whole 512-byte sectors with a <see cref="LuksCipherSpec"/> (payload and key slots alike):

@@ -2,7 +2,7 @@ using Org.BouncyCastle.Crypto;
 using Org.BouncyCastle.Crypto.Engines;
 using Org.BouncyCastle.Crypto.Parameters;
 
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>
 /// Twofish, Serpent and CAST5 for LUKS on BouncyCastle engines, one per direction. BouncyCastle's SerpentEngine is

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Security.Cryptography;
 
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>AES for LUKS on the BCL: bulk ECB, CBC one call per run of blocks.</summary>
 internal sealed class AesBlockCipher(byte[] key) : LuksBlockCipher

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using ImageTool.Options;
 
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>
 /// qemu's LUKS amend (<c>encrypt.state=active|inactive</c>): activates one key slot with a new password, or erases

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace ImageTool.Codecs;
+namespace ImageTool.Crypto;
 
 /// <summary>
 /// LUKS IV generators (as qemu's crypto/ivgen-*.c), one IV of the cipher's block size per 512-byte sector: plain
