@@ -37,7 +37,7 @@ internal static class SnapshotCommand
                 using var _ = DiskImage.Open(path, options with { ReadOnly = false, OpenBacking = false });
                 return 0;
             }
-            var warnings = new List<string>();
+            var warnings = new List<ImageWarning>();
             using var image = DiskImage.Open(path, options with
             {
                 ReadOnly = listing,

@@ -10,7 +10,7 @@ public sealed record CommitOptions
     /// <summary>-d: keep the top image's data (implied by -b).</summary>
     public bool Drop { get; init; }
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }
-    public Action<string>? Warning { get; init; }
+    public Action<ImageWarning>? Warning { get; init; }
     /// <summary>Receives progress in percent (qemu's -p).</summary>
     public Action<double>? Progress { get; init; }
 }

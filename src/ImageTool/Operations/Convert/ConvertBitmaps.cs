@@ -8,7 +8,7 @@ namespace ImageTool.Operations;
 internal static class ConvertBitmaps
 {
     /// <summary>The bitmaps to copy; qemu walks them newest first, so its messages name the last one first.</summary>
-    public static IReadOnlyList<PersistentBitmap> Select(IImage source, bool skipBroken, Action<string>? warning)
+    public static IReadOnlyList<PersistentBitmap> Select(IImage source, bool skipBroken, Action<ImageWarning>? warning)
     {
         if (source is not IPersistentBitmaps bitmaps) return [];
         var stored = bitmaps.StoredBitmaps;

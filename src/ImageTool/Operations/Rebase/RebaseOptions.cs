@@ -12,6 +12,6 @@ public sealed record RebaseOptions(string Path, string? NewBacking)
     public bool Unsafe { get; init; }
     public bool ForceShare { get; init; }
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }
-    public Action<string>? Warning { get; init; }
+    public Action<ImageWarning>? Warning { get; init; }
     public ProgressMeter? Progress { get; init; }
 }
