@@ -11,8 +11,13 @@ public static class CommitOperation
 {
     private const int ChunkSize = 2 << 20;
 
-    public static void Run(string path, CommitOptions options)
+    /// <exception cref="OperationCanceledException">
+    /// <paramref name="cancellationToken"/> fired: the base holds part of the top's data, flushed, so it is consistent;
+    /// the top is left as it was (not emptied), so the chain still reads the same. The message says so.
+    /// </exception>
+    public static void Run(string path, CommitOptions options, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var chain = new List<IImage>();
         IImage? baseImage = null;
         try
@@ -42,10 +47,17 @@ public static class CommitOperation
             chain[^1].AttachBacking(baseImage);
             var top = chain[0];
             if (baseImage.Length < top.Length) GrowBase(baseImage, top.Length);
-            try { Copy(chain, baseImage, options.Progress); }
+            try { Copy(chain, baseImage, options.Progress, cancellationToken); }
             catch (ImageIOException e)
             {
                 throw new ImageFormatException($"Block job failed: {e.Message}", e);
+            }
+            catch (OperationCanceledException e) when (e.CancellationToken == cancellationToken)
+            {
+                baseImage.Flush();
+                throw new OperationCanceledException(
+                    $"Commit cancelled: '{basePath}' holds part of the data of '{path}' and was flushed, so it is consistent; '{path}' was not emptied",
+                    e, cancellationToken);
             }
             baseImage.Flush();
             bool drop = options.Drop || options.Base != null;
@@ -103,7 +115,7 @@ public static class CommitOperation
     }
 
     /// <summary>Copies every range allocated above the base, reading through the top.</summary>
-    private static void Copy(List<IImage> above, IImage target, Action<double>? progress)
+    private static void Copy(List<IImage> above, IImage target, Action<double>? progress, CancellationToken cancellationToken)
     {
         var meter = progress == null ? null : new ProgressMeter(progress);
         meter?.Report(0);
@@ -114,6 +126,7 @@ public static class CommitOperation
             long offset = 0;
             while (offset < top.Length)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 long length = Math.Min(top.Length - offset, 1L << 30);
                 var status = StatusAbove(above, offset, length);
                 if (status.IsAllocated)
@@ -126,6 +139,7 @@ public static class CommitOperation
                     {
                         for (long done = 0; done < status.Length;)
                         {
+                            cancellationToken.ThrowIfCancellationRequested();
                             int n = (int)Math.Min(ChunkSize, status.Length - done);
                             top.Read(offset + done, buffer.AsSpan(0, n));
                             target.Write(offset + done, buffer.AsSpan(0, n));

@@ -12,7 +12,11 @@ public static class ConvertOperation
     // -c: what the batches in flight may hold (source clusters and their stored forms).
     private const long CompressedBufferBytes = 16 << 20;
 
-    public static void Run(IReadOnlyList<string> sources, string target, ConvertOptions options)
+    /// <exception cref="OperationCanceledException">
+    /// <paramref name="cancellationToken"/> fired: the target holds what was copied so far, flushed, so it is
+    /// consistent (qemu-img check finds nothing) but incomplete; the message says so.
+    /// </exception>
+    public static void Run(IReadOnlyList<string> sources, string target, ConvertOptions options, CancellationToken cancellationToken = default)
     {
         if (options.BackingFile != null && DiskImage.FindFormat(options.OutputFormat) is { } format
             && !format.CreateOptions.Any(o => o.Name == "backing_file"))
@@ -29,7 +33,7 @@ public static class ConvertOperation
             foreach (var source in sources)
                 opened.Add(DiskImage.Open(source, options.SourceOptions with { ReadOnly = true }));
             if (options.Snapshot != null) SnapshotOperation.LoadForReading(opened[0], options.Snapshot);
-            Run(opened, target, options);
+            Run(opened, target, options, cancellationToken);
         }
         finally
         {
@@ -37,8 +41,10 @@ public static class ConvertOperation
         }
     }
 
-    public static void Run(IReadOnlyList<IImage> sources, string target, ConvertOptions options)
+    /// <inheritdoc cref="Run(IReadOnlyList{string}, string, ConvertOptions, CancellationToken)"/>
+    public static void Run(IReadOnlyList<IImage> sources, string target, ConvertOptions options, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         long total = sources.Sum(s => s.Length);
         if (options.Compress && DiskImage.FindFormat(options.OutputFormat) is { SupportsCompressedWrites: false })
             throw new UnsupportedFeatureException("Compression not supported for this file format");
@@ -55,8 +61,8 @@ public static class ConvertOperation
         var progress = options.Progress == null ? null : new ProgressMeter(options.Progress);
         progress?.Report(0);
         // Like qemu, progress counts only the bytes that will be copied, found by a block-status pass first.
-        long toCopy = progress == null ? 0 : sources.Sum(s => CountCopied(s, options));
-        var copier = new Copier(output, options, toCopy, compressor, progress);
+        long toCopy = progress == null ? 0 : sources.Sum(s => CountCopied(s, options, cancellationToken));
+        var copier = new Copier(output, options, toCopy, compressor, progress, cancellationToken);
         long at = 0;
         try
         {
@@ -70,6 +76,14 @@ public static class ConvertOperation
         {
             throw new ImageFormatException($"error while writing at byte {e.Offset}: {e.Message}", e);
         }
+        catch (OperationCanceledException e) when (e.CancellationToken == cancellationToken)
+        {
+            // Everything written so far went through the format, so its metadata is right once flushed.
+            output.Flush();
+            throw new OperationCanceledException(
+                $"Convert cancelled: '{target}' holds the first {copier.Reached} of {total} bytes; it was flushed and is consistent but incomplete",
+                e, cancellationToken);
+        }
         ConvertBitmaps.Copy(sources[0], output, bitmaps);
         progress?.Report(100);
         output.Flush();
@@ -77,12 +91,13 @@ public static class ConvertOperation
 
     private static string BlockStatusError(long offset) => $"error while reading block status at offset {offset}: ";
 
-    private static long CountCopied(IImage source, ConvertOptions options)
+    private static long CountCopied(IImage source, ConvertOptions options, CancellationToken cancellationToken)
     {
         if (options.SparseSize == 0) return source.Length;
         long count = 0;
         for (long offset = 0; offset < source.Length;)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var status = SourceErrors.Status(source, offset, source.Length - offset, BlockStatusError(offset));
             if (status.IsData) count += status.Length;
             offset += status.Length;
@@ -127,7 +142,8 @@ public static class ConvertOperation
         });
 
     /// <summary>The copy loop for one target; keeps the buffers and progress state.</summary>
-    private sealed class Copier(IImage output, ConvertOptions options, long toCopy, ICompressedClusterWriter? compressor, ProgressMeter? progress)
+    private sealed class Copier(IImage output, ConvertOptions options, long toCopy, ICompressedClusterWriter? compressor,
+        ProgressMeter? progress, CancellationToken cancellationToken)
     {
         // Chunks read and scanned ahead of the writer on as many threads: reading overlaps writing, as with qemu-img's
         // 8 coroutines (-m), whose requests run on threads of their own too.
@@ -139,6 +155,9 @@ public static class ConvertOperation
         // allocation, one write), as it ends up allocated anyway.
         private readonly long _block = Math.Max(options.SparseSize == 0 ? 4096 : options.SparseSize, output.GetInfo().ClusterSize ?? 0);
         private long _copied;
+
+        /// <summary>Target offset up to which everything has been written (or left a hole on purpose).</summary>
+        public long Reached { get; private set; }
 
         private enum SegmentKind { Write, Zero, Skip }
 
@@ -159,9 +178,21 @@ public static class ConvertOperation
             }
             using var readers = new WorkerThreads(Depth);
             var pending = new Queue<(Chunk Chunk, WorkerThreads.Job Job)>();
+            try { CopyRuns(source, targetOffset, readers, pending); }
+            catch (OperationCanceledException)
+            {
+                // The chunks read ahead are dropped, but only once no worker reads the source or target any more.
+                foreach (var (_, job) in pending) job.WaitDone();
+                throw;
+            }
+        }
+
+        private void CopyRuns(IImage source, long targetOffset, WorkerThreads readers, Queue<(Chunk Chunk, WorkerThreads.Job Job)> pending)
+        {
             long offset = 0;
             while (offset < source.Length)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 // Holes are taken whole (one step, as qemu's progress shows); data goes in 2 MiB chunks.
                 long remaining = source.Length - offset;
                 var status = options.SparseSize == 0 && _targetBase == null
@@ -196,7 +227,11 @@ public static class ConvertOperation
                         long from = offset;
                         var chunk = new Chunk(targetOffset + offset, (int)(chunkEnd - offset));
                         pending.Enqueue((chunk, readers.Run(() => Prepare(source, from, chunk))));
-                        if (pending.Count >= Depth) Commit(pending.Dequeue());
+                        if (pending.Count >= Depth)
+                        {
+                            cancellationToken.ThrowIfCancellationRequested();
+                            Commit(pending.Dequeue());
+                        }
                         offset = chunkEnd;
                     }
                 }
@@ -270,6 +305,7 @@ public static class ConvertOperation
                     if (kind == SegmentKind.Write) output.Write(chunk.At + start, chunk.Buffer.AsSpan(start, end - start));
                     else if (kind == SegmentKind.Zero) output.WriteZeroes(chunk.At + start, end - start, mayDeallocate: true);
                 }
+                Reached = chunk.At + chunk.Length;
             }
             finally
             {
@@ -322,11 +358,28 @@ public static class ConvertOperation
             int batchClusters = (int)Math.Clamp(CompressedBufferBytes / inFlight / cluster, 1, Math.Max(1, ChunkSize / cluster));
             using var workers = new WorkerThreads(threads);
             var pending = new Queue<(CompressedBatch Batch, WorkerThreads.Job Job)>();
+            try
+            {
+                StoreBatches(source, targetOffset, workers, pending, inFlight, batchClusters);
+            }
+            catch (OperationCanceledException)
+            {
+                foreach (var (_, job) in pending) job.WaitDone();
+                throw;
+            }
+        }
+
+        private void StoreBatches(IImage source, long targetOffset, WorkerThreads workers, Queue<(CompressedBatch Batch, WorkerThreads.Job Job)> pending,
+            int inFlight, int batchClusters)
+        {
+            var writer = compressor!;
+            int cluster = writer.ClusterSize;
             var spare = new Stack<CompressedBatch>();
             long length = source.Length;
             long batchBytes = (long)batchClusters * cluster;
             for (long start = 0; start < length; start += batchBytes)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var batch = spare.Count > 0 ? spare.Pop() : new CompressedBatch(batchClusters, cluster, writer.MaxCompressedLength);
                 batch.Bytes = (int)Math.Min(batchBytes, length - start);
                 batch.Start = start;
@@ -354,6 +407,7 @@ public static class ConvertOperation
                 else output.Write(at, batch.Data.AsSpan(i * cluster, (int)Math.Min(cluster, output.Length - at)));
             }
             Copied(batch.Bytes);
+            Reached = targetOffset + batch.Start + batch.Bytes;
             return batch;
         }
 
