@@ -10,5 +10,5 @@ internal interface IMeasurableFormat
     /// The sizes for an image created with <paramref name="options"/> (already validated against the create
     /// options), of <paramref name="size"/> bytes or holding the data of <paramref name="source"/>.
     /// </summary>
-    MeasureResult Measure(ImageOptions options, long? size, IImage? source);
+    MeasureResult Measure(ImageOptions options, long? size, IImage? source, CancellationToken cancellationToken);
 }

@@ -53,7 +53,8 @@ internal sealed class Qcow2Format : IImageFormat, IAmendableFormat, IMeasurableF
 
     public IImage Open(string path, OpenOptions options) => Qcow2Image.Open(HostFile.Open(path, options), this, options);
 
-    public MeasureResult Measure(ImageOptions options, long? size, IImage? source) => Qcow2Measure.Measure(options, size, source);
+    public MeasureResult Measure(ImageOptions options, long? size, IImage? source, CancellationToken cancellationToken) =>
+        Qcow2Measure.Measure(options, size, source, cancellationToken);
 
     public void Create(string path, CreateParameters parameters)
     {

@@ -10,7 +10,7 @@ namespace ImageTool.Formats.Qcow2;
 /// </summary>
 internal static class Qcow2Measure
 {
-    public static MeasureResult Measure(ImageOptions o, long? size, IImage? source)
+    public static MeasureResult Measure(ImageOptions o, long? size, IImage? source, CancellationToken cancellationToken)
     {
         bool extendedL2 = o.GetBool("extended_l2") ?? false;
         long clusterSize = o.GetSize("cluster_size") ?? 65536;
@@ -51,6 +51,7 @@ internal static class Qcow2Measure
             {
                 for (long offset = 0, n; offset < sourceSize; offset += n)
                 {
+                    cancellationToken.ThrowIfCancellationRequested();
                     var s = BackingChain.GetStatus(source, offset, sourceSize - offset);
                     n = s.Length;
                     if (s.IsZero) continue;

@@ -22,7 +22,7 @@ internal sealed class RawFormat : IImageFormat, IMeasurableFormat
         new RawImage(HostFile.Open(path, options), this, options.FormatWasProbed && !options.ReadOnly);
 
     // qemu's raw_measure: the source's whole virtual size, or the size rounded up to whole sectors.
-    public MeasureResult Measure(ImageOptions options, long? size, IImage? source)
+    public MeasureResult Measure(ImageOptions options, long? size, IImage? source, CancellationToken cancellationToken)
     {
         long required = source?.Length ?? ((size ?? options.GetSize("size") ?? 0) + 511) / 512 * 512;
         return new MeasureResult(required, required, null);

@@ -16,7 +16,8 @@ public static class BenchOperation
 
     /// <summary>Runs the requests and returns the elapsed time.</summary>
     /// <exception cref="IOException">"Failed request: Input/output error" when a request fails (e.g. past the end).</exception>
-    public static TimeSpan Run(IBlockDevice device, BenchOptions o)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired; requests already issued complete first.</exception>
+    public static TimeSpan Run(IBlockDevice device, BenchOptions o, CancellationToken cancellationToken = default)
     {
         long size = device.Length;
         long step = StepOf(o);
@@ -32,7 +33,7 @@ public static class BenchOperation
                 var buffer = new byte[o.BufferSize];
                 if (o.Write && o.Pattern != 0) Array.Fill(buffer, o.Pattern);
                 long k;
-                while ((k = Interlocked.Increment(ref next)) < o.Count && Volatile.Read(ref failure) == null)
+                while (!cancellationToken.IsCancellationRequested && (k = Interlocked.Increment(ref next)) < o.Count && Volatile.Read(ref failure) == null)
                 {
                     // The first request uses the offset as given; later ones wrap modulo the size.
                     long offset = k == 0 || size == 0 ? o.Offset : (o.Offset % size + k % size * (step % size)) % size;
@@ -53,6 +54,7 @@ public static class BenchOperation
         }
         foreach (var thread in threads) thread.Join();
         watch.Stop();
+        cancellationToken.ThrowIfCancellationRequested();
         if (failure != null) throw new IOException("Failed request: Input/output error", failure);
         return watch.Elapsed;
     }

@@ -18,8 +18,9 @@ public static class CompareOperation
     private static readonly int ReadAhead = Math.Max(4, 2 * Environment.ProcessorCount);
 
     /// <summary>Compares; verdict lines go to <paramref name="print"/> (stdout), errors are thrown as <see cref="CompareException"/>.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired (nothing was printed for the ranges not compared).</exception>
     public static int Run(IImage first, IImage second, string firstName, string secondName, bool strict,
-        Action<string> print, ProgressMeter? progress = null)
+        Action<string> print, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
         long size1 = first.Length, size2 = second.Length;
         long common = Math.Min(size1, size2);
@@ -44,6 +45,7 @@ public static class CompareOperation
         {
             while (offset < common)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var s1 = Status(first, offset, size1 - offset, firstName);
                 var s2 = Status(second, offset, size2 - offset, secondName);
                 long chunk = Math.Min(s1.Length, s2.Length);
@@ -86,6 +88,7 @@ public static class CompareOperation
             var (over, overName) = size1 > size2 ? (first, firstName) : (second, secondName);
             while (offset < total)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var s = Status(over, offset, total - offset, overName);
                 long chunk = s.Length;
                 if (s.Allocated && !s.Zero)

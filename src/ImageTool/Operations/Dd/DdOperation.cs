@@ -12,8 +12,11 @@ public static class DdOperation
 
     /// <param name="o">What to copy where.</param>
     /// <param name="warn">Receives "F: cannot skip to specified offset" when skip lies past the input.</param>
-    public static void Run(DdOptions o, Action<string> warn)
+    /// <param name="cancellationToken">Stops the copy: the output then holds what was copied so far, flushed.</param>
+    /// <exception cref="OperationCanceledException">The token fired; the message says how much was copied.</exception>
+    public static void Run(DdOptions o, Action<string> warn, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         using var input = DiskImage.Open(o.Input, o.SourceOptions with { ReadOnly = true });
         var format = DiskImage.FindFormat(o.OutputFormat) ?? throw new ImageFormatException("Unknown file format");
         long size = input.Length;
@@ -40,6 +43,13 @@ public static class DdOperation
         {
             for (long at = start; at < size;)
             {
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    output.Flush();
+                    throw new OperationCanceledException(
+                        $"dd cancelled: '{o.Output}' holds the first {at - start} of {size - start} bytes; it was flushed and is consistent but incomplete",
+                        cancellationToken);
+                }
                 int n = (int)Math.Min(BufferSize, size - at);
                 input.Read(at, buffer.AsSpan(0, n));
                 output.Write(at - start, buffer.AsSpan(0, n));

@@ -13,13 +13,14 @@ public static class MeasureOperation
     /// <param name="options">Target creation options (-o).</param>
     /// <param name="size">--size N, when there is no source.</param>
     /// <param name="source">The image to convert, when measured from one.</param>
-    public static MeasureResult Measure(string format, ImageOptions options, long? size, IImage? source)
+    /// <param name="cancellationToken">Stops the walk over the source's allocation.</param>
+    public static MeasureResult Measure(string format, ImageOptions options, long? size, IImage? source, CancellationToken cancellationToken = default)
     {
         var target = DiskImage.FindFormat(format) ?? throw new ImageFormatException($"Unknown file format '{format}'");
         options.Validate(target.CreateOptions);
         if (target is not IMeasurableFormat measurable)
             throw new ImageFormatException($"Block driver '{target.Name}' does not support size measurement");
-        return measurable.Measure(options, size, source);
+        return measurable.Measure(options, size, source, cancellationToken);
     }
 
     public static string Human(MeasureResult r) =>

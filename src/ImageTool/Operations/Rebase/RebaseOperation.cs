@@ -13,8 +13,13 @@ public static class RebaseOperation
     private const int ChunkSize = 2 << 20;
     private const int Sector = 512;
 
-    public static void Run(RebaseOptions o)
+    /// <exception cref="OperationCanceledException">
+    /// <paramref name="cancellationToken"/> fired while copying: the image was flushed and still names its old backing
+    /// file, so it reads as before (part of the old backing data is now its own); the message says so.
+    /// </exception>
+    public static void Run(RebaseOptions o, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         using var image = DiskImage.Open(o.Path, new OpenOptions
         {
             ReadOnly = false,
@@ -53,7 +58,13 @@ public static class RebaseOperation
                         throw new ImageFormatException($"Could not open new backing file '{path}': {e.Message}", e);
                     }
                 }
-                CopyDifferences(image, image.Backing, newBacking, o.Progress);
+                CopyDifferences(image, image.Backing, newBacking, o.Progress, cancellationToken);
+            }
+            catch (OperationCanceledException e) when (e.CancellationToken == cancellationToken)
+            {
+                image.Flush();
+                throw new OperationCanceledException(
+                    $"Rebase cancelled: '{o.Path}' was flushed and still uses its old backing file, so it reads as before", e, cancellationToken);
             }
             finally
             {
@@ -69,7 +80,8 @@ public static class RebaseOperation
     }
 
     /// <summary>qemu's loop: 2 MiB steps cut at allocation and backing-size boundaries; differing sectors get the old content.</summary>
-    private static void CopyDifferences(IImage image, IImage? oldBacking, IImage? newBacking, ProgressMeter? progress)
+    private static void CopyDifferences(IImage image, IImage? oldBacking, IImage? newBacking, IProgress<double>? progress,
+        CancellationToken cancellationToken)
     {
         long size = image.Length;
         long oldSize = oldBacking?.Length ?? 0;
@@ -83,6 +95,7 @@ public static class RebaseOperation
         {
             for (long offset = 0, n; offset < size; offset += n)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 n = Math.Min(ChunkSize, size - offset);
                 var status = image.GetBlockStatus(offset, n);
                 n = status.Length;

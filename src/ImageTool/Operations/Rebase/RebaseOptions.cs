@@ -13,5 +13,5 @@ public sealed record RebaseOptions(string Path, string? NewBacking)
     public bool ForceShare { get; init; }
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }
     public Action<ImageWarning>? Warning { get; init; }
-    public ProgressMeter? Progress { get; init; }
+    public IProgress<double>? Progress { get; init; }
 }
