@@ -26,7 +26,7 @@ public static class KvmRunner
     /// <exception cref="KvmBootException">Nothing bootable.</exception>
     /// <exception cref="ImageFormatException">An image could not be opened.</exception>
     /// <exception cref="ArgumentException">Inconsistent options.</exception>
-    public static int Run(RunOptions options, GuestConsole console, CancellationToken cancel = default, Action<string>? warning = null)
+    public static int Run(RunOptions options, GuestConsole console, CancellationToken cancel = default, Action<ImageWarning>? warning = null)
     {
         var disks = new List<GuestDisk>();
         try
@@ -45,7 +45,7 @@ public static class KvmRunner
     }
 
     private static StopReason RunGuest(RunOptions options, GuestConsole console, List<GuestDisk> disks, Vm vm, Vcpu vcpu,
-        CancellationToken cancel, Action<string>? warning)
+        CancellationToken cancel, Action<ImageWarning>? warning)
     {
         var bus = new IoBus();
         using var trace = ExitTrace.FromEnvironment();

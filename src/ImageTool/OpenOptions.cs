@@ -32,16 +32,13 @@ public sealed record OpenOptions
     public bool MetadataOnly { get; init; }
 
     /// <summary>
-    /// Receives warnings qemu-img prints on stderr (e.g. a probed raw image opened for writing), one line each;
-    /// a warning ending in <see cref="NoFinalNewline"/> is printed without its line end, as qemu does for a few.
+    /// Receives warnings qemu-img prints on stderr (e.g. a probed raw image opened for writing), one line each
+    /// unless <see cref="ImageWarning.EndsLine"/> says otherwise.
     /// </summary>
-    public Action<string>? Warning { get; init; }
+    public Action<ImageWarning>? Warning { get; init; }
 
     /// <summary>The name open errors show instead of the path (qemu shows the whole --image-opts string).</summary>
     public string? DisplayName { get; init; }
-
-    /// <summary>Marks a warning that qemu prints without a final newline.</summary>
-    public const char NoFinalNewline = '\u0000';
 
     /// <summary>Opened read-write to be repaired (qemu's BDRV_O_CHECK): a qcow2 image marked corrupt may be opened.</summary>
     public bool ForRepair { get; init; }

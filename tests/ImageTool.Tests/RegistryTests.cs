@@ -35,9 +35,9 @@ public class RegistryTests
         using var dir = new TempDir();
         File.WriteAllBytes(dir["w.raw"], new byte[4096]);
         var warnings = new List<string>();
-        using (DiskImage.Open(dir["w.raw"], new OpenOptions { ReadOnly = false, Warning = warnings.Add })) { }
-        using (DiskImage.Open(dir["w.raw"], new OpenOptions { ReadOnly = true, Warning = warnings.Add })) { }
-        using (DiskImage.Open(dir["w.raw"], new OpenOptions { ReadOnly = false, Format = "raw", Warning = warnings.Add })) { }
+        using (DiskImage.Open(dir["w.raw"], new OpenOptions { ReadOnly = false, Warning = w => warnings.Add(w.Message) })) { }
+        using (DiskImage.Open(dir["w.raw"], new OpenOptions { ReadOnly = true, Warning = w => warnings.Add(w.Message) })) { }
+        using (DiskImage.Open(dir["w.raw"], new OpenOptions { ReadOnly = false, Format = "raw", Warning = w => warnings.Add(w.Message) })) { }
         Assert.That(warnings, Has.Count.EqualTo(1));
         Assert.That(warnings[0], Does.StartWith($"WARNING: Image format was not specified for '{dir["w.raw"]}' and probing guessed raw."));
     }

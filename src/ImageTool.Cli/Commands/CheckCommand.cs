@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ImageTool.Capabilities;
 using ImageTool.Check;
 using ImageTool.Operations;
 

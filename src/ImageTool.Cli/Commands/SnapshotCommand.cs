@@ -37,7 +37,7 @@ internal static class SnapshotCommand
                 using var _ = DiskImage.Open(path, options with { ReadOnly = false, OpenBacking = false });
                 return 0;
             }
-            var warnings = new List<string>();
+            var warnings = new List<ImageWarning>();
             using var image = DiskImage.Open(path, options with
             {
                 ReadOnly = listing,
@@ -45,7 +45,7 @@ internal static class SnapshotCommand
                 Warning = w => { warnings.Add(w); context.Warn(w); },
             });
             // qemu reopens a driver without snapshots around the failed revert, so its open warnings repeat.
-            if (applyName != null && image.Format.Name != "qcow2") warnings.ForEach(context.Warn);
+            if (applyName != null && !SnapshotOperation.Supports(image)) warnings.ForEach(context.Warn);
             if (listing) context.Out.Write(SnapshotOperation.List(image));
             else if (createName != null) SnapshotOperation.Create(image, createName, DateTimeOffset.Now);
             else if (applyName != null) SnapshotOperation.Apply(image, applyName, m => context.Err.WriteLine($"{Cli.Program}: {m}"));

@@ -21,7 +21,7 @@ internal sealed class GuestDisk : IDisposable
     /// guest may write it (not a CD, not readonly=on, not -snapshot); with -snapshot it is opened read-only and
     /// a temporary qcow2 overlay takes the writes.
     /// </summary>
-    public static GuestDisk Open(DriveSpec spec, bool snapshot, Action<string>? warning)
+    public static GuestDisk Open(DriveSpec spec, bool snapshot, Action<ImageWarning>? warning)
     {
         bool snap = (snapshot || spec.Snapshot) && !spec.IsCdrom && !spec.ReadOnly;
         bool writable = !spec.IsCdrom && !spec.ReadOnly && !snap;

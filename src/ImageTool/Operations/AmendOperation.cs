@@ -1,4 +1,3 @@
-using ImageTool.Formats.Qcow2;
 using ImageTool.Options;
 
 namespace ImageTool.Operations;
@@ -7,12 +6,7 @@ namespace ImageTool.Operations;
 public static class AmendOperation
 {
     /// <summary>The amend options of a format, or null when it cannot amend.</summary>
-    public static IReadOnlyList<OptionSpec>? Schema(string format) => format switch
-    {
-        "qcow2" => Qcow2Image.AmendSchema,
-        "luks" => Formats.Luks.LuksFormat.AmendSchema,
-        _ => null,
-    };
+    public static IReadOnlyList<OptionSpec>? Schema(string format) => (DiskImage.FindFormat(format) as IAmendableFormat)?.AmendOptions;
 
     public static string Help(string format)
     {
@@ -24,7 +18,9 @@ public static class AmendOperation
     /// Amends <paramref name="image"/>. <paramref name="progress"/> gets percentages as qemu-img amend -p
     /// reports them: 0 once the options are accepted, then the format's steps, then 100 (also after a refusal).
     /// </summary>
-    public static void Run(IImage image, ImageOptions options, bool force = false, Action<float>? progress = null)
+    /// <remarks><paramref name="cancellationToken"/> is honoured before the image is changed; the format's amendment runs to its end.</remarks>
+    public static void Run(IImage image, ImageOptions options, bool force = false, Action<float>? progress = null,
+        CancellationToken cancellationToken = default)
     {
         string format = image.Format.Name;
         var schema = Schema(format);
@@ -40,6 +36,7 @@ public static class AmendOperation
             bool createOnly = Parses(options, [.. schema, .. image.Format.CreateOptions.Where(c => schema.All(s => s.Name != c.Name))]);
             throw new ImageFormatException(createOnly ? $"{e.Message}\nThis option is only supported for image creation" : e.Message, e);
         }
+        cancellationToken.ThrowIfCancellationRequested();
         progress?.Invoke(0);
         try
         {

@@ -16,11 +16,17 @@ public static class CheckOperation
     public const string NotSupportedMessage = "This image format does not support checks";
 
     /// <summary>Runs the check. Throws <see cref="UnsupportedFeatureException"/> when the format has none.</summary>
-    public static Result Run(IImage image, CheckRepair repair, Action<string> log)
+    /// <remarks>
+    /// <paramref name="cancellationToken"/> is honoured between the passes (check, repair, re-check); a format's pass
+    /// itself runs to its end (<see cref="ICheckable"/> takes no token).
+    /// </remarks>
+    public static Result Run(IImage image, CheckRepair repair, Action<string> log, CancellationToken cancellationToken = default)
     {
         if (image is not ICheckable checkable)
             throw new UnsupportedFeatureException(NotSupportedMessage);
+        cancellationToken.ThrowIfCancellationRequested();
         var first = checkable.Check(repair, log);
+        cancellationToken.ThrowIfCancellationRequested();
         CheckReport? repaired = null;
         var report = first;
         if (repair != CheckRepair.None && (first.LeaksFixed > 0 || first.CorruptionsFixed > 0))

@@ -1,15 +1,17 @@
 using System.Text;
-using ImageTool.Formats.Qcow2;
 using ImageTool.Info;
 
 namespace ImageTool.Operations;
 
 /// <summary>
 /// <c>img snapshot</c>: list, create, apply and delete internal snapshots (qemu-img 7.2 img_snapshot, CLI.md §8).
-/// Only qcow2 has them; other formats fail with qemu's messages.
+/// Images without <see cref="IInternalSnapshots"/> fail with qemu's messages.
 /// </summary>
 public static class SnapshotOperation
 {
+    /// <summary>Whether the image holds internal snapshots (other formats refuse every action but listing).</summary>
+    public static bool Supports(IImage image) => image is IInternalSnapshots;
+
     /// <summary>qemu's "Snapshot list:" table, or nothing when the image has no snapshots.</summary>
     public static string List(IImage image)
     {
@@ -23,11 +25,11 @@ public static class SnapshotOperation
 
     public static void Create(IImage image, string name, DateTimeOffset now)
     {
-        if (image is not Qcow2Image qcow2)
+        if (image is not IInternalSnapshots snapshots)
             throw new ImageFormatException($"Could not create snapshot '{name}': -95 (Operation not supported)");
         try
         {
-            qcow2.CreateSnapshot(name, now);
+            snapshots.CreateSnapshot(name, now);
         }
         catch (ImageFormatException e)
         {
@@ -41,11 +43,11 @@ public static class SnapshotOperation
     /// </summary>
     public static void Apply(IImage image, string idOrName, Action<string>? report = null)
     {
-        if (image is not Qcow2Image qcow2)
+        if (image is not IInternalSnapshots snapshots)
             throw new ImageFormatException($"Could not apply snapshot '{idOrName}': Block driver does not support snapshots");
         try
         {
-            qcow2.ApplySnapshot(idOrName, report);
+            snapshots.ApplySnapshot(idOrName, report);
         }
         catch (ImageFormatException e)
         {
@@ -56,11 +58,11 @@ public static class SnapshotOperation
     /// <summary>Deletes the first snapshot with that name (qemu-img 7.2 does not match IDs here).</summary>
     public static void Delete(IImage image, string name)
     {
-        if (image is not Qcow2Image qcow2)
+        if (image is not IInternalSnapshots snapshots)
             throw new ImageFormatException($"Could not delete snapshot '{name}': snapshot not found");
         try
         {
-            qcow2.DeleteSnapshot(name);
+            snapshots.DeleteSnapshot(name);
         }
         catch (ImageFormatException e)
         {
@@ -73,11 +75,11 @@ public static class SnapshotOperation
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(snapshotParam);
-        if (image is not Qcow2Image qcow2)
+        if (image is not IInternalSnapshots snapshots)
             throw new ImageFormatException($"Failed to load snapshot: Block format '{image.Format.Name}' used by device '' does not support temporarily loading internal snapshots");
         if (!snapshotParam.StartsWith("snapshot.", StringComparison.Ordinal))
         {
-            bool byId = qcow2.Snapshots.Any(s => s.Id == snapshotParam);
+            bool byId = snapshots.Snapshots.Any(s => s.Id == snapshotParam);
             LoadForReading(image, byId ? snapshotParam : null, byId ? null : snapshotParam);
             return;
         }
@@ -91,10 +93,10 @@ public static class SnapshotOperation
     /// </summary>
     public static void LoadForReading(IImage image, string? id, string? name)
     {
-        if (image is not Qcow2Image qcow2) throw new ImageFormatException("Failed to load snapshot: Operation not supported");
+        if (image is not IInternalSnapshots snapshots) throw new ImageFormatException("Failed to load snapshot: Operation not supported");
         try
         {
-            qcow2.LoadSnapshotForReading(id, name);
+            snapshots.LoadSnapshotForReading(id, name);
         }
         catch (ImageFormatException e)
         {

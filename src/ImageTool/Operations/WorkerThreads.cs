@@ -75,11 +75,17 @@ internal sealed class WorkerThreads : IDisposable
 
         public void Wait()
         {
+            WaitDone();
+            _error?.Throw();
+        }
+
+        /// <summary>Waits for the work to end, leaving what it threw unseen (a cancelled caller no longer wants the result).</summary>
+        public void WaitDone()
+        {
             lock (_gate)
             {
                 while (!_done) Monitor.Wait(_gate);
             }
-            _error?.Throw();
         }
     }
 }

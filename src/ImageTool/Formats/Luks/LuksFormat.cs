@@ -1,5 +1,8 @@
 using System.Buffers.Binary;
+using ImageTool.Capabilities;
 using ImageTool.Codecs;
+using ImageTool.Crypto;
+using ImageTool.Operations;
 using ImageTool.Formats.Raw;
 using ImageTool.IO;
 using ImageTool.Options;
@@ -11,7 +14,7 @@ namespace ImageTool.Formats.Luks;
 /// sector with the guest sector number as IV. Header, key slots and ciphers are the ones qcow2's LUKS encryption uses
 /// (<see cref="LuksVolume"/>); the secret comes from the <c>key-secret</c> option.
 /// </summary>
-internal sealed class LuksFormat : IImageFormat
+internal sealed class LuksFormat : IImageFormat, IAmendableFormat, IMeasurableFormat
 {
     public static readonly LuksFormat Instance = new();
 
@@ -38,6 +41,18 @@ internal sealed class LuksFormat : IImageFormat
     ];
 
     /// <summary>qemu 7.2's luks amend options, in its help order.</summary>
+    public IReadOnlyList<OptionSpec> AmendOptions => AmendSchema;
+
+    /// <summary>qemu's block_crypto_measure: the header area for the chosen cipher plus the payload, all of it allocated.</summary>
+    public MeasureResult Measure(ImageOptions options, long? size, IImage? source, CancellationToken cancellationToken)
+    {
+        var (spec, _) = Cipher(options);
+        KeySecret(options);
+        long payload = source?.Length ?? ((size ?? options.GetSize("size") ?? 0) + 511) / 512 * 512;
+        long required = HeaderAreaBytes(spec) + payload;
+        return new MeasureResult(required, required, null);
+    }
+
     internal static readonly IReadOnlyList<OptionSpec> AmendSchema =
     [
         new("iter-time", OptionType.Number, "Time to spend in PBKDF in milliseconds"),

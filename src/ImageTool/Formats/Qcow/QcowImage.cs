@@ -1,8 +1,9 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using ImageTool.Codecs;
-using ImageTool.Info;
+using ImageTool.Crypto;
 using ImageTool.IO;
+using ImageTool.Info;
 
 namespace ImageTool.Formats.Qcow;
 

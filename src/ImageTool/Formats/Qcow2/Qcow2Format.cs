@@ -1,12 +1,13 @@
 using System.Buffers.Binary;
 using System.Numerics;
 using ImageTool.IO;
+using ImageTool.Operations;
 using ImageTool.Options;
 
 namespace ImageTool.Formats.Qcow2;
 
 /// <summary>qcow2 (QEMU copy-on-write v2/v3): probe, open and create as qemu-img 7.2 does.</summary>
-internal sealed class Qcow2Format : IImageFormat
+internal sealed class Qcow2Format : IImageFormat, IAmendableFormat, IMeasurableFormat
 {
     public static readonly Qcow2Format Instance = new();
 
@@ -48,7 +49,12 @@ internal sealed class Qcow2Format : IImageFormat
         FileProtocolOptions.ExtentSizeHint,
     ];
 
+    public IReadOnlyList<OptionSpec> AmendOptions => Qcow2Image.AmendSchema;
+
     public IImage Open(string path, OpenOptions options) => Qcow2Image.Open(HostFile.Open(path, options), this, options);
+
+    public MeasureResult Measure(ImageOptions options, long? size, IImage? source, CancellationToken cancellationToken) =>
+        Qcow2Measure.Measure(options, size, source, cancellationToken);
 
     public void Create(string path, CreateParameters parameters)
     {
@@ -139,8 +145,8 @@ internal sealed class Qcow2Format : IImageFormat
         image.Flush();
     }
 
-    /// <summary>encrypt.* / encryption=on as qemu validates them; LUKS with the ciphers <see cref="Codecs.LuksCipherSpec"/> allows.</summary>
-    private static (string? Format, string? Password, int IterTime, Codecs.LuksCipherSpec? Cipher, string Hash) EncryptionOptions(
+    /// <summary>encrypt.* / encryption=on as qemu validates them; LUKS with the ciphers <see cref="Crypto.LuksCipherSpec"/> allows.</summary>
+    private static (string? Format, string? Password, int IterTime, Crypto.LuksCipherSpec? Cipher, string Hash) EncryptionOptions(
         ImageOptions o, IReadOnlyDictionary<string, string>? secrets)
     {
         string? format = o.GetString("encrypt.format");
@@ -155,15 +161,15 @@ internal sealed class Qcow2Format : IImageFormat
         string secretId = o.GetString("encrypt.key-secret")
             ?? throw new ImageFormatException("Parameter 'encrypt.key-secret' is required for cipher");
         string password = Qcow2Image.LookupSecret(secrets, secretId);
-        Codecs.LuksCipherSpec? cipher = null;
+        Crypto.LuksCipherSpec? cipher = null;
         string hash = o.GetString("encrypt.hash-alg") ?? "sha256";
         if (format == "luks")
         {
-            cipher = Codecs.LuksCipherSpec.FromOptions(o.GetString("encrypt.cipher-alg"), o.GetString("encrypt.cipher-mode"),
+            cipher = Crypto.LuksCipherSpec.FromOptions(o.GetString("encrypt.cipher-alg"), o.GetString("encrypt.cipher-mode"),
                 o.GetString("encrypt.ivgen-alg"), o.GetString("encrypt.ivgen-hash-alg"));
-            Codecs.LuksVolume.Hash(hash, "hash-alg");
+            Crypto.LuksVolume.Hash(hash, "hash-alg");
         }
-        long iterTime = o.GetNumber("encrypt.iter-time") ?? Codecs.LuksVolume.DefaultIterTimeMs;
+        long iterTime = o.GetNumber("encrypt.iter-time") ?? Crypto.LuksVolume.DefaultIterTimeMs;
         if (iterTime is < 1 or > int.MaxValue) throw new ImageFormatException("Parameter 'encrypt.iter-time' expects a positive number");
         return (format, password, (int)iterTime, cipher, hash);
     }

@@ -1,5 +1,5 @@
 using System.Numerics;
-using ImageTool.Codecs;
+using ImageTool.Crypto;
 using ImageTool.Options;
 
 namespace ImageTool.Formats.Qcow2;

@@ -117,11 +117,4 @@ internal sealed partial class Qcow2Image
 
     /// <summary>qcow2 v2 images cannot hold bitmaps.</summary>
     public bool CanStoreBitmaps => _header.Version >= 3;
-
-    /// <summary><c>convert --bitmaps</c>: a bitmap of <paramref name="from"/> added here with its granularity, state and bits.</summary>
-    public void CopyBitmap(Qcow2Image from, Qcow2Bitmap bitmap)
-    {
-        AddBitmap(bitmap.Name, 1L << bitmap.GranularityBits, disabled: (bitmap.Flags & Qcow2Bitmap.FlagAuto) == 0);
-        MergeBitmap(bitmap.Name, bitmap.Name, from);
-    }
 }

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using ImageTool.Codecs;
+using ImageTool.Crypto;
 using ImageTool.Info;
 
 namespace ImageTool.Formats.Qcow2;

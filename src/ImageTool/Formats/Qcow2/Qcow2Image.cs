@@ -21,7 +21,7 @@ internal sealed partial class Qcow2Image : IImage
     private readonly Dictionary<long, ulong[]> _l2Cache = [];
     private ulong[] _l1;
     private IImage? _backing;
-    private Action<string>? _warning;
+    private Action<ImageWarning>? _warning;
 
     private Qcow2Image(HostFile file, Qcow2Header header, IImageFormat format)
     {

@@ -1,10 +1,11 @@
 using ImageTool.IO;
+using ImageTool.Operations;
 using ImageTool.Options;
 
 namespace ImageTool.Formats.Raw;
 
 /// <summary>Plain disk bytes in a (sparse) file; the fallback every probe ends in.</summary>
-internal sealed class RawFormat : IImageFormat
+internal sealed class RawFormat : IImageFormat, IMeasurableFormat
 {
     public static readonly RawFormat Instance = new();
 
@@ -19,6 +20,13 @@ internal sealed class RawFormat : IImageFormat
 
     public IImage Open(string path, OpenOptions options) =>
         new RawImage(HostFile.Open(path, options), this, options.FormatWasProbed && !options.ReadOnly);
+
+    // qemu's raw_measure: the source's whole virtual size, or the size rounded up to whole sectors.
+    public MeasureResult Measure(ImageOptions options, long? size, IImage? source, CancellationToken cancellationToken)
+    {
+        long required = source?.Length ?? ((size ?? options.GetSize("size") ?? 0) + 511) / 512 * 512;
+        return new MeasureResult(required, required, null);
+    }
 
     public void Create(string path, CreateParameters parameters)
     {

@@ -131,7 +131,7 @@ public class Qcow2BadInputTests
         Tools.QemuIo("-c", "write -P 0xab 0 64k", path).Ok();
         Patch(path, 0x40000, 0x8000000000050200, 8);
         var warnings = new List<string>();
-        using (var image = DiskImage.Open(path, new OpenOptions { ReadOnly = false, Warning = warnings.Add }))
+        using (var image = DiskImage.Open(path, new OpenOptions { ReadOnly = false, Warning = w => warnings.Add(w.Message) }))
             Assert.Throws<ImageIOException>(() => image.Write(0, new byte[512]));
         Assert.That(warnings, Is.EqualTo(new[] { "qcow2: Marking image as corrupt: Data cluster offset 0x50200 unaligned (guest offset: 0); further corruption events will be suppressed" }));
         Assert.That(Tools.QemuImg("info", path).Ok().Stdout, Does.Contain("corrupt: true"));

@@ -36,7 +36,7 @@ public class Qcow2CompressionTests
     {
         Qcow2InteropTests.Create(path, data.Length, options);
         using var image = Qcow2InteropTests.OpenRw(path);
-        var writer = (ICompressedClusterWriter)image;
+        var writer = (Capabilities.ICompressedClusterWriter)image;
         int clusters = data.Length / Cluster;
         var stored = new byte[clusters * writer.MaxCompressedLength];
         var lengths = new int[clusters];
@@ -63,7 +63,7 @@ public class Qcow2CompressionTests
         Tools.QemuImg("check", dir["c.qcow2"]).Ok();
         using (var image = DiskImage.Open(dir["c.qcow2"]))
         {
-            var report = ((ImageTool.Check.ICheckable)image).Check(ImageTool.Check.CheckRepair.None, _ => { });
+            var report = ((ImageTool.Capabilities.ICheckable)image).Check(ImageTool.Check.CheckRepair.None, _ => { });
             Assert.That((report.Corruptions, report.Leaks, report.CompressedClusters), Is.EqualTo((0, 0, 24L)));
         }
         Tools.QemuImg("compare", "-f", "raw", "-F", "qcow2", dir["in.raw"], dir["c.qcow2"]).Ok();

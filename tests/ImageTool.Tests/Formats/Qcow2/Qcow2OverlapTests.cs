@@ -69,7 +69,7 @@ public class Qcow2OverlapTests
         Assert.That(qemu.Stderr.Trim(), Is.EqualTo(expected), "qemu-io is the oracle");
 
         var warnings = new List<string>();
-        using (var image = DiskImage.Open(mine, new OpenOptions { ReadOnly = false, Warning = warnings.Add }))
+        using (var image = DiskImage.Open(mine, new OpenOptions { ReadOnly = false, Warning = w => warnings.Add(w.Message) }))
         {
             var data = new byte[4096];
             Array.Fill(data, (byte)2);
@@ -151,7 +151,7 @@ public class Qcow2OverlapTests
         var warnings = new List<string>();
         var data = new byte[1 << 20];
         new Random(4).NextBytes(data);
-        using (var image = DiskImage.Open(path, new OpenOptions { ReadOnly = false, Warning = warnings.Add }))
+        using (var image = DiskImage.Open(path, new OpenOptions { ReadOnly = false, Warning = w => warnings.Add(w.Message) }))
         {
             image.Write(0, data);
             image.WriteZeroes(0, 128 << 10, mayDeallocate: true);

@@ -18,7 +18,7 @@ public class Qcow2SnapshotTests
         using (var image = DiskImage.Open(img))
         {
             var lines = new List<string>();
-            var report = ((ImageTool.Check.ICheckable)image).Check(ImageTool.Check.CheckRepair.None, lines.Add);
+            var report = ((ImageTool.Capabilities.ICheckable)image).Check(ImageTool.Check.CheckRepair.None, lines.Add);
             Assert.That((report.Corruptions, report.Leaks, report.CheckErrors), Is.EqualTo((0, 0, 0)), string.Join('\n', lines));
         }
         WriteRaw(dir["expected.raw"], expected);

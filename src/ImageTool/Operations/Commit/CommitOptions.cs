@@ -1,0 +1,16 @@
+namespace ImageTool.Operations;
+
+/// <summary>What <c>img commit</c> was asked for.</summary>
+public sealed record CommitOptions
+{
+    /// <summary>Format of the top image; null probes it.</summary>
+    public string? Format { get; init; }
+    /// <summary>-b: the image of the chain to commit into (default: the direct backing file).</summary>
+    public string? Base { get; init; }
+    /// <summary>-d: keep the top image's data (implied by -b).</summary>
+    public bool Drop { get; init; }
+    public IReadOnlyDictionary<string, string>? Secrets { get; init; }
+    public Action<ImageWarning>? Warning { get; init; }
+    /// <summary>Receives progress in percent (qemu's -p).</summary>
+    public Action<double>? Progress { get; init; }
+}
