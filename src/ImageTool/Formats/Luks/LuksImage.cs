@@ -1,3 +1,4 @@
+using ImageTool.Crypto;
 using System.Buffers;
 using ImageTool.Codecs;
 using ImageTool.Info;

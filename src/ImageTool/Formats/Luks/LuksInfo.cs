@@ -1,3 +1,4 @@
+using ImageTool.Crypto;
 using ImageTool.Codecs;
 using ImageTool.Info;
 

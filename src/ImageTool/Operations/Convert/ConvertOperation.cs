@@ -362,7 +362,7 @@ public static class ConvertOperation
             var pending = new Queue<(CompressedBatch Batch, WorkerThreads.Job Job)>();
             try
             {
-                StoreBatches(source, targetOffset, workers, pending, inFlight, batchClusters);
+                StoreBatches(sources, workers, pending, inFlight, batchClusters);
             }
             catch (OperationCanceledException)
             {
@@ -371,7 +371,7 @@ public static class ConvertOperation
             }
         }
 
-        private void StoreBatches(IImage source, long targetOffset, WorkerThreads workers, Queue<(CompressedBatch Batch, WorkerThreads.Job Job)> pending,
+        private void StoreBatches(IReadOnlyList<IImage> sources, WorkerThreads workers, Queue<(CompressedBatch Batch, WorkerThreads.Job Job)> pending,
             int inFlight, int batchClusters)
         {
             var writer = compressor!;
@@ -420,7 +420,7 @@ public static class ConvertOperation
             }
             if (zeroStart >= 0) WriteZeroRun(zeroStart, Math.Min(batch.Start + batch.Bytes, output.Length) - zeroStart);
             Copied(batch.Bytes);
-            Reached = targetOffset + batch.Start + batch.Bytes;
+            Reached = batch.Start + batch.Bytes;
             return batch;
         }
 

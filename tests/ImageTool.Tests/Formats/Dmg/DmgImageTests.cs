@@ -74,7 +74,7 @@ public class DmgImageTests
         using var dir = new TempDir();
         var warnings = new List<string>();
         Write(dir["l.dmg"], [RawChunk(new byte[512]), new Chunk(DmgChunk.Lzfse, 8, [1, 2, 3]), new Chunk(DmgChunk.Adc, 8, [1])]);
-        using var image = DiskImage.Open(dir["l.dmg"], new OpenOptions { Warning = warnings.Add });
+        using var image = DiskImage.Open(dir["l.dmg"], new OpenOptions { Warning = w => warnings.Add(w.Message) });
         Assert.That(warnings, Has.Count.EqualTo(1).And.Some.Contains("lzfse"));
         var buffer = new byte[512];
         image.Read(0, buffer);
@@ -114,7 +114,7 @@ public class DmgImageTests
         Write(dir["h.dmg"], [RawChunk(SeededData.Bytes(4096, 1))],
             patchMish: m => System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(m.AsSpan(field), value));
         var warnings = new List<string>();
-        var e = Assert.Throws<ImageFormatException>(() => DiskImage.Open(dir["h.dmg"], new OpenOptions { Warning = warnings.Add }))!;
+        var e = Assert.Throws<ImageFormatException>(() => DiskImage.Open(dir["h.dmg"], new OpenOptions { Warning = w => warnings.Add(w.Message) }))!;
         Assert.That(e.Message, Does.EndWith("Invalid argument"));
         Assert.That(warnings, Is.EqualTo(new[] { "img: " + report }));
         Assert.That(Tools.QemuImg("info", dir["h.dmg"]).Stderr, Does.Contain(report));

@@ -156,7 +156,7 @@ public class Qcow2SnapshotTests
         Assert.That((qemu.ExitCode, qemu.Stderr), Is.EqualTo((1, "qemu-img: Could not create snapshot 'test': -27 (File too large)\n")));
         byte[] before = File.ReadAllBytes(dir["img.qcow2"]);
         var warnings = new List<string>();
-        using (var image = DiskImage.Open(dir["img.qcow2"], new OpenOptions { ReadOnly = false, Warning = warnings.Add }))
+        using (var image = DiskImage.Open(dir["img.qcow2"], new OpenOptions { ReadOnly = false, Warning = w => warnings.Add(w.Message) }))
         {
             var e = Assert.Throws<ImageFormatException>(() => global::ImageTool.Operations.SnapshotOperation.Create(image, "test", DateTimeOffset.UnixEpoch));
             Assert.That(e!.Message, Is.EqualTo("Could not create snapshot 'test': -27 (File too large)"));

@@ -202,7 +202,7 @@ public class VhdxImageTests
         File.WriteAllBytes(path, b);
         string qemu = QemuError(Tools.QemuImg("info", "-f", "vhdx", path));
         var warnings = new List<string>();
-        string ours = OpenError(path, new OpenOptions { Format = "vhdx", Warning = warnings.Add });
+        string ours = OpenError(path, new OpenOptions { Format = "vhdx", Warning = w => warnings.Add(w.Message) });
         Assert.That(string.Join("\n", warnings.Select(w => w.Replace("img: ", "", StringComparison.Ordinal)).Append(ours)), Is.EqualTo(qemu));
     }
 }
