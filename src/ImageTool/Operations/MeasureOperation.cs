@@ -92,8 +92,30 @@ public static class MeasureOperation
         if (preallocation is "full" or "falloc") required = virtualSize;
 
         long fully = PreallocatedSize(virtualSize, clusterSize, BitOperations.Log2((ulong)refcountBits), l2EntrySize);
-        long? bitmaps = version >= 3 && source is { Format.Name: "qcow2" } && SourceVersion(source) >= 3 ? 0 : null;
+        long? bitmaps = version >= 3 && source is { Format.Name: "qcow2" } && SourceVersion(source) >= 3 ? BitmapsSize(source, clusterSize) : null;
         return new MeasureResult(fully - virtualSize + required, fully, bitmaps);
+    }
+
+    /// <summary>
+    /// qemu's qcow2_measure: every persistent bitmap of the source counted as fully allocated (its data clusters
+    /// and its table, each rounded up to target clusters), plus the directory entries, also rounded up; empty
+    /// bitmaps count in full too.
+    /// </summary>
+    private static long BitmapsSize(IImage source, long clusterSize)
+    {
+        if (source.GetInfo().FormatSpecificData?.Members.FirstOrDefault(m => m.Key == "bitmaps").Value is not InfoList list) return 0;
+        long size = 0, directory = 0;
+        foreach (var bitmap in list.Items.OfType<InfoObject>())
+        {
+            var members = bitmap.Members.ToDictionary(m => m.Key, m => m.Value);
+            if (members.GetValueOrDefault("granularity") is not InfoNumber { Value: > 0 } granularity
+                || members.GetValueOrDefault("name") is not InfoString name) continue;
+            long bits = (source.Length + (long)granularity.Value - 1) / (long)granularity.Value;
+            long clusters = ((bits + 7) / 8 + clusterSize - 1) / clusterSize;
+            size += clusters * clusterSize + RoundUp(clusters * 8, clusterSize);
+            directory += RoundUp(24 + System.Text.Encoding.UTF8.GetByteCount(name.Value), 8);
+        }
+        return size + RoundUp(directory, clusterSize);
     }
 
     private static int SourceVersion(IImage source) =>
