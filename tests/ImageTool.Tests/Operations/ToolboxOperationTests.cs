@@ -48,6 +48,21 @@ public class ToolboxOperationTests
         Assert.That(mine.Required, Is.EqualTo(qemu.RootElement.GetProperty("required").GetInt64()));
     }
 
+    /// <summary>iotests 190: empty bitmaps count in full, per target cluster size.</summary>
+    [TestCase("cluster_size=64k")]
+    [TestCase("cluster_size=2M")]
+    public void Measure_Qcow2WithEmptyBitmaps_CountsThemLikeQemuImg(string options)
+    {
+        Tools.QemuImg("create", "-q", "-f", "qcow2", _dir["h.qcow2"], "2T").Ok();
+        Tools.QemuImg("bitmap", "--add", "-g", "512", _dir["h.qcow2"], "b1").Ok();
+        Tools.QemuImg("bitmap", "--add", "-g", "2M", _dir["h.qcow2"], "a-longer-bitmap-name").Ok();
+        using var qemu = JsonDocument.Parse(Tools.QemuImg("measure", "--output=json", "-O", "qcow2", "-o", options, _dir["h.qcow2"]).Ok().Stdout);
+        using var image = DiskImage.Open(_dir["h.qcow2"]);
+        var mine = MeasureOperation.Measure("qcow2", new ImageOptions().Parse(options), null, image);
+        Assert.That(mine.Bitmaps, Is.EqualTo(qemu.RootElement.GetProperty("bitmaps").GetInt64()));
+        Assert.That(mine.Bitmaps, Is.GreaterThan(0));
+    }
+
     [TestCase(4096, 4096)]
     [TestCase(70001, 69632)]
     [TestCase(5 << 20, 5 << 20)]

@@ -1,3 +1,4 @@
+using ImageTool.Info;
 using System.Numerics;
 using ImageTool.Operations;
 using ImageTool.Options;
@@ -68,8 +69,30 @@ internal static class Qcow2Measure
 
         long fully = PreallocatedSize(virtualSize, clusterSize, BitOperations.Log2((ulong)refcountBits), l2EntrySize);
         // qemu reports a bitmaps size when the source can store persistent bitmaps (qcow2 v3).
-        long? bitmaps = version >= 3 && source is IPersistentBitmaps { CanStoreBitmaps: true } ? 0 : null;
+        long? bitmaps = version >= 3 && source is IPersistentBitmaps { CanStoreBitmaps: true } ? BitmapsSize(source, clusterSize) : null;
         return new MeasureResult(fully - virtualSize + required, fully, bitmaps);
+    }
+
+    /// <summary>
+    /// qemu's qcow2_measure: every persistent bitmap of the source counted as fully allocated (its data clusters
+    /// and its table, each rounded up to target clusters), plus the directory entries, also rounded up; empty
+    /// bitmaps count in full too.
+    /// </summary>
+    private static long BitmapsSize(IImage source, long clusterSize)
+    {
+        if (source.GetInfo().FormatSpecificData?.Members.FirstOrDefault(m => m.Key == "bitmaps").Value is not InfoList list) return 0;
+        long size = 0, directory = 0;
+        foreach (var bitmap in list.Items.OfType<InfoObject>())
+        {
+            var members = bitmap.Members.ToDictionary(m => m.Key, m => m.Value);
+            if (members.GetValueOrDefault("granularity") is not InfoNumber { Value: > 0 } granularity
+                || members.GetValueOrDefault("name") is not InfoString name) continue;
+            long bits = (source.Length + (long)granularity.Value - 1) / (long)granularity.Value;
+            long clusters = ((bits + 7) / 8 + clusterSize - 1) / clusterSize;
+            size += clusters * clusterSize + RoundUp(clusters * 8, clusterSize);
+            directory += RoundUp(24 + System.Text.Encoding.UTF8.GetByteCount(name.Value), 8);
+        }
+        return size + RoundUp(directory, clusterSize);
     }
 
     /// <summary>qcow2_calc_prealloc_size: header, L2 and L1 tables, refcount metadata and the data itself.</summary>
