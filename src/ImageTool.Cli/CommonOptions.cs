@@ -31,7 +31,7 @@ internal static class CommonOptions
         if (!imageOpts) return (filename, options);
         if (format != null) throw new UsageException("--image-opts and --format are mutually exclusive", showTryHint: false);
         var parsed = new ImageOptions().Parse(filename);
-        string path = parsed.GetString("file.filename") ?? parsed.GetString("file")
+        string path = DiskImage.NetworkName(parsed) ?? parsed.GetString("file.filename") ?? parsed.GetString("file")
             ?? throw new UsageException("A block device must be specified for \"file\"", showTryHint: false);
         return (path, options with { Format = parsed.GetString("driver"), DriverOptions = parsed, DisplayName = filename });
     }

@@ -5,6 +5,7 @@ using ImageTool.Formats.Qcow2;
 using ImageTool.Formats.Raw;
 using ImageTool.Formats.Vmdk;
 using ImageTool.IO;
+using ImageTool.Nbd;
 
 namespace ImageTool.Formats;
 
@@ -28,7 +29,10 @@ internal static class FormatRegistry
         RawFormat.Instance,
     ];
 
-    public static IImageFormat? Find(string name) => All.FirstOrDefault(f => f.Name == name);
+    /// <summary>Protocol drivers that may be named as an image's driver but are never probed or listed as formats.</summary>
+    private static readonly IReadOnlyList<IImageFormat> Protocols = [NbdFormat.Instance];
+
+    public static IImageFormat? Find(string name) => All.FirstOrDefault(f => f.Name == name) ?? Protocols.FirstOrDefault(f => f.Name == name);
 
     public static IImageFormat ProbeBytes(ReadOnlySpan<byte> header)
     {

@@ -11,6 +11,9 @@ public sealed class HostFile : IDisposable
 {
     private readonly SafeFileHandle _handle;
 
+    // Set when the container is a network export (nbd://...) rather than a host file; _handle is then invalid.
+    private readonly IRemoteFile? _remote;
+
     public string Path { get; }
     public bool IsReadOnly { get; }
 
@@ -22,6 +25,17 @@ public sealed class HostFile : IDisposable
         _handle = handle;
         IsReadOnly = readOnly;
     }
+
+    private HostFile(IRemoteFile remote)
+    {
+        Path = remote.Name;
+        _handle = new SafeFileHandle();
+        _remote = remote;
+        IsReadOnly = remote.IsReadOnly;
+    }
+
+    /// <summary>The container is reached over the network: no host locks, sizes or allocation.</summary>
+    internal bool IsRemote => _remote != null;
 
     /// <summary>Opens an image's file with the access and cache mode the open options ask for.</summary>
     public static HostFile Open(string path, OpenOptions options)
@@ -49,6 +63,12 @@ public sealed class HostFile : IDisposable
     /// <summary>Opens an existing file; errors are worded as qemu's "Could not open" reasons.</summary>
     public static HostFile Open(string path, bool readOnly)
     {
+        if (RemoteFiles.TryOpen(path, readOnly) is { } remote)
+        {
+            // qemu takes no image locks on network protocols either.
+            if (t_pendingLock?.Path == path) t_pendingLock = null;
+            return new HostFile(remote);
+        }
         var file = OpenUnlocked(path, readOnly);
         if (t_pendingLock is { } request && request.Path == path)
         {
@@ -84,6 +104,7 @@ public sealed class HostFile : IDisposable
     /// <summary>Creates or truncates a file for a new image.</summary>
     public static HostFile Create(string path)
     {
+        if (RemoteFiles.IsRemote(path)) throw new ImageFormatException($"Could not create '{path}': Operation not supported");
         try
         {
             // Like qemu's raw_co_create: lock before truncating, so an image in use is never clobbered.
@@ -108,7 +129,7 @@ public sealed class HostFile : IDisposable
     private static ImageFormatException OpenError(string path, string reason, Exception inner) =>
         new($"Could not open '{path}': {reason}", inner);
 
-    public long Length => RandomAccess.GetLength(_handle);
+    public long Length => _remote?.Length ?? RandomAccess.GetLength(_handle);
 
     internal int Fd => (int)_handle.DangerousGetHandle();
 
@@ -118,6 +139,12 @@ public sealed class HostFile : IDisposable
     public void Read(long offset, Span<byte> buffer)
     {
         CheckOffset(offset);
+        if (_remote != null)
+        {
+            int n = ReadRemote(offset, buffer);
+            buffer[n..].Clear();
+            return;
+        }
         int done = 0;
         while (done < buffer.Length)
         {
@@ -135,6 +162,7 @@ public sealed class HostFile : IDisposable
     public int ReadAvailable(long offset, Span<byte> buffer)
     {
         CheckOffset(offset);
+        if (_remote != null) return ReadRemote(offset, buffer);
         int done = 0;
         while (done < buffer.Length)
         {
@@ -148,7 +176,21 @@ public sealed class HostFile : IDisposable
     public void Write(long offset, ReadOnlySpan<byte> buffer)
     {
         CheckOffset(offset);
+        if (_remote != null)
+        {
+            // An export has a fixed size: qemu fails writes past its end with EIO too.
+            if (offset + buffer.Length > _remote.Length) throw new IOException("Input/output error");
+            _remote.Write(offset, buffer);
+            return;
+        }
         RandomAccess.Write(_handle, buffer, offset);
+    }
+
+    private int ReadRemote(long offset, Span<byte> buffer)
+    {
+        int n = (int)Math.Clamp(_remote!.Length - offset, 0, buffer.Length);
+        if (n > 0) _remote.Read(offset, buffer[..n]);
+        return n;
     }
 
     /// <summary>Offsets from damaged metadata may have bit 63 set: qemu's block layer fails those requests with EIO.</summary>
@@ -157,28 +199,48 @@ public sealed class HostFile : IDisposable
         if (offset < 0) throw new IOException("Input/output error");
     }
 
-    public void SetLength(long length) => RandomAccess.SetLength(_handle, length);
+    public void SetLength(long length)
+    {
+        if (_remote != null)
+        {
+            if (length != _remote.Length) throw new IOException("Cannot resize NBD nodes");
+            return;
+        }
+        RandomAccess.SetLength(_handle, length);
+    }
 
     public void Flush()
     {
-        if (IsReadOnly || !_syncOnFlush) return;
+        if (IsReadOnly) return;
+        if (_remote != null)
+        {
+            _remote.Flush();
+            return;
+        }
+        if (!_syncOnFlush) return;
         if (Native.FSync(Fd) != 0) throw LastError("fsync");
     }
 
     /// <summary>Deallocates a range (keeps the size); returns false where the file system cannot.</summary>
-    public bool PunchHole(long offset, long length) =>
+    public bool PunchHole(long offset, long length) => _remote != null ? _remote.PunchHole(offset, length) :
         Native.FAllocate(Fd, Native.FallocPunchHole | Native.FallocKeepSize, offset, length) == 0;
 
     /// <summary>Allocates blocks for a range (posix_fallocate semantics, may grow the file).</summary>
     public void Allocate(long offset, long length)
     {
         if (length <= 0) return;
+        if (_remote != null)
+        {
+            if (offset + length > _remote.Length) throw new IOException("Cannot resize NBD nodes");
+            return;
+        }
         if (Native.FAllocate(Fd, 0, offset, length) != 0) throw LastError("fallocate");
     }
 
     /// <summary>The next offset at or after <paramref name="offset"/> holding data, or null past the last data.</summary>
     public long? NextData(long offset)
     {
+        if (_remote != null) return _remote.NextData(offset);
         long r = Native.LSeek(Fd, offset, Native.SeekData);
         if (r >= 0) return r;
         int errno = Marshal.GetLastPInvokeError();
@@ -189,15 +251,17 @@ public sealed class HostFile : IDisposable
     /// <summary>The next hole at or after <paramref name="offset"/> (the end of the file counts as a hole).</summary>
     public long NextHole(long offset)
     {
+        if (_remote != null) return _remote.NextHole(offset);
         long r = Native.LSeek(Fd, offset, Native.SeekHole);
         return r >= 0 ? r : Length;
     }
 
-    /// <summary>Bytes allocated on the host (st_blocks * 512), as qemu-img's "disk size".</summary>
-    public unsafe long AllocatedBytes
+    /// <summary>Bytes allocated on the host (st_blocks * 512), as qemu-img's "disk size"; null over the network ("unavailable").</summary>
+    public unsafe long? AllocatedBytes
     {
         get
         {
+            if (_remote != null) return null;
             byte* buffer = stackalloc byte[256];
             if (Native.Statx(Fd, "", Native.AtEmptyPath, Native.StatxBlocks, buffer) != 0) throw LastError("statx");
             return *(long*)(buffer + 48) * 512;
@@ -210,7 +274,11 @@ public sealed class HostFile : IDisposable
         return new IOException($"{Path}: {call} failed: {Native.ErrorText(errno)}");
     }
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        _remote?.Dispose();
+        _handle.Dispose();
+    }
 
     /// <summary>Allocated bytes of a file by path, without keeping it open; null if it cannot be read.</summary>
     public static long? AllocatedBytesOf(string path)

@@ -17,7 +17,7 @@ internal sealed partial class Qcow2Image
     {
         try
         {
-            long realClusters = _file.AllocatedBytes / ClusterSize;
+            long realClusters = (_file.AllocatedBytes ?? 0) / ClusterSize;
             long threshold = Math.Max(realClusters * 10 / 9, realClusters + 2);
             long endCluster = (_file.Length + ClusterSize - 1) / ClusterSize;
             long count = 0;

@@ -211,7 +211,7 @@ internal sealed partial class VmdkImage : IImage, ICompressedClusterWriter
 
     public ImageInfo GetInfo()
     {
-        long actual = _file.AllocatedBytes;
+        long? actual = _file.AllocatedBytes;
         foreach (var extent in _extents)
             if (extent.OwnsFile) actual += extent.File.AllocatedBytes;
 
