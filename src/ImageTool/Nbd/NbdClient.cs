@@ -252,56 +252,56 @@ internal sealed partial class NbdClient : IDisposable
                 if (length != 0 || !chunk.Flags.HasFlag(NbdChunkFlags.Done)) throw Protocol("Invalid NONE chunk");
                 return;
             case NbdChunkType.OffsetData when command == NbdCommand.Read:
-            {
-                if (length < 8) throw Protocol("OFFSET_DATA chunk too short");
-                long at = (long)_socket.ReadUInt64() - offset;
-                long n = length - 8;
-                if (at < 0 || at + n > readInto.Length) throw Protocol("OFFSET_DATA chunk outside the request");
-                _socket.ReadExactly(readInto.Slice((int)at, (int)n));
-                covered += n;
-                return;
-            }
-            case NbdChunkType.OffsetHole when command == NbdCommand.Read:
-            {
-                if (length != 12) throw Protocol("OFFSET_HOLE chunk of the wrong length");
-                long at = (long)_socket.ReadUInt64() - offset;
-                uint n = _socket.ReadUInt32();
-                if (at < 0 || at + n > readInto.Length || n == 0) throw Protocol("OFFSET_HOLE chunk outside the request");
-                readInto.Slice((int)at, (int)n).Clear();
-                covered += n;
-                return;
-            }
-            case NbdChunkType.BlockStatus when command == NbdCommand.BlockStatus:
-            {
-                if (length < 12 || (length - 4) % 8 != 0) throw Protocol("BLOCK_STATUS chunk of the wrong length");
-                uint id = _socket.ReadUInt32();
-                uint extentLength = _socket.ReadUInt32();
-                uint flags = _socket.ReadUInt32();
-                _socket.Skip(length - 12);
-                if (id != _allocationContext || gotExtent) throw Protocol("Unexpected BLOCK_STATUS chunk");
-                if (extentLength == 0) throw Protocol("Zero-length extent");
-                gotExtent = true;
-                onExtent!(extentLength, flags);
-                return;
-            }
-            case NbdChunkType.Error or NbdChunkType.ErrorOffset:
-            {
-                if (length < 6) throw Protocol("Error chunk too short");
-                uint code = _socket.ReadUInt32();
-                ushort messageLength = _socket.ReadUInt16();
-                long tail = length - 6L - messageLength;
-                if (tail != (chunk.Type == NbdChunkType.ErrorOffset ? 8 : 0)) throw Protocol("Error chunk of the wrong length");
-                var text = new byte[messageLength];
-                _socket.ReadExactly(text);
-                _socket.Skip(tail);
-                if (code == 0) throw Protocol("Error chunk without an error");
-                if (error == 0)
                 {
-                    error = code;
-                    message = Encoding.UTF8.GetString(text);
+                    if (length < 8) throw Protocol("OFFSET_DATA chunk too short");
+                    long at = (long)_socket.ReadUInt64() - offset;
+                    long n = length - 8;
+                    if (at < 0 || at + n > readInto.Length) throw Protocol("OFFSET_DATA chunk outside the request");
+                    _socket.ReadExactly(readInto.Slice((int)at, (int)n));
+                    covered += n;
+                    return;
                 }
-                return;
-            }
+            case NbdChunkType.OffsetHole when command == NbdCommand.Read:
+                {
+                    if (length != 12) throw Protocol("OFFSET_HOLE chunk of the wrong length");
+                    long at = (long)_socket.ReadUInt64() - offset;
+                    uint n = _socket.ReadUInt32();
+                    if (at < 0 || at + n > readInto.Length || n == 0) throw Protocol("OFFSET_HOLE chunk outside the request");
+                    readInto.Slice((int)at, (int)n).Clear();
+                    covered += n;
+                    return;
+                }
+            case NbdChunkType.BlockStatus when command == NbdCommand.BlockStatus:
+                {
+                    if (length < 12 || (length - 4) % 8 != 0) throw Protocol("BLOCK_STATUS chunk of the wrong length");
+                    uint id = _socket.ReadUInt32();
+                    uint extentLength = _socket.ReadUInt32();
+                    uint flags = _socket.ReadUInt32();
+                    _socket.Skip(length - 12);
+                    if (id != _allocationContext || gotExtent) throw Protocol("Unexpected BLOCK_STATUS chunk");
+                    if (extentLength == 0) throw Protocol("Zero-length extent");
+                    gotExtent = true;
+                    onExtent!(extentLength, flags);
+                    return;
+                }
+            case NbdChunkType.Error or NbdChunkType.ErrorOffset:
+                {
+                    if (length < 6) throw Protocol("Error chunk too short");
+                    uint code = _socket.ReadUInt32();
+                    ushort messageLength = _socket.ReadUInt16();
+                    long tail = length - 6L - messageLength;
+                    if (tail != (chunk.Type == NbdChunkType.ErrorOffset ? 8 : 0)) throw Protocol("Error chunk of the wrong length");
+                    var text = new byte[messageLength];
+                    _socket.ReadExactly(text);
+                    _socket.Skip(tail);
+                    if (code == 0) throw Protocol("Error chunk without an error");
+                    if (error == 0)
+                    {
+                        error = code;
+                        message = Encoding.UTF8.GetString(text);
+                    }
+                    return;
+                }
             default:
                 throw Protocol($"Unexpected reply chunk type {(ushort)chunk.Type}");
         }
