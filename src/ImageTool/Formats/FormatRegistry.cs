@@ -54,7 +54,15 @@ internal static class FormatRegistry
     {
         using var file = HostFile.Open(path, readOnly: true);
         Span<byte> header = stackalloc byte[MaxProbeSize];
-        int n = file.ReadAvailable(0, header);
+        int n;
+        try
+        {
+            n = file.ReadAvailable(0, header);
+        }
+        catch (IOException e) when (file.IsRemote)
+        {
+            throw new ImageFormatException($"Could not read image for determining its format: {e.Message}", e);
+        }
         return ProbeBytes(header[..n]);
     }
 
