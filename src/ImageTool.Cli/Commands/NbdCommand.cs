@@ -138,19 +138,29 @@ internal static class NbdCommand
 
     /// <summary>
     /// --fork: .NET cannot fork, so the same command runs again as a child; this process waits until the child
-    /// listens (it prints "ready") and exits 0, or exits 1 when the child fails first (its errors went to our stderr).
+    /// listens (it prints "ready") and exits 0, or exits 1 when the child fails first (its errors are passed on).
     /// </summary>
     private static int Fork(CliContext context)
     {
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot find the img executable");
-        var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "img.dll"));
         foreach (string arg in Environment.GetCommandLineArgs().Skip(1)) psi.ArgumentList.Add(arg);
         psi.Environment[ForkedVariable] = "1";
         using var child = Process.Start(psi) ?? throw new InvalidOperationException("Cannot start the server process");
+        // The child's stderr comes through us until it is ready; after that nobody holds our stderr open.
+        var pump = Task.Run(() =>
+        {
+            while (child.StandardError.ReadLine() is { } errorLine)
+            {
+                context.Err.WriteLine(errorLine);
+                context.Err.Flush();
+            }
+        });
         string? line = child.StandardOutput.ReadLine();
         if (line == "ready") return 0;
         child.WaitForExit();
+        pump.Wait();
         context.Err.Flush();
         return child.ExitCode == 0 ? 1 : child.ExitCode;
     }
