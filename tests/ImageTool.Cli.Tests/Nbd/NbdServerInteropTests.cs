@@ -49,8 +49,8 @@ public class NbdServerInteropTests : QemuGoldenTestBase
         Tools.Require("nbdinfo");
         Tools.Require("qemu-nbd");
         MakeChain();
-        using var img = NbdPeer.Img(Dir, "img", "top.qcow2", "-t", "-f", "qcow2", "-A", "-x", "exp", "-D", "the disk");
-        using var qemu = NbdPeer.QemuNbd(Dir, "qemu", "top.qcow2", "-t", "-f", "qcow2", "-A", "-x", "exp", "-D", "the disk", "-U");
+        using var img = NbdPeer.Img(Dir, "img", "top.qcow2", "-t", "-r", "-f", "qcow2", "-A", "-x", "exp", "-D", "the disk");
+        using var qemu = NbdPeer.QemuNbd(Dir, "qemu", "top.qcow2", "-t", "-r", "-f", "qcow2", "-A", "-x", "exp", "-D", "the disk");
         string[] Args(NbdPeer peer) => option.Length == 0
             ? [$"nbd+unix:///exp?socket={peer.Socket}"]
             : [option, option == "--list" ? $"nbd+unix:///?socket={peer.Socket}" : $"nbd+unix:///exp?socket={peer.Socket}"];
@@ -115,7 +115,7 @@ public class NbdServerInteropTests : QemuGoldenTestBase
 
         var result = Tools.QemuIo("-f", "raw", "-c", "write -P 0x99 0 4k", img.Url);
 
-        Assert.That(result.ExitCode + result.Stdout + result.Stderr, Does.Contain("Operation not permitted").Or.Contain("read-only").IgnoreCase);
+        Assert.That(result.ExitCode + result.Stdout + result.Stderr, Does.Contain("Operation not permitted").Or.Contain("Permission denied"));
         img.Terminate();
         Tools.QemuImg("compare", Dir["top.qcow2"], Dir["before.qcow2"]).Ok();
     }
@@ -159,7 +159,16 @@ public class NbdServerInteropTests : QemuGoldenTestBase
             bad.Send(new byte[4]); // client flags
             bad.Send(System.Text.Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\n\r\nthis is not an option header at all"));
             bad.ReceiveTimeout = 5000;
-            Assert.That(bad.Receive(new byte[64]), Is.Zero, "the server hangs up on a bad option magic");
+            int answer;
+            try
+            {
+                answer = bad.Receive(new byte[64]);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+            {
+                answer = 0;
+            }
+            Assert.That(answer, Is.Zero, "the server hangs up on a bad option magic");
         }
 
         Tools.QemuImg("compare", "-f", "raw", "-F", "qcow2", img.Url, Dir["top.qcow2"]).Ok();
