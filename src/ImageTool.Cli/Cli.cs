@@ -29,6 +29,7 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
         ("info", InfoCommand.Synopsis, InfoCommand.Build),
         ("map", MapCommand.Synopsis, MapCommand.Build),
         ("measure", MeasureCommand.Synopsis, MeasureCommand.Build),
+        ("nbd", NbdCommand.Synopsis, NbdCommand.Build),
         ("snapshot", SnapshotCommand.Synopsis, SnapshotCommand.Build),
         ("rebase", RebaseCommand.Synopsis, RebaseCommand.Build),
         ("resize", ResizeCommand.Synopsis, ResizeCommand.Build),

@@ -53,6 +53,12 @@ public static class DiskImage
         return name;
     }
 
+    /// <summary>
+    /// The URL of a network container that <c>--image-opts</c> describes (<c>driver=nbd,server.type=inet,...</c> or
+    /// <c>file.driver=nbd,...</c> below a format), to open in place of a path; null when the options name none.
+    /// </summary>
+    public static string? NetworkName(ImageOptions options) => IO.RemoteFiles.NameFromOptions(options);
+
     /// <summary>Probes a file's format from its first bytes ("raw" when nothing matches).</summary>
     public static string Probe(string path) => FormatRegistry.ProbeFile(path).Name;
 

@@ -8,7 +8,10 @@ public static class Img
 {
     private static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "img.dll");
 
-    public static Tools.Result Run(string workingDirectory, params string[] args)
+    public static Tools.Result Run(string workingDirectory, params string[] args) => RunWithEnvironment(workingDirectory, null, args);
+
+    /// <summary>Runs img with extra environment variables (e.g. IMG_NBD_TIMEOUT).</summary>
+    public static Tools.Result RunWithEnvironment(string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -20,6 +23,7 @@ public static class Img
         psi.ArgumentList.Add(Dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["IMG_DEBUG"] = null;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

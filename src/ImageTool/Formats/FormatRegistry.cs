@@ -13,6 +13,7 @@ using ImageTool.Formats.Vdi;
 using ImageTool.Formats.Vmdk;
 using ImageTool.Formats.Vpc;
 using ImageTool.IO;
+using ImageTool.Nbd;
 using ImageTool.Options;
 using ImageTool.Protocols;
 using ImageTool.Protocols.Curl;
@@ -57,6 +58,7 @@ internal static class FormatRegistry
         CurlProtocol.Https,
         CurlProtocol.Ftp,
         CurlProtocol.Ftps,
+        NbdFormat.Instance,
     ];
 
     public static IImageFormat? Find(string name) =>
@@ -93,7 +95,15 @@ internal static class FormatRegistry
     {
         using var file = options == null ? HostFile.Open(path, readOnly: true) : HostFile.Open(path, options with { ReadOnly = true });
         Span<byte> header = stackalloc byte[MaxProbeSize];
-        int n = file.ReadAvailable(0, header);
+        int n;
+        try
+        {
+            n = file.ReadAvailable(0, header);
+        }
+        catch (IOException e) when (file.IsRemote)
+        {
+            throw new ImageFormatException($"Could not read image for determining its format: {e.Message}", e);
+        }
         // As qemu's find_image_format: an empty file is raw whatever its name says (a ".dmg" name would probe dmg).
         return n == 0 ? RawFormat.Instance : ProbeBytes(header[..n], path);
     }

@@ -13,6 +13,10 @@ public sealed class HostFile : IDisposable
 {
     private readonly SafeFileHandle _handle;
 
+    // Set when the container is reached over a network protocol (nbd://, http://, ftp://...) rather than a host
+    // file; _handle is then invalid.
+    private readonly IRemoteFile? _remote;
+
     public string Path { get; }
     public bool IsReadOnly { get; }
 
@@ -23,20 +27,8 @@ public sealed class HostFile : IDisposable
     private readonly long _deviceLength;
     private DirectIO? _direct;
 
-    // A protocol client (http/https) instead of a host file: read-only, no handle.
-    private readonly IByteSource? _remote;
-
-    private HostFile(string url, IByteSource remote)
-    {
-        Path = url;
-        _handle = new SafeFileHandle();
-        IsReadOnly = true;
-        _kind = HostFileKind.Other;
-        _remote = remote;
-    }
-
     private static HostFile OpenRemote(string url, OpenOptions options, CurlProtocol? driver) =>
-        new(url, CurlProtocol.OpenSource(url, options, driver));
+        new(new ReadOnlyRemoteFile(url, CurlProtocol.OpenSource(url, options, driver)));
 
     private HostFile(string path, SafeFileHandle handle, bool readOnly, HostFileKind kind = HostFileKind.Regular)
     {
@@ -46,6 +38,18 @@ public sealed class HostFile : IDisposable
         _kind = kind;
         if (kind == HostFileKind.BlockDevice) _deviceLength = HostDevice.Size(Fd, path);
     }
+
+    private HostFile(IRemoteFile remote)
+    {
+        Path = remote.Name;
+        _handle = new SafeFileHandle();
+        _remote = remote;
+        IsReadOnly = remote.IsReadOnly;
+        _kind = HostFileKind.Other;
+    }
+
+    /// <summary>The container is reached over the network: no host locks, sizes or allocation.</summary>
+    internal bool IsRemote => _remote != null;
 
     /// <summary>A block or character device (qemu's host_device protocol) rather than a regular file.</summary>
     internal bool IsDevice => _kind is HostFileKind.BlockDevice or HostFileKind.CharacterDevice;
@@ -110,6 +114,12 @@ public sealed class HostFile : IDisposable
             t_pendingLock = null;
             return OpenRemote(path, new OpenOptions { ReadOnly = readOnly }, null);
         }
+        if (RemoteFiles.TryOpen(path, readOnly) is { } remote)
+        {
+            // qemu takes no image locks on network protocols either.
+            if (t_pendingLock?.Path == path) t_pendingLock = null;
+            return new HostFile(remote);
+        }
         var file = OpenUnlocked(path, readOnly);
         if (t_pendingLock is { } request && request.Path == path)
         {
@@ -156,6 +166,7 @@ public sealed class HostFile : IDisposable
     /// <summary>Creates or truncates a file for a new image.</summary>
     public static HostFile Create(string path)
     {
+        if (RemoteFiles.IsRemote(path)) throw new ImageFormatException($"Could not create '{path}': Operation not supported");
         // qemu's host_device create: the device is opened as it is, never truncated (SetLength checks the size).
         if (HostDevice.KindOf(path) is HostFileKind.BlockDevice or HostFileKind.CharacterDevice)
         {
@@ -256,26 +267,27 @@ public sealed class HostFile : IDisposable
         return done;
     }
 
-    private int ReadRemote(long offset, Span<byte> buffer)
-    {
-        int done = 0;
-        while (done < buffer.Length)
-        {
-            int n = _remote!.Read(offset + done, buffer[done..]);
-            if (n == 0) break;
-            done += n;
-        }
-        return done;
-    }
-
     public void Write(long offset, ReadOnlySpan<byte> buffer)
     {
         CheckOffset(offset);
-        if (_remote != null) throw new IOException("Block node is read-only");
+        if (_remote != null)
+        {
+            // An export has a fixed size: qemu fails writes past its end with EIO too.
+            if (offset + buffer.Length > _remote.Length) throw new IOException("Input/output error");
+            _remote.Write(offset, buffer);
+            return;
+        }
         if (_kind == HostFileKind.BlockDevice && offset + buffer.Length > _deviceLength)
             throw new IOException("No space left on device");
         if (_direct != null) _direct.Write(_handle, offset, buffer, Length);
         else RandomAccess.Write(_handle, buffer, offset);
+    }
+
+    private int ReadRemote(long offset, Span<byte> buffer)
+    {
+        int n = (int)Math.Clamp(_remote!.Length - offset, 0, buffer.Length);
+        if (n > 0) _remote.Read(offset, buffer[..n]);
+        return n;
     }
 
     /// <summary>Offsets from damaged metadata may have bit 63 set: qemu's block layer fails those requests with EIO.</summary>
@@ -286,6 +298,11 @@ public sealed class HostFile : IDisposable
 
     public void SetLength(long length)
     {
+        if (_remote != null)
+        {
+            if (length != _remote.Length) throw new IOException("Cannot resize NBD nodes");
+            return;
+        }
         if (IsDevice)
         {
             // qemu's raw_co_truncate on devices: shrinking is a no-op, growing is impossible.
@@ -297,12 +314,18 @@ public sealed class HostFile : IDisposable
 
     public void Flush()
     {
-        if (IsReadOnly || !_syncOnFlush) return;
+        if (IsReadOnly) return;
+        if (_remote != null)
+        {
+            _remote.Flush();
+            return;
+        }
+        if (!_syncOnFlush) return;
         if (Native.FSync(Fd) != 0) throw LastError("fsync");
     }
 
     /// <summary>Deallocates a range (keeps the size); returns false where the file system cannot.</summary>
-    public bool PunchHole(long offset, long length) =>
+    public bool PunchHole(long offset, long length) => _remote != null ? _remote.PunchHole(offset, length) :
         _kind != HostFileKind.CharacterDevice
         && Native.FAllocate(Fd, Native.FallocPunchHole | Native.FallocKeepSize, offset, length) == 0;
 
@@ -325,14 +348,20 @@ public sealed class HostFile : IDisposable
     public void Allocate(long offset, long length)
     {
         if (length <= 0) return;
+        if (_remote != null)
+        {
+            if (offset + length > _remote.Length) throw new IOException("Cannot resize NBD nodes");
+            return;
+        }
         if (Native.FAllocate(Fd, 0, offset, length) != 0) throw LastError("fallocate");
     }
 
     /// <summary>The next offset at or after <paramref name="offset"/> holding data, or null past the last data.</summary>
     public long? NextData(long offset)
     {
+        if (_remote != null) return _remote.NextData(offset);
         // A device is all data (qemu's host_device block status).
-        if (IsDevice || _remote != null) return offset < Length ? offset : null;
+        if (IsDevice) return offset < Length ? offset : null;
         long r = Native.LSeek(Fd, offset, Native.SeekData);
         if (r >= 0) return r;
         int errno = Marshal.GetLastPInvokeError();
@@ -343,12 +372,13 @@ public sealed class HostFile : IDisposable
     /// <summary>The next hole at or after <paramref name="offset"/> (the end of the file counts as a hole).</summary>
     public long NextHole(long offset)
     {
-        if (IsDevice || _remote != null) return Length;
+        if (_remote != null) return _remote.NextHole(offset);
+        if (IsDevice) return Length;
         long r = Native.LSeek(Fd, offset, Native.SeekHole);
         return r >= 0 ? r : Length;
     }
 
-    /// <summary>Bytes allocated on the host (st_blocks * 512), as qemu-img's "disk size"; null for remote images ("unavailable").</summary>
+    /// <summary>Bytes allocated on the host (st_blocks * 512), as qemu-img's "disk size"; null over the network ("unavailable").</summary>
     public unsafe long? AllocatedBytes
     {
         get
@@ -368,8 +398,8 @@ public sealed class HostFile : IDisposable
 
     public void Dispose()
     {
-        _handle.Dispose();
         _remote?.Dispose();
+        _handle.Dispose();
     }
 
     /// <summary>Allocated bytes of a file by path, without keeping it open; null if it cannot be read.</summary>

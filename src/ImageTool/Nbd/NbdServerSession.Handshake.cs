@@ -1,0 +1,220 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace ImageTool.Nbd;
+
+// The server's side of the fixed-newstyle handshake.
+internal sealed partial class NbdServerSession
+{
+    private const uint AllocationContextId = 0, DepthContextId = 1;
+    private const int MaxOptionLength = 64 * 1024;
+
+    private bool _structured;
+    private bool _noZeroes;
+    private bool _baseAllocation, _allocationDepth;
+
+    /// <summary>Runs the option phase; true when the client entered transmission, false when it left.</summary>
+    private bool Negotiate()
+    {
+        Span<byte> greeting = stackalloc byte[18];
+        BinaryPrimitives.WriteUInt64BigEndian(greeting, NbdConstants.InitMagic);
+        BinaryPrimitives.WriteUInt64BigEndian(greeting[8..], NbdConstants.OptionMagic);
+        BinaryPrimitives.WriteUInt16BigEndian(greeting[16..], (ushort)(NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes));
+        _socket.Write(greeting);
+        uint clientFlags = _socket.ReadUInt32();
+        if ((clientFlags & ~(uint)(NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes)) != 0)
+            throw new NbdConnectionException($"Unsupported client flags 0x{clientFlags:x}");
+        _noZeroes = (clientFlags & (uint)NbdHandshakeFlags.NoZeroes) != 0;
+
+        Span<byte> raw = stackalloc byte[NbdOptionHeader.Size];
+        while (true)
+        {
+            _socket.ReadExactly(raw);
+            var header = NbdOptionHeader.Read(raw);
+            if (header.Magic != NbdConstants.OptionMagic) throw new NbdConnectionException("Bad option magic");
+            if (header.Length > MaxOptionLength)
+            {
+                // Too big to skip politely: a client sending this much option data is not one we serve.
+                throw new NbdConnectionException($"Option {(uint)header.Option} too long ({header.Length} bytes)");
+            }
+            var data = new byte[header.Length];
+            _socket.ReadExactly(data);
+            switch (header.Option)
+            {
+                case NbdOption.ExportName:
+                    if (Encoding.UTF8.GetString(data) != _export.Name) throw new NbdConnectionException("Unknown export requested");
+                    var info = new byte[10 + NbdConstants.ZeroesAfterExportName];
+                    BinaryPrimitives.WriteUInt64BigEndian(info, (ulong)_export.Device.Length);
+                    BinaryPrimitives.WriteUInt16BigEndian(info[8..], (ushort)_export.Flags(_structured));
+                    _socket.Write(_noZeroes ? info.AsSpan(0, 10) : info);
+                    return true;
+                case NbdOption.Abort:
+                    TrySendReply(header.Option, NbdReplyType.Ack, []);
+                    return false;
+                case NbdOption.List:
+                    if (data.Length != 0)
+                    {
+                        SendError(header.Option, NbdReplyType.ErrInvalid, "no payload expected");
+                        break;
+                    }
+                    SendReply(header.Option, NbdReplyType.Server, NameEntry());
+                    SendReply(header.Option, NbdReplyType.Ack, []);
+                    break;
+                case NbdOption.Info or NbdOption.Go:
+                    if (HandleInfo(header.Option, data)) return true;
+                    break;
+                case NbdOption.StructuredReply:
+                    if (data.Length != 0) SendError(header.Option, NbdReplyType.ErrInvalid, "no payload expected");
+                    else if (_structured) SendError(header.Option, NbdReplyType.ErrInvalid, "structured reply already negotiated");
+                    else
+                    {
+                        _structured = true;
+                        SendReply(header.Option, NbdReplyType.Ack, []);
+                    }
+                    break;
+                case NbdOption.ListMetaContext or NbdOption.SetMetaContext:
+                    HandleMetaContext(header.Option, data);
+                    break;
+                case NbdOption.StartTls:
+                    SendError(header.Option, NbdReplyType.ErrPolicy, "TLS not configured");
+                    break;
+                default:
+                    SendError(header.Option, NbdReplyType.ErrUnsup, $"Unsupported option {(uint)header.Option} ({NbdOptionText.Name(header.Option)})");
+                    break;
+            }
+        }
+    }
+
+    private byte[] NameEntry()
+    {
+        byte[] name = Encoding.UTF8.GetBytes(_export.Name);
+        byte[] description = Encoding.UTF8.GetBytes(_export.Description ?? "");
+        var entry = new byte[4 + name.Length + description.Length];
+        BinaryPrimitives.WriteUInt32BigEndian(entry, (uint)name.Length);
+        name.CopyTo(entry, 4);
+        description.CopyTo(entry, 4 + name.Length);
+        return entry;
+    }
+
+    /// <summary>OPT_INFO / OPT_GO; true when GO succeeded and transmission starts.</summary>
+    private bool HandleInfo(NbdOption option, byte[] data)
+    {
+        if (data.Length < 6) return Invalid(option, "request too short");
+        uint nameLength = BinaryPrimitives.ReadUInt32BigEndian(data);
+        if (nameLength > data.Length - 6 || nameLength > NbdConstants.MaxString) return Invalid(option, "name length is incorrect");
+        string name = Encoding.UTF8.GetString(data, 4, (int)nameLength);
+        int count = BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(4 + (int)nameLength));
+        if (data.Length != 6 + nameLength + count * 2) return Invalid(option, "request length is incorrect");
+        var requests = new List<NbdInfoType>();
+        for (int i = 0; i < count; i++)
+            requests.Add((NbdInfoType)BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(6 + (int)nameLength + i * 2)));
+        if (name != _export.Name)
+        {
+            SendError(option, NbdReplyType.ErrUnknown, $"export '{name}' not present");
+            return false;
+        }
+        if (requests.Contains(NbdInfoType.Name)) SendInfo(option, NbdInfoType.Name, Encoding.UTF8.GetBytes(_export.Name));
+        if (requests.Contains(NbdInfoType.Description) && _export.Description != null)
+            SendInfo(option, NbdInfoType.Description, Encoding.UTF8.GetBytes(_export.Description));
+        // Block sizes always: qemu-nbd sends them whether asked or not.
+        var sizes = new byte[12];
+        BinaryPrimitives.WriteUInt32BigEndian(sizes, NbdExport.MinBlock);
+        BinaryPrimitives.WriteUInt32BigEndian(sizes.AsSpan(4), NbdExport.PreferredBlock);
+        BinaryPrimitives.WriteUInt32BigEndian(sizes.AsSpan(8), NbdExport.MaxBlock);
+        SendInfo(option, NbdInfoType.BlockSize, sizes);
+        var export = new byte[10];
+        BinaryPrimitives.WriteUInt64BigEndian(export, (ulong)_export.Device.Length);
+        BinaryPrimitives.WriteUInt16BigEndian(export.AsSpan(8), (ushort)_export.Flags(_structured));
+        SendInfo(option, NbdInfoType.Export, export);
+        SendReply(option, NbdReplyType.Ack, []);
+        return option == NbdOption.Go;
+    }
+
+    private void HandleMetaContext(NbdOption option, byte[] data)
+    {
+        if (option == NbdOption.SetMetaContext && !_structured)
+        {
+            Invalid(option, "request structured replies first");
+            return;
+        }
+        if (data.Length < 8) { Invalid(option, "request too short"); return; }
+        uint nameLength = BinaryPrimitives.ReadUInt32BigEndian(data);
+        if (nameLength > data.Length - 8) { Invalid(option, "name length is incorrect"); return; }
+        string name = Encoding.UTF8.GetString(data, 4, (int)nameLength);
+        int at = 4 + (int)nameLength;
+        uint count = BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(at));
+        at += 4;
+        var queries = new List<string>();
+        for (uint i = 0; i < count; i++)
+        {
+            if (data.Length - at < 4) { Invalid(option, "query length is incorrect"); return; }
+            uint length = BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(at));
+            if (length > data.Length - at - 4) { Invalid(option, "query length is incorrect"); return; }
+            queries.Add(Encoding.UTF8.GetString(data, at + 4, (int)length));
+            at += 4 + (int)length;
+        }
+        if (at != data.Length) { Invalid(option, "request length is incorrect"); return; }
+        if (name != _export.Name)
+        {
+            SendError(option, NbdReplyType.ErrUnknown, $"export '{name}' not present");
+            return;
+        }
+        bool allocation = false, depth = false;
+        if (option == NbdOption.ListMetaContext && queries.Count == 0)
+            (allocation, depth) = (true, _export.AllocationDepth);
+        foreach (string query in queries)
+        {
+            bool list = option == NbdOption.ListMetaContext;
+            if (query == NbdMetaContexts.BaseAllocation || (list && query == "base:")) allocation = true;
+            if (_export.AllocationDepth && (query == NbdMetaContexts.AllocationDepth || (list && query == "qemu:"))) depth = true;
+        }
+        if (option == NbdOption.SetMetaContext) (_baseAllocation, _allocationDepth) = (allocation, depth);
+        if (allocation) SendContext(option, AllocationContextId, NbdMetaContexts.BaseAllocation);
+        if (depth) SendContext(option, DepthContextId, NbdMetaContexts.AllocationDepth);
+        SendReply(option, NbdReplyType.Ack, []);
+    }
+
+    private void SendContext(NbdOption option, uint id, string name)
+    {
+        byte[] text = Encoding.ASCII.GetBytes(name);
+        var data = new byte[4 + text.Length];
+        BinaryPrimitives.WriteUInt32BigEndian(data, id);
+        text.CopyTo(data, 4);
+        SendReply(option, NbdReplyType.MetaContext, data);
+    }
+
+    private void SendInfo(NbdOption option, NbdInfoType type, byte[] payload)
+    {
+        var data = new byte[2 + payload.Length];
+        BinaryPrimitives.WriteUInt16BigEndian(data, (ushort)type);
+        payload.CopyTo(data, 2);
+        SendReply(option, NbdReplyType.Info, data);
+    }
+
+    private bool Invalid(NbdOption option, string message)
+    {
+        SendError(option, NbdReplyType.ErrInvalid, message);
+        return false;
+    }
+
+    private void SendError(NbdOption option, NbdReplyType type, string message) => SendReply(option, type, Encoding.UTF8.GetBytes(message));
+
+    private void SendReply(NbdOption option, NbdReplyType type, ReadOnlySpan<byte> data)
+    {
+        Span<byte> header = stackalloc byte[NbdOptionReplyHeader.Size];
+        new NbdOptionReplyHeader(NbdConstants.OptionReplyMagic, option, type, (uint)data.Length).Write(header);
+        _socket.Write(header);
+        _socket.Write(data);
+    }
+
+    private void TrySendReply(NbdOption option, NbdReplyType type, ReadOnlySpan<byte> data)
+    {
+        try
+        {
+            SendReply(option, type, data);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

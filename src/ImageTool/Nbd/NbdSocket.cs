@@ -1,0 +1,175 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ImageTool.Nbd;
+
+/// <summary>
+/// One NBD connection's byte stream, used by client and server alike: exact reads and whole writes on a
+/// socket, each bounded by a timeout, so no wait on a peer lasts for ever.
+/// </summary>
+internal sealed class NbdSocket : IDisposable
+{
+    private readonly Socket _socket;
+
+    public NbdSocket(Socket socket)
+    {
+        _socket = socket;
+        if (socket.AddressFamily != AddressFamily.Unix) socket.NoDelay = true;
+    }
+
+    /// <summary>The peer's name in messages.</summary>
+    public string PeerName { get; init; } = "peer";
+
+    /// <summary>Bounds every receive and send; zero waits for ever (a server's idle wait for the next request).</summary>
+    public TimeSpan Timeout
+    {
+        get => TimeSpan.FromMilliseconds(_socket.ReceiveTimeout);
+        set
+        {
+            _socket.ReceiveTimeout = (int)value.TotalMilliseconds;
+            _socket.SendTimeout = (int)value.TotalMilliseconds;
+        }
+    }
+
+    /// <summary>Connects to a TCP host and port or a Unix socket; errors are worded as qemu's.</summary>
+    public static NbdSocket Connect(NbdAddress address, TimeSpan timeout)
+    {
+        Socket socket;
+        EndPoint endPoint;
+        if (address.IsUnix)
+        {
+            socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            endPoint = new UnixDomainSocketEndPoint(address.SocketPath!);
+        }
+        else
+        {
+            IPAddress[] addresses;
+            try
+            {
+                addresses = IPAddress.TryParse(address.Host, out var ip) ? [ip] : Dns.GetHostAddresses(address.Host!);
+            }
+            catch (SocketException e)
+            {
+                throw new ImageFormatException($"address resolution failed for {address.Endpoint}: Name or service not known", e);
+            }
+            if (addresses.Length == 0)
+                throw new ImageFormatException($"address resolution failed for {address.Endpoint}: Name or service not known");
+            var ipAddress = addresses[0];
+            socket = new Socket(ipAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            endPoint = new IPEndPoint(ipAddress, address.Port);
+        }
+        try
+        {
+            using var cancel = new CancellationTokenSource(timeout);
+            socket.ConnectAsync(endPoint, cancel.Token).AsTask().GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        {
+            socket.Dispose();
+            string reason = e is not SocketException se ? "Connection timed out"
+                : address.IsUnix && se.SocketErrorCode == SocketError.AddressNotAvailable ? "No such file or directory" // ENOENT
+                : SocketErrorText(se);
+            throw new ImageFormatException($"Failed to connect to '{address.Endpoint}': {reason}", e);
+        }
+        return new NbdSocket(socket) { PeerName = "NBD server", Timeout = timeout };
+    }
+
+    /// <summary>strerror's words for the errors a connect meets (the BCL's messages differ).</summary>
+    public static string SocketErrorText(SocketException e) => e.SocketErrorCode switch
+    {
+        SocketError.ConnectionRefused => "Connection refused",
+        SocketError.AccessDenied => "Permission denied",
+        SocketError.TimedOut => "Connection timed out",
+        SocketError.HostUnreachable => "No route to host",
+        SocketError.NetworkUnreachable => "Network is unreachable",
+        SocketError.ConnectionReset => "Connection reset by peer",
+        _ => e.Message,
+    };
+
+    public void ReadExactly(Span<byte> buffer)
+    {
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            int n;
+            try
+            {
+                n = _socket.Receive(buffer[done..]);
+            }
+            catch (SocketException e)
+            {
+                throw Failure(e);
+            }
+            if (n == 0) throw new NbdConnectionException($"Connection closed by the {PeerName}");
+            done += n;
+        }
+    }
+
+    public void Write(ReadOnlySpan<byte> buffer)
+    {
+        try
+        {
+            while (buffer.Length > 0)
+            {
+                int n = _socket.Send(buffer);
+                buffer = buffer[n..];
+            }
+        }
+        catch (SocketException e)
+        {
+            throw Failure(e);
+        }
+    }
+
+    /// <summary>Reads and drops <paramref name="count"/> bytes (an option or payload the reader does not want).</summary>
+    public void Skip(long count)
+    {
+        Span<byte> scratch = stackalloc byte[4096];
+        while (count > 0)
+        {
+            int n = (int)Math.Min(count, scratch.Length);
+            ReadExactly(scratch[..n]);
+            count -= n;
+        }
+    }
+
+    public ushort ReadUInt16()
+    {
+        Span<byte> b = stackalloc byte[2];
+        ReadExactly(b);
+        return BinaryPrimitives.ReadUInt16BigEndian(b);
+    }
+
+    public uint ReadUInt32()
+    {
+        Span<byte> b = stackalloc byte[4];
+        ReadExactly(b);
+        return BinaryPrimitives.ReadUInt32BigEndian(b);
+    }
+
+    public ulong ReadUInt64()
+    {
+        Span<byte> b = stackalloc byte[8];
+        ReadExactly(b);
+        return BinaryPrimitives.ReadUInt64BigEndian(b);
+    }
+
+    private NbdConnectionException Failure(SocketException e) => e.SocketErrorCode == SocketError.TimedOut
+        ? new NbdConnectionException($"The {PeerName} did not answer within {Timeout.TotalSeconds:0.###} s", e)
+        : new NbdConnectionException($"Connection to the {PeerName} failed: {SocketErrorText(e)}", e);
+
+    /// <summary>Ends the connection at once (both directions), waking a thread blocked in a receive.</summary>
+    public void Shutdown()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    public void Dispose() => _socket.Dispose();
+}

@@ -1,0 +1,44 @@
+namespace ImageTool.Operations;
+
+/// <summary>What <c>img nbd</c> serves and how, in qemu-nbd's terms.</summary>
+public sealed record NbdServeOptions
+{
+    /// <summary>The image to serve (any format and backing chain).</summary>
+    public required string Path { get; init; }
+
+    /// <summary>How to open it (format, --image-opts, secrets); ReadOnly is taken from <see cref="ReadOnly"/>.</summary>
+    public OpenOptions Open { get; init; } = new();
+
+    /// <summary>-x: the export name ("" by default).</summary>
+    public string ExportName { get; init; } = "";
+
+    /// <summary>-D: a description sent to clients that ask.</summary>
+    public string? Description { get; init; }
+
+    /// <summary>-r: export read-only.</summary>
+    public bool ReadOnly { get; init; }
+
+    /// <summary>-s: writes go to a temporary qcow2 overlay; the image is opened read-only.</summary>
+    public bool Snapshot { get; init; }
+
+    /// <summary>-t: keep serving after the last client has left.</summary>
+    public bool Persistent { get; init; }
+
+    /// <summary>-e: how many clients may be connected at once.</summary>
+    public int Shared { get; init; } = 1;
+
+    /// <summary>-b: the address to listen on.</summary>
+    public string Bind { get; init; } = "0.0.0.0";
+
+    /// <summary>-p: the TCP port.</summary>
+    public int Port { get; init; } = 10809;
+
+    /// <summary>-k: listen on this Unix socket instead of TCP.</summary>
+    public string? SocketPath { get; init; }
+
+    /// <summary>--discard=unmap: TRIM and WRITE_ZEROES may deallocate.</summary>
+    public bool Discard { get; init; }
+
+    /// <summary>-A: offer the qemu:allocation-depth meta context.</summary>
+    public bool AllocationDepth { get; init; }
+}

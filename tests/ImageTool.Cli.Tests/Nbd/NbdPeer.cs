@@ -1,0 +1,90 @@
+using System.Globalization;
+using ImageTool.Tests.Support;
+
+namespace ImageTool.Cli.Tests.Nbd;
+
+/// <summary>
+/// An NBD server process started for one test (qemu-nbd, nbdkit or img nbd), listening on a Unix socket in the
+/// test's folder. Each of them daemonizes once listening and writes a pid file; Dispose sends SIGTERM and waits.
+/// </summary>
+public sealed class NbdPeer : IDisposable
+{
+    private readonly int _pid;
+
+    public string Socket { get; }
+    public string Url { get; }
+
+    private NbdPeer(int pid, string socket, string export)
+    {
+        _pid = pid;
+        Socket = socket;
+        Url = $"nbd+unix:///{export}?socket={socket}";
+    }
+
+    /// <summary>qemu-nbd serving <paramref name="file"/> (extra options such as -f raw, -r, -A).</summary>
+    public static NbdPeer QemuNbd(TempDir dir, string name, string file, params string[] options) =>
+        Start(dir, name, "", pidFile => Tools.RunIn(dir.Path, "qemu-nbd",
+            [.. options, "--fork", "--pid-file", pidFile, "-k", dir[name + ".sock"], file]));
+
+    /// <summary>img nbd serving <paramref name="file"/>.</summary>
+    public static NbdPeer Img(TempDir dir, string name, string file, params string[] options) =>
+        Start(dir, name, "", pidFile => Tests.Img.Run(dir.Path,
+            ["nbd", .. options, "--fork", "--pid-file", pidFile, "-k", dir[name + ".sock"], file]));
+
+    /// <summary>nbdkit with a plugin and its arguments, filters before them (--filter=error ...).</summary>
+    public static NbdPeer Nbdkit(TempDir dir, string name, params string[] pluginAndArgs) =>
+        Start(dir, name, "", pidFile => Tools.RunIn(dir.Path, "nbdkit", ["-U", dir[name + ".sock"], "-P", pidFile, .. pluginAndArgs]));
+
+    private static NbdPeer Start(TempDir dir, string name, string export, Func<string, Tools.Result> launch)
+    {
+        string pidFile = dir[name + ".pid"];
+        launch(pidFile).Ok();
+        // nbdkit writes its pid file just after forking; give it a moment.
+        for (int i = 0; i < 100 && !File.Exists(pidFile); i++) Thread.Sleep(20);
+        int pid = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
+        return new NbdPeer(pid, dir[name + ".sock"], export);
+    }
+
+    public bool HasExited
+    {
+        get
+        {
+            string stat = $"/proc/{_pid}/stat";
+            if (!File.Exists(stat)) return true;
+            try
+            {
+                string text = File.ReadAllText(stat);
+                return text[(text.LastIndexOf(')') + 2)..].StartsWith('Z');
+            }
+            catch (IOException)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the server to exit by itself.</summary>
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        var end = DateTime.UtcNow + timeout;
+        while (!HasExited)
+        {
+            if (DateTime.UtcNow > end) return false;
+            Thread.Sleep(20);
+        }
+        return true;
+    }
+
+    public void Terminate()
+    {
+        if (HasExited) return;
+        Tools.Run("kill", "-TERM", _pid.ToString(CultureInfo.InvariantCulture));
+        if (!WaitForExit(TimeSpan.FromSeconds(20)))
+        {
+            Tools.Run("kill", "-KILL", _pid.ToString(CultureInfo.InvariantCulture));
+            Assert.Fail("NBD server did not exit on SIGTERM");
+        }
+    }
+
+    public void Dispose() => Terminate();
+}
