@@ -42,7 +42,8 @@ public class Qcow2GoldenTests : QemuGoldenTestBase
     [TestCase("create -f qcow2 -o cluster_size=3k new.qcow2 1M")]
     [TestCase("create -f qcow2 -o help")]
     [TestCase("create -f qcow2 -o help new.qcow2")]
-    [TestCase("create -f qcow2 -b base.qcow2 new.qcow2")]
+    // "create -b base.qcow2 new.qcow2" without -F differs on purpose (#21: img records the probed format); qemu's
+    // refusal is compared byte for byte under the name qemu-img in TutorialCommandLineTests.
     [TestCase("create -f qcow2 -b base.qcow2 -F qcow2 new.qcow2")]
     [TestCase("create -f qcow2 -b base.qcow2 -F qcow2 -o preallocation=metadata new.qcow2")]
     [TestCase("info top.qcow2")]
