@@ -53,7 +53,8 @@ public class VmdkGoldenTests
     [TestCase("create -f vmdk -o subformat=monolithicFlat,zeroed_grain=on new.vmdk 1M")]
     [TestCase("create -f vmdk -o subformat=twoGbMaxExtentFlat -b base.vmdk -F vmdk new.vmdk")]
     [TestCase("create -f vmdk -o compat6=on,toolsversion=1,adapter_type=buslogic new.vmdk 1G")]
-    [TestCase("create -f vmdk -b base.vmdk new.vmdk")]
+    // "create -f vmdk -b base.vmdk new.vmdk" without -F differs on purpose (#21: img records the probed format);
+    // qemu's refusal is compared byte for byte under the name qemu-img in TutorialCommandLineTests.
     [TestCase("create -f vmdk -b base.vmdk -F vmdk new.vmdk")]
     [TestCase("create -f vmdk -b data.raw -F raw new.vmdk 1M")]
     [TestCase("create -f vmdk -b data.raw -F vmdk new.vmdk")]
