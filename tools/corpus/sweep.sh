@@ -219,8 +219,66 @@ c_cloop() { head -c 3000000 /dev/urandom >rnd.bin; head -c 2000000 /dev/zero >>r
   for bs in 512 4096 65536 131072; do create_compressed_fs -B $bs rnd.bin c$bs.cloop >/dev/null 2>&1; probe c$bs.cloop; done
   finish; }
 
+c_vpc() {
+  for sub in dynamic fixed; do for sz in 16M 100M 1000000k; do
+    qemu-img create -q -f vpc -o subformat=$sub vp$sub$sz.vhd $sz
+    [ $sz = 16M ] && writes vp$sub$sz.vhd vpc
+    probe vp$sub$sz.vhd; done; done
+  qemu-img create -q -f vpc -o force_size=on fs.vhd 100M; writes fs.vhd vpc; probe fs.vhd
+  qemu-img create -q -f vpc -o subformat=fixed,force_size=on ffs.vhd 10M; probe ffs.vhd
+  qemu-img create -q -f raw src.raw 8M; writes src.raw raw
+  qemu-img convert -O vpc src.raw cv.vhd; probe cv.vhd
+  qemu-img convert -O vpc -o subformat=fixed src.raw cvf.vhd; probe cvf.vhd
+  finish; }
+
+c_vhdx() {
+  for sub in dynamic fixed; do qemu-img create -q -f vhdx -o subformat=$sub x$sub.vhdx 16M; writes x$sub.vhdx vhdx; probe x$sub.vhdx; done
+  for bs in 1M 8M 32M; do qemu-img create -q -f vhdx -o block_size=$bs b$bs.vhdx 64M; writes b$bs.vhdx vhdx; probe b$bs.vhdx; done
+  qemu-img create -q -f vhdx -o log_size=2M,block_state_zero=off l.vhdx 16M; writes l.vhdx vhdx; probe l.vhdx
+  qemu-img create -q -f vhdx odd.vhdx 1000000k; qio vhdx odd.vhdx -c "write -P 1 999M 1k"; probe odd.vhdx
+  qemu-img create -q -f raw src.raw 8M; writes src.raw raw
+  qemu-img convert -O vhdx src.raw cv.vhdx; probe cv.vhdx
+  finish; }
+
+c_vdi() {
+  qemu-img create -q -f vdi d.vdi 16M; writes d.vdi vdi; probe d.vdi
+  qemu-img create -q -f vdi -o static=on s.vdi 8M; writes s.vdi vdi; probe s.vdi
+  qemu-img create -q -f vdi odd.vdi 1000001k; qio vdi odd.vdi -c "write -P 1 999M 1k"; probe odd.vdi
+  qemu-img create -q -f raw src.raw 8M; writes src.raw raw
+  qemu-img convert -O vdi src.raw cv.vdi; probe cv.vdi
+  finish; }
+
+c_qed() {
+  for cs in 4k 64k 1M; do qemu-img create -q -f qed -o cluster_size=$cs c$cs.qed 16M; writes c$cs.qed qed; probe c$cs.qed; done
+  qemu-img create -q -f qed -o table_size=16 t.qed 16M; writes t.qed qed; probe t.qed
+  qemu-img create -q -f raw base.raw 8M; qio raw base.raw -c "write -P 1 0 8M"
+  qemu-img create -q -f qed -b base.raw -F raw ob.qed; qio qed ob.qed -c "write -P 2 1M 64k" -c "write -z 2M 64k"; probe ob.qed
+  qemu-img create -q -f qcow2 -b ob.qed -F qed oq.qcow2 12M; probe oq.qcow2
+  qemu-img create -q -f qed dirty.qed 4M; qemu-io -f qed -c "write -P 0x55 0 128k" -c abort dirty.qed >/dev/null 2>&1; probe dirty.qed
+  finish; }
+
+c_parallels() {
+  for cs in 64k 1M; do qemu-img create -q -f parallels -o cluster_size=$cs p$cs.parallels 16M; writes p$cs.parallels parallels; probe p$cs.parallels; done
+  qemu-img create -q -f raw src.raw 8M; writes src.raw raw
+  qemu-img convert -O parallels src.raw cv.parallels; probe cv.parallels
+  finish; }
+
+c_luks() {
+  qemu-img create -q "${SECRET[@]}" -f luks -o key-secret=s0,iter-time=10 l.luks 4M
+  qemu-io "${SECRET[@]}" --image-opts -c "write -P 5 0 100k" -c "write -z 64k 64k" driver=luks,file.filename=l.luks,key-secret=s0 >/dev/null
+  PROBE_OPTS=("${SECRET[@]}" --image-opts) PROBE_ARG=driver=luks,file.filename=l.luks,key-secret=s0 probe l.luks
+  PROBE_OPTS=() probe l.luks
+  qemu-img create -q "${SECRET[@]}" -f luks -o key-secret=s0,iter-time=10,cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=sha256,hash-alg=sha1 c.luks 2M
+  PROBE_OPTS=("${SECRET[@]}" --image-opts) PROBE_ARG=driver=luks,file.filename=c.luks,key-secret=s0 probe c.luks
+  finish; }
+
+c_bochs() {
+  bximage -q -func=create -hd=10M -imgmode=growing bg.img >/dev/null 2>&1 && probe bg.img
+  bximage -q -func=create -hd=10M -imgmode=flat bf.img >/dev/null 2>&1 && probe bf.img
+  finish; }
+
 c_convert_targets() { qemu-img create -q -f raw src.raw 8M; writes src.raw raw
-  for f in qcow2 qcow vmdk; do qemu-img convert -O $f src.raw x.$f 2>/dev/null && probe x.$f; done
+  for f in qcow2 qcow vmdk vpc vhdx vdi qed parallels; do qemu-img convert -O $f src.raw x.$f 2>/dev/null && probe x.$f; done
   finish; }
 
 run_case raw c_raw
@@ -238,6 +296,13 @@ run_case qcow2-bitmap c_qcow2_bitmap
 run_case qcow c_qcow
 run_case vmdk c_vmdk
 run_case cloop c_cloop
+run_case vpc c_vpc
+run_case vhdx c_vhdx
+run_case vdi c_vdi
+run_case qed c_qed
+run_case parallels c_parallels
+run_case luks c_luks
+run_case bochs c_bochs
 run_case convert-targets c_convert_targets
 
 echo "$cases cases, $checks checks, $diffs differences (details: $REPORT)"
