@@ -9,7 +9,7 @@
 # An exception other than ImageFormatException/IOException is a crash; more than 5 s is a hang; a managed
 # heap over 512 MiB (DOTNET_GCHeapHardLimit) is an out-of-memory crash. Findings stay in
 # $FUZZ_DIR/FORMAT/default/{crashes,hangs} (FUZZ_DIR defaults to /tmp/img-fuzz); replay one with
-#   $FUZZ_DIR/bin/img-fuzz FORMAT FILE
+#   $FUZZ_DIR/replay/img-fuzz FORMAT FILE
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 seconds=600
@@ -23,10 +23,33 @@ export PATH="$PATH:$HOME/.dotnet/tools"
 command -v sharpfuzz >/dev/null || dotnet tool install --global SharpFuzz.CommandLine --version 2.3.0 >/dev/null
 
 mkdir -p "$work"
+rm -rf "$bin"
 dotnet publish "$root/tools/fuzz/ImageTool.Fuzz" -c Release -o "$bin" --nologo -v q >/dev/null
+rm -rf "$work/replay"; cp -r "$bin" "$work/replay" # uninstrumented: instrumented code only runs under afl
 sharpfuzz "$bin/ImageTool.dll" >/dev/null
 
 qio() { qemu-io -f "$1" "${@:3}" "$2" >/dev/null; }
+pack() { # pack FILE: its non-zero 512-byte runs as SparseInput records (ImageTool.Fuzz/SparseInput.cs)
+  python3 - "$1" <<'PY'
+import struct, sys
+path = sys.argv[1]
+data = open(path, 'rb').read()
+out = bytearray(b'IMGSPARSE')
+pos = 0
+while pos < len(data):
+    if data[pos:pos + 512].strip(b'\0'):
+        end = pos
+        while end < len(data) and end - pos < 32768 and data[end:end + 512].strip(b'\0'):
+            end += 512
+        out += struct.pack('<QH', pos, end - pos) + data[pos:end]
+        pos = end
+    else:
+        pos += 512
+# the last byte, so the file keeps its length (formats read footers and check sizes)
+out += struct.pack('<QH', len(data) - 1, 1) + data[-1:]
+open(path, 'wb').write(out)
+PY
+}
 seeds() { # seeds FORMAT DIR: a few small images of FORMAT
   local f="$1" d="$2" s="-o secret,id=s0,data=pw"
   mkdir -p "$d"; cd "$d"
@@ -36,7 +59,7 @@ seeds() { # seeds FORMAT DIR: a few small images of FORMAT
            qemu-img snapshot -c s a; qemu-img bitmap --add a b0
            qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=16k,compat=1.1 b 1M; qio qcow2 b -c "write -P 1 0 3k" ;;
     qcow) qemu-img create -q -f qcow a 1M; qio qcow a -c "write -P 1 0 20k" ;;
-    cow) "$bin/img-fuzz" create cow a 1048576 base.raw; qio cow a -c "write -P 2 4k 8k" ;;
+    cow) "$work/replay/img-fuzz" create cow a 1048576 base.raw ;;
     vmdk) qemu-img create -q -f vmdk a 1M; qio vmdk a -c "write -P 1 0 20k"
           qemu-img convert -O vmdk -o subformat=streamOptimized base.raw b ;;
     cloop) head -c 20000 /dev/urandom >in; create_compressed_fs -q -B 4096 in a >/dev/null 2>&1 ;;
@@ -52,7 +75,7 @@ seeds() { # seeds FORMAT DIR: a few small images of FORMAT
            qemu-img create -q -f vpc v 64k; qemu-img create -q -f vdi d 64k ;;
   esac
   rm -f base.raw in
-  find . -type f -size +64k -exec truncate -s 64k {} + # afl wants small seeds
+  for seed in *; do [ "$(stat -c %s "$seed")" -le 65536 ] || pack "$seed"; done # afl wants small seeds
   cd - >/dev/null
 }
 

@@ -12,7 +12,13 @@ internal static class FuzzTarget
 
     public static void Exercise(string path, string format)
     {
-        var options = new OpenOptions { Format = format == "probe" ? null : format, OpenBacking = true };
+        var options = new OpenOptions
+        {
+            Format = format == "probe" ? null : format,
+            // the luks seeds are made with --object secret,id=s0,data=pw
+            DriverOptions = format == "luks" ? new ImageTool.Options.ImageOptions().Set("key-secret", "s0") : null,
+            Secrets = new Dictionary<string, string> { ["s0"] = "pw" },
+        };
         using var image = DiskImage.Open(path, options);
         if (image is ICheckable checkable)
         {

@@ -22,10 +22,15 @@ string format = args[0];
 string scratch = Path.Combine(Path.GetTempPath(), $"img-fuzz-{Environment.ProcessId}");
 Directory.CreateDirectory(scratch);
 string path = Path.Combine(scratch, "input." + (format == "probe" ? "img" : format));
+// the backing file the cow and qed seeds name (made by run.sh as base.raw next to the image)
+string backing = Path.Combine(scratch, "base.raw");
+if (!File.Exists(backing))
+    File.WriteAllBytes(backing, Enumerable.Repeat((byte)1, 1 << 20).ToArray());
 
 if (args.Length > 1)
 {
-    File.Copy(args[1], path, overwrite: true);
+    using (var input = File.OpenRead(args[1]))
+        SparseInput.WriteFile(input, path);
     try
     {
         FuzzTarget.Exercise(path, format);
@@ -40,8 +45,7 @@ if (args.Length > 1)
 
 Fuzzer.OutOfProcess.Run(stream =>
 {
-    using (var file = File.Create(path))
-        stream.CopyTo(file);
+    SparseInput.WriteFile(stream, path);
     try
     {
         FuzzTarget.Exercise(path, format);
