@@ -23,6 +23,7 @@ export PATH="$PATH:$HOME/.dotnet/tools"
 command -v sharpfuzz >/dev/null || dotnet tool install --global SharpFuzz.CommandLine --version 2.3.0 >/dev/null
 
 mkdir -p "$work"
+head -c 1048576 /dev/zero | tr '\0' '\1' >"$work/base.raw"
 rm -rf "$bin"
 dotnet publish "$root/tools/fuzz/ImageTool.Fuzz" -c Release -o "$bin" --nologo -v q >/dev/null
 rm -rf "$work/replay"; cp -r "$bin" "$work/replay" # uninstrumented: instrumented code only runs under afl
@@ -59,7 +60,7 @@ seeds() { # seeds FORMAT DIR: a few small images of FORMAT
            qemu-img snapshot -c s a; qemu-img bitmap --add a b0
            qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=16k,compat=1.1 b 1M; qio qcow2 b -c "write -P 1 0 3k" ;;
     qcow) qemu-img create -q -f qcow a 1M; qio qcow a -c "write -P 1 0 20k" ;;
-    cow) "$work/replay/img-fuzz" create cow a 1048576 base.raw ;;
+    cow) "$work/replay/img-fuzz" create cow a 1048576 "$work/base.raw" ;; # cow keeps the absolute name
     vmdk) qemu-img create -q -f vmdk a 1M; qio vmdk a -c "write -P 1 0 20k"
           qemu-img convert -O vmdk -o subformat=streamOptimized base.raw b ;;
     cloop) head -c 20000 /dev/urandom >in; create_compressed_fs -q -B 4096 in a >/dev/null 2>&1 ;;
