@@ -62,7 +62,12 @@ internal sealed partial class Qcow2Image : ICompressedClusterWriter
     {
         long cs = ClusterSize;
         long offset = _compressedFreeByte;
-        if (offset != 0 && Refcounts.Get(offset >> _clusterBits) == 0) offset = 0;
+        if (offset != 0)
+        {
+            // A cluster whose refcount is already at the width's maximum cannot take another stream: start a new one.
+            ulong refcount = Refcounts.Get(offset >> _clusterBits);
+            if (refcount == 0 || refcount >= Refcounts.MaxRefcount) offset = 0;
+        }
         long freeInCluster = offset == 0 ? 0 : cs - (offset & (cs - 1));
         if (offset == 0 || freeInCluster < size)
         {

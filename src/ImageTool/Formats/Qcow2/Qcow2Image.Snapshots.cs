@@ -34,6 +34,9 @@ internal sealed partial class Qcow2Image
         {
             var list = LoadSnapshots();
             WriteBackMetadata();
+            // qemu fails with EINVAL when a reference would push a refcount past the width's maximum (refcount_bits=1
+            // holds only 1); img checks before writing anything, so the image stays as it was.
+            if (TreeWouldOverflow(_l1)) throw new ImageFormatException("-22 (Invalid argument)");
             BeginMetadataChange();
             long l1Offset = 0;
             if (_l1.Length > 0)
@@ -208,6 +211,43 @@ internal sealed partial class Qcow2Image
             if (!ReferenceEquals(other, sn) && Hits(other.L1TableOffset, other.L1Size * 8L)) return $"the L1 table of snapshot {other.Id}";
         }
         return null;
+    }
+
+    /// <summary>Whether one more reference to the tree of <paramref name="l1"/> would overflow some cluster's refcount.</summary>
+    private bool TreeWouldOverflow(ulong[] l1)
+    {
+        ulong max = Refcounts.MaxRefcount;
+        if (max == ulong.MaxValue) return false; // 64-bit refcounts: qemu's check cannot trip on a real image
+        var added = new Dictionary<long, ulong>();
+        bool Add(long cluster)
+        {
+            ulong n = added.GetValueOrDefault(cluster) + 1;
+            added[cluster] = n;
+            return Refcounts.Get(cluster) + n > max;
+        }
+        for (int i = 0; i < l1.Length; i++)
+        {
+            long l2Offset = Qcow2Entry.HostOffset(l1[i]);
+            if (l2Offset == 0) continue;
+            foreach (ulong entry in LoadL2(l2Offset, i))
+            {
+                switch (EntryType(entry))
+                {
+                    case Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc:
+                        if (Add(Qcow2Entry.HostOffset(entry) >> _clusterBits)) return true;
+                        break;
+                    case Qcow2ClusterType.Compressed:
+                        var (offset, length) = Qcow2Entry.CompressedRange(entry, _clusterBits);
+                        for (long c = offset >> _clusterBits; c <= (offset + length - 1) >> _clusterBits; c++)
+                        {
+                            if (Add(c)) return true;
+                        }
+                        break;
+                }
+            }
+            if (Add(l2Offset >> _clusterBits)) return true;
+        }
+        return false;
     }
 
     /// <summary>Adds <paramref name="addend"/> to every L2 table and every data cluster the tree of <paramref name="l1"/> reaches.</summary>

@@ -57,6 +57,9 @@ internal sealed class Qcow2Refcounts
         return false;
     }
 
+    /// <summary>The largest refcount an entry of this width holds (2^refcount_bits - 1).</summary>
+    public ulong MaxRefcount => _maxRefcount;
+
     public long TableOffset { get; private set; }
     public int TableClusters { get; private set; }
     public IReadOnlyList<ulong> Table => _table;
