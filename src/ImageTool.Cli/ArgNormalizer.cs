@@ -22,7 +22,8 @@ internal static class ArgNormalizer
             }
         }
 
-        var result = new List<string>();
+        var result = new List<string?>();
+        var lastAt = new Dictionary<Option, int>();
         bool positionalOnly = false;
         for (int i = 0; i < args.Count; i++)
         {
@@ -43,7 +44,7 @@ internal static class ArgNormalizer
                 int eq = token.IndexOf('=');
                 string name = eq < 0 ? token[2..] : token[2..eq];
                 var option = ResolveLong(longOptions, name) ?? throw new UsageException($"unrecognized option '{token}'");
-                result.Add(option.Name);
+                AddOption(result, lastAt, option);
                 if (TakesValue(option))
                 {
                     if (eq >= 0) result.Add(token[(eq + 1)..]);
@@ -60,7 +61,7 @@ internal static class ArgNormalizer
             {
                 if (!shortOptions.TryGetValue(token[j], out var option))
                     throw new UsageException($"unrecognized option '{token}'");
-                result.Add(option.Name);
+                AddOption(result, lastAt, option);
                 if (!TakesValue(option)) continue;
                 if (j + 1 < token.Length) result.Add(token[(j + 1)..]);
                 else if (i + 1 < args.Count) result.Add(args[++i]);
@@ -68,7 +69,23 @@ internal static class ArgNormalizer
                 break;
             }
         }
-        return result.ToArray();
+        return result.OfType<string>().ToArray();
+    }
+
+    /// <summary>
+    /// Adds an option's name; a single-valued option given again replaces the earlier one (getopt: the last
+    /// one wins, "-f foo -f qcow2" is qcow2), so its earlier name and value are dropped.
+    /// </summary>
+    private static void AddOption(List<string?> result, Dictionary<Option, int> lastAt, Option option)
+    {
+        bool many = option.ValueType.IsArray;
+        if (!many && lastAt.TryGetValue(option, out int at))
+        {
+            result[at] = null;
+            if (TakesValue(option)) result[at + 1] = null;
+        }
+        lastAt[option] = result.Count;
+        result.Add(option.Name);
     }
 
     private static Option? ResolveLong(Dictionary<string, Option> options, string name)

@@ -31,20 +31,57 @@ internal static class CommonOptions
         if (!imageOpts) return (filename, options);
         if (format != null) throw new UsageException("--image-opts and --format are mutually exclusive", showTryHint: false);
         var parsed = new ImageOptions().Parse(filename);
+        if (forceShare && parsed.GetString("force-share") is "off" or "false" or "no")
+            throw new UsageException("--force-share/-U conflicts with image options", showTryHint: false);
         string path = DiskImage.NetworkName(parsed) ?? DiskImage.ImageOptsFileName(parsed, filename)
             ?? throw new UsageException("A block device must be specified for \"file\"", showTryHint: false);
         return (path, options with { Format = parsed.GetString("driver"), DriverOptions = parsed, DisplayName = filename });
     }
 
-    /// <summary>Joins every -o occurrence as qemu does (comma-joined, last duplicate wins).</summary>
+    /// <summary>
+    /// Joins every -o occurrence as qemu-img does (comma-joined, so "-o a=x, -o b" is one list), refusing a list
+    /// that is empty, starts with a comma or ends in an odd run of commas ("Invalid option list: ...").
+    /// </summary>
+    public static string? AccumulateOptions(IEnumerable<string>? lists)
+    {
+        string? joined = null;
+        foreach (var list in lists ?? [])
+        {
+            int trailing = list.Length - list.TrimEnd(',').Length;
+            if (list.Length == 0 || list[0] == ',' || trailing % 2 != 0)
+                throw new UsageException($"Invalid option list: {list}", showTryHint: false);
+            joined = joined == null ? list : $"{joined},{list}";
+        }
+        return joined;
+    }
+
+    /// <summary>The -o options, joined and parsed (last duplicate wins).</summary>
     public static ImageOptions ParseImageOptions(IEnumerable<string>? lists)
     {
         var options = new ImageOptions();
-        foreach (var list in lists ?? []) options.Parse(list);
+        if (AccumulateOptions(lists) is { } joined) options.Parse(joined);
         return options;
     }
 
-    public static bool IsHelp(IEnumerable<string>? lists) => (lists ?? []).Any(l => l.Split(',').Any(item => item is "help" or "?"));
+    /// <summary>Whether the -o options ask for help: a bare "help" or "?" item (",," escapes a comma inside a value).</summary>
+    public static bool IsHelp(IEnumerable<string>? lists) =>
+        AccumulateOptions(lists) is { } joined && Items(joined).Any(item => item is "help" or "?");
+
+    private static IEnumerable<string> Items(string list)
+    {
+        var item = new System.Text.StringBuilder();
+        for (int i = 0; i < list.Length; i++)
+        {
+            if (list[i] != ',') item.Append(list[i]);
+            else if (i + 1 < list.Length && list[i + 1] == ',') item.Append(list[++i]);
+            else
+            {
+                yield return item.ToString();
+                item.Clear();
+            }
+        }
+        yield return item.ToString();
+    }
 
     public static bool IsJson(string? output) => output switch
     {

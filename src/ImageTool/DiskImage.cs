@@ -97,36 +97,40 @@ public static class DiskImage
             string backingPath = BackingPath.Resolve(request.Path, backingFile);
             // A format whose backing files have one fixed format (UML cow: raw) declares it as the default.
             backingFormat ??= schema.FirstOrDefault(s => s.Name == "backing_fmt")?.Default;
-            if (backingFormat == null)
+            if (request.UnsafeBacking)
             {
-                string? detected = null;
-                if (!request.UnsafeBacking)
-                {
-                    try { detected = FormatRegistry.ProbeFile(backingPath).Name; }
-                    catch (ImageFormatException) { }
-                    catch (IOException) { }
-                }
-                // qemu 7.2 refuses, because probing the backing file at every open could turn a raw base into
-                // something else. Recording the format probed once closes that hole just as well.
-                if (detected == null || !request.RecordProbedBackingFormat)
-                    throw new ImageFormatException("Backing file specified without backing format" +
-                        (detected != null ? $"\nDetected format of {detected}." : ""))
-                    { OmitFinalNewline = detected != null };
-                backingFormat = detected;
-                options.Set("backing_fmt", detected);
-                request.Warning?.Invoke($"warning: Backing file specified without backing format; probed '{detected}' and recorded it in the image (add -F {detected} to say so)");
+                if (backingFormat == null) throw new ImageFormatException("Backing file specified without backing format");
             }
-            if (!request.UnsafeBacking && !options.Contains("size"))
+            else
             {
+                // As qemu's bdrv_img_create: the backing image is opened (its format probed when not given) even
+                // when the size is known, with its own backing chain, so a missing or broken one is refused before
+                // anything is written.
+                IImage backing;
                 try
                 {
-                    using var backing = FormatRegistry.OpenSingle(backingPath,
+                    backing = FormatRegistry.Open(backingPath,
                         new OpenOptions { Format = backingFormat, ForceShare = true, Secrets = request.Secrets });
-                    options.Set("size", backing.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 }
                 catch (ImageFormatException e)
                 {
                     throw new ImageFormatException($"{e.Message}\nCould not open backing image.", e);
+                }
+                using (backing)
+                {
+                    if (backingFormat == null)
+                    {
+                        string detected = backing.Format.Name;
+                        // qemu 7.2 refuses, because probing the backing file at every open could turn a raw base
+                        // into something else. Recording the format probed once closes that hole just as well.
+                        if (!request.RecordProbedBackingFormat)
+                            throw new ImageFormatException($"Backing file specified without backing format\nDetected format of {detected}.")
+                            { OmitFinalNewline = true };
+                        options.Set("backing_fmt", detected);
+                        request.Warning?.Invoke($"warning: Backing file specified without backing format; probed '{detected}' and recorded it in the image (add -F {detected} to say so)");
+                    }
+                    if (!options.Contains("size"))
+                        options.Set("size", backing.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 }
             }
         }

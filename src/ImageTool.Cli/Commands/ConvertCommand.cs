@@ -54,7 +54,8 @@ internal static class ConvertCommand
                 return 0;
             }
             long sparseSize = 4096;
-            if (result.GetValue(sparse) is { } s)
+            string? sparseText = result.GetValue(sparse);
+            if (sparseText is { } s)
             {
                 if (!Options.SizeParser.TryParse(s, out sparseSize, out _) || sparseSize % 512 != 0 || sparseSize > MaxSparseSize)
                     throw new UsageException("Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates output).", showTryHint: false);
@@ -67,8 +68,13 @@ internal static class ConvertCommand
             if (result.GetValue(skipBroken) && !result.GetValue(bitmaps))
                 throw new UsageException("Use of --skip-broken-bitmaps requires --bitmaps", showTryHint: false);
             bool compressed = result.GetValue(compress);
-            if (result.GetValue(copyOffload) && compressed)
+            bool copyOffloading = result.GetValue(copyOffload);
+            if (copyOffloading && compressed)
                 throw new UsageException("Cannot enable copy offloading when -c is used", showTryHint: false);
+            if (copyOffloading && sparseText != null)
+                throw new UsageException("Cannot enable copy offloading when -S is used", showTryHint: false);
+            if (copyOffloading && result.GetValue(salvage))
+                throw new UsageException("Cannot use copy offloading in salvaging mode", showTryHint: false);
             var names = result.GetValue(files) ?? [];
             if (names.Length < 2) throw new UsageException("Must specify image file name", showTryHint: false);
             bool skipCreate = result.GetValue(noCreate);

@@ -5,7 +5,8 @@ public static class BackingPath
 {
     public static string Resolve(string overlayPath, string backingName)
     {
-        if (Path.IsPathRooted(backingName) || backingName.Contains("://", StringComparison.Ordinal)) return backingName;
+        // A name with a protocol prefix (nbd://, json:{...}, file:...) stands as it is, as in qemu.
+        if (Path.IsPathRooted(backingName) || IO.HostPath.ProtocolPrefix(backingName) != null) return backingName;
         int slash = overlayPath.LastIndexOf('/');
         return slash < 0 ? backingName : overlayPath[..(slash + 1)] + backingName;
     }

@@ -17,6 +17,7 @@ using ImageTool.Nbd;
 using ImageTool.Options;
 using ImageTool.Protocols;
 using ImageTool.Protocols.Curl;
+using ImageTool.Protocols.Null;
 
 namespace ImageTool.Formats;
 
@@ -59,6 +60,8 @@ internal static class FormatRegistry
         CurlProtocol.Ftp,
         CurlProtocol.Ftps,
         NbdFormat.Instance,
+        NullProtocol.Co,
+        NullProtocol.Aio,
     ];
 
     public static IImageFormat? Find(string name) =>
@@ -71,7 +74,9 @@ internal static class FormatRegistry
     /// a format takes its file child's (<c>file.filename</c>, or <c>file</c>).
     /// </summary>
     public static string? ImageOptsPath(ImageOptions options) =>
-        IsProtocol(options.GetString("driver"))
+        Find(options.GetString("driver") ?? "") is NullProtocol nullDriver
+            ? options.GetString("filename") ?? nullDriver.UrlPrefix
+            : IsProtocol(options.GetString("driver"))
             ? options.GetString("filename") ?? options.GetString("url")
             : options.GetString("file.filename") ?? options.GetString("file") ?? options.GetString("file.url");
 
@@ -114,6 +119,7 @@ internal static class FormatRegistry
     /// <param name="isBacking">A backing file: like qemu's backing children it never lets others write or resize it.</param>
     public static IImage OpenSingle(string path, OpenOptions options, bool isBacking = false)
     {
+        (path, options) = ResolveName(path, options);
         IImageFormat format;
         bool probed = options.Format == null;
         if (options.Format != null)
@@ -125,8 +131,48 @@ internal static class FormatRegistry
                 $"WARNING: Image format was not specified for '{path}' and probing guessed raw.\n" +
                 "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n" +
                 "         Specify the 'raw' format explicitly to remove the restrictions.");
+        // qemu's file.locking=off (locking=off on the protocol itself): no image locks at all.
+        string? locking = options.DriverOptions?.GetString(IsProtocol(format.Name) ? "locking" : "file.locking");
+        if (locking is "off" or "false" or "no")
+            return format.Open(path, options with { FormatWasProbed = probed });
         using (HostFile.ExpectLock(ImageLock.For(path, hasMetadata: !(format == RawFormat.Instance || IsProtocol(format.Name)) || isBacking, options.ReadOnly, options.ForceShare)))
             return format.Open(path, options with { FormatWasProbed = probed });
+    }
+
+    /// <summary>
+    /// What a name opens when it is not a plain path: a <c>json:{...}</c> name is its options (as
+    /// <c>--image-opts</c>), a <c>file:</c> name the host file after the prefix.
+    /// </summary>
+    private static (string Path, OpenOptions Options) ResolveName(string name, OpenOptions options)
+    {
+        if (options.Format == null && NullProtocol.ForName(name) is { } nullDriver)
+            return (name, options with { Format = nullDriver.Name });
+        if (!JsonFileName.Is(name))
+        {
+            if (options.DriverOptions == null) CheckProtocolPrefix(name);
+            return (HostPath.Display(name), options);
+        }
+        var parsed = JsonFileName.Parse(name);
+        string path = RemoteFiles.NameFromOptions(parsed) ?? ImageOptsPath(parsed)
+            ?? throw new ImageFormatException("A block device must be specified for \"file\"");
+        string? driver = parsed.GetString("driver");
+        return (HostPath.Display(path), options with
+        {
+            Format = driver ?? options.Format,
+            DriverOptions = parsed,
+            DisplayName = options.DisplayName ?? name,
+        });
+    }
+
+    /// <summary>
+    /// qemu's refusal of a name that starts like <c>proto:</c> with a protocol it does not know ("a:b.qcow2"; a
+    /// file of that name is <c>./a:b.qcow2</c> or <c>file:a:b.qcow2</c>).
+    /// </summary>
+    internal static void CheckProtocolPrefix(string name)
+    {
+        if (HostPath.ProtocolPrefix(name) is not { } prefix) return;
+        if (prefix is "file" or "json" || prefix.StartsWith("nbd+", StringComparison.Ordinal) || IsProtocol(prefix)) return;
+        throw new ImageFormatException($"Unknown protocol '{prefix}'");
     }
 
     /// <summary>Opens an image and, when asked, its whole backing chain read-only.</summary>

@@ -141,12 +141,13 @@ public sealed class HostFile : IDisposable
     {
         // qemu's protocol probe: block and character devices are host_device, anything else is 'file', which
         // takes regular files only (a FIFO or socket has no size and would block the open).
-        var kind = HostDevice.KindOf(path) ?? HostFileKind.Regular;
+        string physical = HostPath.Physical(path);
+        var kind = HostDevice.KindOf(physical) ?? HostFileKind.Regular;
         if (kind is HostFileKind.Directory or HostFileKind.Other)
             throw new ImageFormatException($"'file' driver requires '{path}' to be a regular file");
         try
         {
-            var handle = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
+            var handle = File.OpenHandle(physical, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
                 FileShare.ReadWrite | FileShare.Delete);
             try
             {
@@ -167,6 +168,7 @@ public sealed class HostFile : IDisposable
     public static HostFile Create(string path)
     {
         if (RemoteFiles.IsRemote(path)) throw new ImageFormatException($"Could not create '{path}': Operation not supported");
+        Formats.FormatRegistry.CheckProtocolPrefix(path);
         // qemu's host_device create: the device is opened as it is, never truncated (SetLength checks the size).
         if (HostDevice.KindOf(path) is HostFileKind.BlockDevice or HostFileKind.CharacterDevice)
         {
@@ -185,7 +187,7 @@ public sealed class HostFile : IDisposable
         try
         {
             // Like qemu's raw_co_create: lock before truncating, so an image in use is never clobbered.
-            var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            var handle = File.OpenHandle(HostPath.Physical(path), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
             try
             {
                 new ImageLock(path, Permission.Write | Permission.Resize, Permission.Resize).Apply(handle);

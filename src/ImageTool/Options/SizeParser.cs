@@ -83,8 +83,9 @@ public static class SizeParser
             i++;
         }
         if (i != text.Length) return false;
-        // A fraction needs a suffix that multiplies ("1.5" and "1.5b" are refused, as in qemu).
-        if (hasFraction && multiplier == 1) return false;
+        // A non-zero fraction needs a suffix that multiplies ("1.5" and "1.5b" are refused, "1024.0b" is
+        // 1024, as in qemu).
+        if (hasFraction && fraction != 0 && multiplier == 1) return false;
         hexWithSuffix = hex && hasSuffix;
 
         error = Error.OutOfRange;

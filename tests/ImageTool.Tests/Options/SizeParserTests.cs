@@ -20,6 +20,8 @@ public class SizeParserTests
     [TestCase("0.5k", 512L)]
     [TestCase("1.3k", 1331L)]
     [TestCase("1.k", 1024L)]
+    [TestCase("1024.0", 1024L)]
+    [TestCase("1024.0b", 1024L)]
     [TestCase("2T", 2199023255552L)]
     [TestCase("1P", 1125899906842624L)]
     [TestCase("7E", 8070450532247928832L)]

@@ -69,7 +69,8 @@ internal sealed class RawImage : IImage, IResizable
         BlockDeviceChecks.CheckRange(this, offset, length);
         long fileLength = _file.Length;
         long limit = offset + length;
-        if (offset >= fileLength) return new BlockStatus(offset, length, BlockState.Zero);
+        // Past the end of the file (the tail of the last sector): zeros, mapped where they would be, as qemu says.
+        if (offset >= fileLength) return new BlockStatus(offset, length, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
         long? data = _file.NextData(offset);
         // Holes are still mapped plainly (qemu map shows their offset too).
         if (data == null) return new BlockStatus(offset, length, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);

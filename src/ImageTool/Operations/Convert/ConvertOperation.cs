@@ -95,6 +95,13 @@ public static class ConvertOperation
         output.Flush();
     }
 
+    /// <summary>
+    /// Whether a run is read and copied: data that is not known to read as zeros. As qemu-img's convert, "zero"
+    /// wins over "data" (a flat extent or raw file past its end, a preallocated zero cluster), so such runs cost
+    /// nothing on a sparse target however long they are.
+    /// </summary>
+    private static bool CopiesData(BlockStatus status) => status.IsData && !status.IsZero;
+
     private static string BlockStatusError(long offset) => $"error while reading block status at offset {offset}: ";
 
     private static long CountCopied(IImage source, ConvertOptions options, CancellationToken cancellationToken)
@@ -105,7 +112,7 @@ public static class ConvertOperation
         {
             cancellationToken.ThrowIfCancellationRequested();
             var status = SourceErrors.Status(source, offset, source.Length - offset, BlockStatusError(offset));
-            if (status.IsData) count += status.Length;
+            if (CopiesData(status)) count += status.Length;
             offset += status.Length;
         }
         return count;
@@ -200,12 +207,12 @@ public static class ConvertOperation
                     ? new BlockStatus(offset, remaining, BlockState.Data)
                     : SourceErrors.Status(source, offset, remaining, BlockStatusError(offset));
                 long runEnd = offset + status.Length;
-                bool copy = status.IsData || options.SparseSize == 0;
-                if (status.IsData)
+                bool copy = CopiesData(status) || options.SparseSize == 0;
+                if (CopiesData(status))
                 {
                     // Data runs that follow each other fill one chunk: a compressed image reports one cluster at a time.
                     long chunkEnd = Math.Min(source.Length, AlignDown(targetOffset + offset + ChunkSize, ChunkSize) - targetOffset);
-                    while (runEnd < chunkEnd && BackingChain.GetStatus(source, runEnd, source.Length - runEnd) is { IsData: true } next)
+                    while (runEnd < chunkEnd && BackingChain.GetStatus(source, runEnd, source.Length - runEnd) is { IsData: true, IsZero: false } next)
                         runEnd += next.Length;
                 }
                 if (!copy && runEnd < source.Length)
