@@ -19,13 +19,9 @@ public static class DiskImage
         {
             return FormatRegistry.Open(path, options ?? new OpenOptions());
         }
-        catch (ImageLockedException e)
-        {
-            throw new ImageLockedException($"Could not open '{options?.DisplayName ?? path}': {e.Message}", e);
-        }
         catch (ImageFormatException e)
         {
-            throw new ImageFormatException($"Could not open '{options?.DisplayName ?? path}': {e.Message}", e) { OmitFinalNewline = e.OmitFinalNewline };
+            throw e.WithMessage($"Could not open '{options?.DisplayName ?? path}': {e.Message}");
         }
     }
 
@@ -111,7 +107,7 @@ public static class DiskImage
                 if (detected == null || !request.RecordProbedBackingFormat)
                     throw new ImageFormatException("Backing file specified without backing format" +
                         (detected != null ? $"\nDetected format of {detected}." : ""))
-                    { OmitFinalNewline = detected != null };
+                    { EndsLine = detected == null };
                 backingFormat = detected;
                 options.Set("backing_fmt", detected);
                 request.Warning?.Invoke($"warning: Backing file specified without backing format; probed '{detected}' and recorded it in the image (add -F {detected} to say so)");
