@@ -49,8 +49,7 @@ internal sealed class Cli(TextWriter stdout, TextWriter stderr)
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("IMG_DEBUG") != "1")
         {
-            stderr.Write($"{Program}: {e.Message}");
-            if (e is not ImageFormatException { OmitFinalNewline: true }) stderr.WriteLine();
+            _context.Print($"{Program}: {e.Message}", e is not ImageFormatException { EndsLine: false });
             return 1;
         }
         finally

@@ -1,7 +1,7 @@
 namespace ImageTool;
 
 /// <summary>How an image and the images below it combine: the rules every format shares.</summary>
-public static class BackingChain
+internal static class BackingChain
 {
     /// <summary>Reads from a backing image; bytes past its end (a shorter base) read as zeros, no base reads zeros.</summary>
     public static void Read(IBlockDevice? backing, long offset, Span<byte> buffer)

@@ -19,13 +19,9 @@ public static class DiskImage
         {
             return FormatRegistry.Open(path, options ?? new OpenOptions());
         }
-        catch (ImageLockedException e)
-        {
-            throw new ImageLockedException($"Could not open '{options?.DisplayName ?? path}': {e.Message}", e);
-        }
         catch (ImageFormatException e)
         {
-            throw new ImageFormatException($"Could not open '{options?.DisplayName ?? path}': {e.Message}", e) { OmitFinalNewline = e.OmitFinalNewline };
+            throw e.WithMessage($"Could not open '{options?.DisplayName ?? path}': {e.Message}");
         }
     }
 
@@ -125,7 +121,7 @@ public static class DiskImage
                         // into something else. Recording the format probed once closes that hole just as well.
                         if (!request.RecordProbedBackingFormat)
                             throw new ImageFormatException($"Backing file specified without backing format\nDetected format of {detected}.")
-                            { OmitFinalNewline = true };
+                            { EndsLine = false };
                         options.Set("backing_fmt", detected);
                         request.Warning?.Invoke($"warning: Backing file specified without backing format; probed '{detected}' and recorded it in the image (add -F {detected} to say so)");
                     }

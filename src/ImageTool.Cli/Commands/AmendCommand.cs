@@ -49,7 +49,7 @@ internal static class AmendCommand
                     ? new ProgressMeter(p => context.Out.Write(string.Create(CultureInfo.InvariantCulture, $"    ({p:F2}/100%)\r")))
                     : null;
                 AmendOperation.Run(image, CommonOptions.ParseImageOptions(lists), result.GetValue(force),
-                    meter == null ? null : p => meter.Report(p));
+                    meter);
             }
             finally
             {

@@ -38,7 +38,7 @@ internal static class CommitCommand
                 Drop = result.GetValue(drop),
                 Secrets = open.Secrets,
                 Warning = context.Warn,
-                Progress = showProgress ? p => context.Out.Write(string.Create(CultureInfo.InvariantCulture, $"    ({p:F2}/100%)\r")) : null,
+                Progress = showProgress ? new ProgressMeter(p => context.Out.Write(string.Create(CultureInfo.InvariantCulture, $"    ({p:F2}/100%)\r"))) : null,
             });
             if (showProgress) context.Out.Write("\n");
             if (!quietMode) context.Out.WriteLine("Image committed.");

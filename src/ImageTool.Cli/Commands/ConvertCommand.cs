@@ -116,7 +116,7 @@ internal static class ConvertCommand
                 Secrets = secrets,
                 Bitmaps = result.GetValue(bitmaps),
                 SkipBrokenBitmaps = result.GetValue(skipBroken),
-                Progress = showProgress ? p => context.Out.Write(string.Create(CultureInfo.InvariantCulture, $"    ({p:F2}/100%)\r")) : null,
+                Progress = showProgress ? new ProgressMeter(p => context.Out.Write(string.Create(CultureInfo.InvariantCulture, $"    ({p:F2}/100%)\r"))) : null,
             });
             if (showProgress) context.Out.Write("\n");
             return 0;

@@ -54,7 +54,7 @@ internal static class CreateCommand
             }
             catch (ImageFormatException e)
             {
-                throw new ImageFormatException($"{path}: {e.Message}", e) { OmitFinalNewline = e.OmitFinalNewline };
+                throw e.WithMessage($"{path}: {e.Message}");
             }
             catch (ArgumentException e)
             {

@@ -141,7 +141,7 @@ internal static class LuksVolume
     }
 
     private static ImageFormatException SlotWriteError(string message, int slot) =>
-        new($"{message}: Numerical result out of range\nFailed to write to keyslot {slot}") { OmitFinalNewline = true };
+        new($"{message}: Numerical result out of range\nFailed to write to keyslot {slot}") { EndsLine = false };
 
     /// <summary>
     /// A fresh key slot holding <paramref name="masterKey"/> under <paramref name="password"/> at the place of slot

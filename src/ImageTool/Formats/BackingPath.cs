@@ -1,7 +1,7 @@
 namespace ImageTool.Formats;
 
 /// <summary>qemu's rule for backing names: relative names are joined to the overlay's directory, textually.</summary>
-public static class BackingPath
+internal static class BackingPath
 {
     public static string Resolve(string overlayPath, string backingName)
     {

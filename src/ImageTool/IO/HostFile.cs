@@ -9,7 +9,7 @@ namespace ImageTool.IO;
 /// A file an image lives in: positional I/O (pread/pwrite through RandomAccess), holes, allocation and size.
 /// Every format reads and writes its files through this one type.
 /// </summary>
-public sealed class HostFile : IDisposable
+internal sealed class HostFile : IDisposable
 {
     private readonly SafeFileHandle _handle;
 

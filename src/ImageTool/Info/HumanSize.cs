@@ -3,7 +3,7 @@ using System.Globalization;
 namespace ImageTool.Info;
 
 /// <summary>qemu's size_to_str (util/cutils.c): a power of 1024 chosen so the value stays below 1000, printed with C "%0.3g".</summary>
-public static class HumanSize
+internal static class HumanSize
 {
     private static readonly string[] Prefixes = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
 

@@ -7,7 +7,7 @@ namespace ImageTool.Info;
 /// qemu-img's human dump of a value tree (the "Format specific information:" block): 4 spaces per level,
 /// '-' in keys printed as spaces, lists as "[i]:".
 /// </summary>
-public static class HumanTreeWriter
+internal static class HumanTreeWriter
 {
     public static void WriteObject(StringBuilder sb, InfoObject obj, int depth)
     {

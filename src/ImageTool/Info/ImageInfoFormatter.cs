@@ -4,7 +4,7 @@ using System.Text;
 namespace ImageTool.Info;
 
 /// <summary>Renders <see cref="ImageInfo"/> exactly as qemu-img 7.2's <c>info</c> does, human and JSON.</summary>
-public static class ImageInfoFormatter
+internal static class ImageInfoFormatter
 {
     public static string Human(IReadOnlyList<ImageInfo> chain)
     {

@@ -4,7 +4,7 @@ using System.Text;
 namespace ImageTool.Info;
 
 /// <summary>qemu's pretty JSON: 4-space indent, members in hash order, a final newline.</summary>
-public static class QemuJsonWriter
+internal static class QemuJsonWriter
 {
     public static string Write(InfoNode node)
     {

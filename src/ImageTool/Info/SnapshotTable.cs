@@ -4,7 +4,7 @@ using System.Text;
 namespace ImageTool.Info;
 
 /// <summary>qemu's snapshot table (bdrv_snapshot_dump), shared by <c>info</c> and <c>snapshot -l</c>.</summary>
-public static class SnapshotTable
+internal static class SnapshotTable
 {
     public static void Write(StringBuilder sb, IReadOnlyList<SnapshotInfo> snapshots)
     {

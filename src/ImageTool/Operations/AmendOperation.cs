@@ -19,7 +19,7 @@ public static class AmendOperation
     /// reports them: 0 once the options are accepted, then the format's steps, then 100 (also after a refusal).
     /// </summary>
     /// <remarks><paramref name="cancellationToken"/> is honoured before the image is changed; the format's amendment runs to its end.</remarks>
-    public static void Run(IImage image, ImageOptions options, bool force = false, Action<float>? progress = null,
+    public static void Run(IImage image, ImageOptions options, bool force = false, IProgress<double>? progress = null,
         CancellationToken cancellationToken = default)
     {
         string format = image.Format.Name;
@@ -37,13 +37,13 @@ public static class AmendOperation
             throw new ImageFormatException(createOnly ? $"{e.Message}\nThis option is only supported for image creation" : e.Message, e);
         }
         cancellationToken.ThrowIfCancellationRequested();
-        progress?.Invoke(0);
+        progress?.Report(0);
         try
         {
-            amendable.Amend(options, force, progress == null ? null : (done, total) => progress(100f * done / total));
+            amendable.Amend(options, force, progress == null ? null : (done, total) => progress.Report(100f * done / total));
             image.Flush();
         }
-        finally { progress?.Invoke(100); }
+        finally { progress?.Report(100); }
     }
 
     private static bool Parses(ImageOptions options, IReadOnlyList<OptionSpec> schema)

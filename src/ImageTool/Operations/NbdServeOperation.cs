@@ -5,7 +5,7 @@ using ImageTool.Options;
 namespace ImageTool.Operations;
 
 /// <summary><c>img nbd</c>: serves one image over NBD as qemu-nbd does, through the block layer.</summary>
-public static class NbdServeOperation
+internal static class NbdServeOperation
 {
     /// <summary>
     /// Opens the image (holding qemu's image locks), listens, calls <paramref name="ready"/> once clients can

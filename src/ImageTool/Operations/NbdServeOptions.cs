@@ -1,7 +1,7 @@
 namespace ImageTool.Operations;
 
 /// <summary>What <c>img nbd</c> serves and how, in qemu-nbd's terms.</summary>
-public sealed record NbdServeOptions
+internal sealed record NbdServeOptions
 {
     /// <summary>The image to serve (any format and backing chain).</summary>
     public required string Path { get; init; }

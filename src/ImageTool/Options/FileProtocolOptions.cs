@@ -1,7 +1,7 @@
 namespace ImageTool.Options;
 
 /// <summary>Options of qemu's 'file' protocol driver, which <c>-o help FILE</c> lists beside a format's own.</summary>
-public static class FileProtocolOptions
+internal static class FileProtocolOptions
 {
     public static readonly OptionSpec Nocow = new("nocow", OptionType.Bool, "Turn off copy-on-write (valid only on btrfs)", Protocol: true);
     public static readonly OptionSpec Preallocation = new("preallocation", OptionType.String, "Preallocation mode (allowed values: off, falloc, full)", Protocol: true);

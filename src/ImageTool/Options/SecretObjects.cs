@@ -3,7 +3,7 @@ using System.Text;
 namespace ImageTool.Options;
 
 /// <summary>qemu's <c>--object secret,id=ID,data=...|file=...[,format=raw|base64]</c>: secrets by id.</summary>
-public static class SecretObjects
+internal static class SecretObjects
 {
     /// <summary>The secret named <paramref name="id"/>, with qemu's error when there is none.</summary>
     internal static string Lookup(IReadOnlyDictionary<string, string>? secrets, string id) =>

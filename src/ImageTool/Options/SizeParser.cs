@@ -3,7 +3,7 @@ using System.Globalization;
 namespace ImageTool.Options;
 
 /// <summary>qemu's size syntax (qemu_strtosz): decimal or 0x hex, optional fraction with a suffix, one of b k M G T P E.</summary>
-public static class SizeParser
+internal static class SizeParser
 {
     public enum Error { None, Invalid, OutOfRange }
 

@@ -24,7 +24,7 @@ public class CancellationTests
             OutputFormat = "qcow2",
             Compress = compress,
             SourceOptions = new OpenOptions { Format = "raw" },
-            Progress = p => { if (p >= 30) cts.Cancel(); },
+            Progress = new SyncProgress<double>(p => { if (p >= 30) cts.Cancel(); }),
         };
 
         var e = Assert.Throws<OperationCanceledException>(() => ConvertOperation.Run([dir["src.raw"]], dir["dst.qcow2"], options, cts.Token));
@@ -62,7 +62,7 @@ public class CancellationTests
         using var cts = new CancellationTokenSource();
 
         var e = Assert.Throws<OperationCanceledException>(() => CommitOperation.Run(dir["top.qcow2"],
-            new CommitOptions { Progress = p => { if (p >= 30) cts.Cancel(); } }, cts.Token));
+            new CommitOptions { Progress = new SyncProgress<double>(p => { if (p >= 30) cts.Cancel(); }) }, cts.Token));
 
         Assert.That(e!.Message, Does.StartWith("Commit cancelled: ").And.Contain("was flushed, so it is consistent"));
         Assert.That(Tools.QemuImg("check", dir["base.qcow2"]).Ok().Stdout, Does.Contain("No errors were found on the image."));

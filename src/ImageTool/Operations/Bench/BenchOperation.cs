@@ -43,6 +43,7 @@ public static class BenchOperation
                         else device.Read(offset, buffer);
                         long done = Interlocked.Increment(ref completed);
                         if (o.Write && o.FlushInterval > 0 && (o.Count - done) % o.FlushInterval == 0) device.Flush();
+                        if (o.Progress != null && done % Math.Max(1, o.Count / 100) == 0) o.Progress.Report(100.0 * done / o.Count);
                     }
                     catch (Exception e) when (e is IOException or ArgumentException or ImageFormatException)
                     {
@@ -56,6 +57,7 @@ public static class BenchOperation
         watch.Stop();
         cancellationToken.ThrowIfCancellationRequested();
         if (failure != null) throw new IOException("Failed request: Input/output error", failure);
+        o.Progress?.Report(100);
         return watch.Elapsed;
     }
 }

@@ -13,4 +13,10 @@ public sealed record BenchOptions
     public byte Pattern { get; init; }
     /// <summary>Flush after every this many completed writes; 0 = never.</summary>
     public int FlushInterval { get; init; }
+
+    /// <summary>
+    /// Receives the percentage of requests completed (about every hundredth request, and 100 at the end); reported
+    /// from the worker threads, so it must be thread-safe.
+    /// </summary>
+    public IProgress<double>? Progress { get; init; }
 }

@@ -111,9 +111,8 @@ public static class CommitOperation
     }
 
     /// <summary>Copies every range allocated above the base, reading through the top.</summary>
-    private static void Copy(List<IImage> above, IImage target, Action<double>? progress, CancellationToken cancellationToken)
+    private static void Copy(List<IImage> above, IImage target, IProgress<double>? meter, CancellationToken cancellationToken)
     {
-        var meter = progress == null ? null : new ProgressMeter(progress);
         meter?.Report(0);
         var top = above[0];
         byte[] buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);

@@ -11,6 +11,6 @@ public sealed record CommitOptions
     public bool Drop { get; init; }
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }
     public Action<ImageWarning>? Warning { get; init; }
-    /// <summary>Receives progress in percent (qemu's -p).</summary>
-    public Action<double>? Progress { get; init; }
+    /// <summary>Receives progress in percent (qemu's -p): 0 first, 100 last, as often as a chunk is copied.</summary>
+    public IProgress<double>? Progress { get; init; }
 }

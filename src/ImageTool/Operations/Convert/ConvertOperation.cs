@@ -59,7 +59,7 @@ public static class ConvertOperation
         if (options.Compress || output is ICompressedClusterWriter { NeedsCompressedWrites: true })
             compressor = output as ICompressedClusterWriter ?? throw new UnsupportedFeatureException("Compression not supported for this file format");
 
-        var progress = options.Progress == null ? null : new ProgressMeter(options.Progress);
+        var progress = options.Progress;
         progress?.Report(0);
         // Like qemu, progress counts only the bytes that will be copied, found by a block-status pass first.
         long toCopy = progress == null ? 0 : sources.Sum(s => CountCopied(s, options, cancellationToken));
@@ -156,7 +156,7 @@ public static class ConvertOperation
 
     /// <summary>The copy loop for one target; keeps the buffers and progress state.</summary>
     private sealed class Copier(IImage output, ConvertOptions options, long toCopy, ICompressedClusterWriter? compressor,
-        ProgressMeter? progress, CancellationToken cancellationToken)
+        IProgress<double>? progress, CancellationToken cancellationToken)
     {
         // Chunks read and scanned ahead of the writer on as many threads: reading overlaps writing, as with qemu-img's
         // 8 coroutines (-m), whose requests run on threads of their own too.

@@ -23,8 +23,8 @@ public sealed record ConvertOptions
     /// <summary>Open options for the sources (format, force-share, secrets).</summary>
     public OpenOptions SourceOptions { get; init; } = new();
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }
-    /// <summary>Receives progress in percent (0..100).</summary>
-    public Action<double>? Progress { get; init; }
+    /// <summary>Receives progress in percent (0 first, 100 last), as often as a chunk is copied.</summary>
+    public IProgress<double>? Progress { get; init; }
     /// <summary>--bitmaps: copy the source's persistent dirty bitmaps; --skip-broken-bitmaps leaves out inconsistent ones.</summary>
     public bool Bitmaps { get; init; }
     public bool SkipBrokenBitmaps { get; init; }

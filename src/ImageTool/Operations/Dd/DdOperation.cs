@@ -41,6 +41,7 @@ public static class DdOperation
         byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
+            o.Progress?.Report(0);
             for (long at = start; at < size;)
             {
                 if (cancellationToken.IsCancellationRequested)
@@ -54,8 +55,10 @@ public static class DdOperation
                 input.Read(at, buffer.AsSpan(0, n));
                 output.Write(at - start, buffer.AsSpan(0, n));
                 at += n;
+                o.Progress?.Report(100.0 * (at - start) / (size - start));
             }
             output.Flush();
+            o.Progress?.Report(100);
         }
         finally
         {

@@ -5,4 +5,7 @@ public sealed record DdOptions(string Input, string Output, long BlockSize = 512
 {
     public OpenOptions SourceOptions { get; init; } = new();
     public string OutputFormat { get; init; } = "raw";
+
+    /// <summary>Receives progress in percent of the bytes to copy: 0 first, 100 last, once per block.</summary>
+    public IProgress<double>? Progress { get; init; }
 }

@@ -101,7 +101,7 @@ public class RawInteropTests
         using var dir = new TempDir();
         SeededData.WriteRaw(dir["src.raw"], 16 << 20, 3, (0, 4096), (8 << 20, 4 << 20));
         var seen = new List<double>();
-        ConvertOperation.Run([dir["src.raw"]], dir["dst.raw"], new ConvertOptions { Progress = seen.Add });
+        ConvertOperation.Run([dir["src.raw"]], dir["dst.raw"], new ConvertOptions { Progress = new SyncProgress<double>(seen.Add) });
         Assert.That(seen[0], Is.Zero);
         Assert.That(seen[^1], Is.EqualTo(100));
         Assert.That(seen, Is.Ordered);

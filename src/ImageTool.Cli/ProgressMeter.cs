@@ -1,10 +1,10 @@
-namespace ImageTool.Operations;
+namespace ImageTool.Cli;
 
 /// <summary>
 /// qemu's progress reporting (util/qemu-progress.c): a value is passed on when it moved by more than
 /// one point (<paramref name="minStep"/>: compare uses 2), and always at 0 and 100.
 /// </summary>
-public sealed class ProgressMeter(Action<double> sink, float minStep = 1) : IProgress<double>
+internal sealed class ProgressMeter(Action<double> sink, float minStep = 1) : IProgress<double>
 {
     private float _lastPrinted;
 
