@@ -98,6 +98,8 @@ internal static class FormatRegistry
 
     public static IImageFormat ProbeFile(string path, OpenOptions? options = null)
     {
+        // A vvfat disk starts with its MBR or boot sector: raw, known without scanning the directory twice.
+        if (ImageTool.Protocols.Vvfat.VvfatName.IsVvfat(path)) return RawFormat.Instance;
         using var file = options == null ? HostFile.Open(path, readOnly: true) : HostFile.Open(path, options with { ReadOnly = true });
         Span<byte> header = stackalloc byte[MaxProbeSize];
         int n;

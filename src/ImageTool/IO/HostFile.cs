@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using ImageTool.Protocols;
 using ImageTool.Protocols.Curl;
+using ImageTool.Protocols.Vvfat;
 using Microsoft.Win32.SafeHandles;
 
 namespace ImageTool.IO;
@@ -51,6 +52,9 @@ internal sealed class HostFile : IDisposable
     /// <summary>The container is reached over the network: no host locks, sizes or allocation.</summary>
     internal bool IsRemote => _remote != null;
 
+    /// <summary>A vvfat directory disk, whose node (like qemu's) has no driver info: info shows no dirty flag.</summary>
+    internal bool IsVvfat => _remote is VvfatDisk;
+
     /// <summary>A block or character device (qemu's host_device protocol) rather than a regular file.</summary>
     internal bool IsDevice => _kind is HostFileKind.BlockDevice or HostFileKind.CharacterDevice;
 
@@ -63,6 +67,11 @@ internal sealed class HostFile : IDisposable
         if (protocol != null) CheckProtocol(path, protocol);
         var curl = Formats.FormatRegistry.Find(protocol ?? "") as CurlProtocol;
         if (curl != null || CurlProtocol.ForUrl(path) != null) return OpenRemote(path, options, curl);
+        if (VvfatName.IsVvfat(path))
+        {
+            t_pendingLock = null;
+            return new HostFile(VvfatDisk.Open(path, options.ReadOnly, options.Warning));
+        }
         var file = Open(path, options.ReadOnly);
         file._syncOnFlush = options.Cache != CacheMode.Unsafe;
         // Like qemu's cache.direct (-t none, directsync): O_DIRECT, here for block devices only, whose

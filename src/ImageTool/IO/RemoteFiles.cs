@@ -10,7 +10,9 @@ internal static class RemoteFiles
 
     /// <summary>Connects when <paramref name="name"/> is a URL of a known protocol; null for a host path.</summary>
     public static IRemoteFile? TryOpen(string name, bool readOnly) =>
-        NbdAddress.IsNbdUrl(name) ? NbdRemoteFile.Open(NbdAddress.ParseUrl(name), readOnly) : null;
+        NbdAddress.IsNbdUrl(name) ? NbdRemoteFile.Open(NbdAddress.ParseUrl(name), readOnly)
+        : Protocols.Vvfat.VvfatName.IsVvfat(name) ? Protocols.Vvfat.VvfatDisk.Open(name, readOnly, warning: null)
+        : null;
 
     /// <summary>
     /// The URL for <c>--image-opts</c> naming a network protocol, as the driver (<c>driver=nbd,server.type=...</c>)

@@ -110,7 +110,7 @@ internal sealed class RawImage : IImage, IResizable
         Format = Format.Name,
         VirtualSize = Length,
         ActualSize = _file.AllocatedBytes,
-        DirtyFlag = false,
+        DirtyFlag = _file.IsVvfat ? null : false,
     };
 
     public void Dispose() => _file.Dispose();
