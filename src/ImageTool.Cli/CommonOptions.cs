@@ -31,7 +31,10 @@ internal static class CommonOptions
         if (!imageOpts) return (filename, options);
         if (format != null) throw new UsageException("--image-opts and --format are mutually exclusive", showTryHint: false);
         var parsed = new ImageOptions().Parse(filename);
-        string path = DiskImage.NetworkName(parsed) ?? DiskImage.ImageOptsFileName(parsed, filename)
+        string? network;
+        try { network = DiskImage.NetworkName(parsed); }
+        catch (ImageFormatException e) { throw new ImageFormatException($"Could not open '{filename}': {e.Message}", e); }
+        string path = network ?? DiskImage.ImageOptsFileName(parsed, filename)
             ?? throw new UsageException("A block device must be specified for \"file\"", showTryHint: false);
         return (path, options with { Format = parsed.GetString("driver"), DriverOptions = parsed, DisplayName = filename });
     }

@@ -16,6 +16,7 @@ using ImageTool.IO;
 using ImageTool.Nbd;
 using ImageTool.Options;
 using ImageTool.Protocols;
+using ImageTool.Rbd;
 using ImageTool.Protocols.Curl;
 
 namespace ImageTool.Formats;
@@ -59,6 +60,7 @@ internal static class FormatRegistry
         CurlProtocol.Ftp,
         CurlProtocol.Ftps,
         NbdFormat.Instance,
+        RbdFormat.Instance,
     ];
 
     public static IImageFormat? Find(string name) =>
@@ -120,14 +122,23 @@ internal static class FormatRegistry
             format = Find(options.Format) ?? throw new ImageFormatException($"Unknown driver '{options.Format}'");
         else
             format = ProbeFile(path, options);
-        if (probed && format == RawFormat.Instance && !options.ReadOnly)
-            options.Warning?.Invoke(
-                $"WARNING: Image format was not specified for '{path}' and probing guessed raw.\n" +
-                "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n" +
-                "         Specify the 'raw' format explicitly to remove the restrictions.");
+        // A volume (rbd:) is opened before qemu probes it, so a failed writable open comes before the warning.
+        if (probed && format == RawFormat.Instance && !options.ReadOnly && RemoteFiles.IsVolume(path))
+        {
+            var image = format.Open(path, options with { FormatWasProbed = probed });
+            WarnProbedRaw(path, options);
+            return image;
+        }
+        if (probed && format == RawFormat.Instance && !options.ReadOnly) WarnProbedRaw(path, options);
         using (HostFile.ExpectLock(ImageLock.For(path, hasMetadata: !(format == RawFormat.Instance || IsProtocol(format.Name)) || isBacking, options.ReadOnly, options.ForceShare)))
             return format.Open(path, options with { FormatWasProbed = probed });
     }
+
+    private static void WarnProbedRaw(string path, OpenOptions options) =>
+            options.Warning?.Invoke(
+                $"WARNING: Image format was not specified for '{RemoteFiles.NodeName(path)}' and probing guessed raw.\n" +
+                "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n" +
+                "         Specify the 'raw' format explicitly to remove the restrictions.");
 
     /// <summary>Opens an image and, when asked, its whole backing chain read-only.</summary>
     public static IImage Open(string path, OpenOptions options)

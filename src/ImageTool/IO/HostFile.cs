@@ -51,6 +51,9 @@ public sealed class HostFile : IDisposable
     /// <summary>The container is reached over the network: no host locks, sizes or allocation.</summary>
     internal bool IsRemote => _remote != null;
 
+    /// <summary>The container is a volume of a block store (rbd): resizable, with snapshots.</summary>
+    internal IRemoteVolume? Volume => _remote as IRemoteVolume;
+
     /// <summary>A block or character device (qemu's host_device protocol) rather than a regular file.</summary>
     internal bool IsDevice => _kind is HostFileKind.BlockDevice or HostFileKind.CharacterDevice;
 
@@ -298,6 +301,11 @@ public sealed class HostFile : IDisposable
 
     public void SetLength(long length)
     {
+        if (_remote is IRemoteVolume volume)
+        {
+            if (length != volume.Length) volume.Resize(length);
+            return;
+        }
         if (_remote != null)
         {
             if (length != _remote.Length) throw new IOException("Cannot resize NBD nodes");
