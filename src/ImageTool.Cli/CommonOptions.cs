@@ -33,7 +33,10 @@ internal static class CommonOptions
         var parsed = new ImageOptions().Parse(filename);
         if (forceShare && parsed.GetString("force-share") is "off" or "false" or "no")
             throw new UsageException("--force-share/-U conflicts with image options", showTryHint: false);
-        string path = DiskImage.NetworkName(parsed) ?? DiskImage.ImageOptsFileName(parsed, filename)
+        string? network;
+        try { network = DiskImage.NetworkName(parsed); }
+        catch (ImageFormatException e) { throw new ImageFormatException($"Could not open '{filename}': {e.Message}", e); }
+        string path = network ?? DiskImage.ImageOptsFileName(parsed, filename)
             ?? throw new UsageException("A block device must be specified for \"file\"", showTryHint: false);
         return (path, options with { Format = parsed.GetString("driver"), DriverOptions = parsed, DisplayName = filename });
     }

@@ -70,6 +70,9 @@ public static class DiskImage
             ?? throw new ImageFormatException($"Unknown file format '{request.Format}'");
         CheckCanCreate(format);
         var schema = format.CreateOptions;
+        // On a volume protocol (rbd:) the protocol's creation options replace the host file's, as in qemu.
+        if (IO.RemoteFiles.VolumeCreateOptions(request.Path) is { } volumeOptions)
+            schema = [.. schema.Where(s => !s.Protocol && s.Name != "size"), .. volumeOptions];
         var options = request.Options;
         if (options.Contains("backing_file") && !schema.Any(s => s.Name == "backing_file"))
             throw new ImageFormatException($"Backing file not supported for file format '{format.Name}'");

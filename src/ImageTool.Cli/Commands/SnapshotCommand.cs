@@ -45,9 +45,9 @@ internal static class SnapshotCommand
                 Warning = w => { warnings.Add(w); context.Warn(w); },
             });
             // qemu reopens a driver without snapshots around the failed revert, so its open warnings repeat.
-            if (applyName != null && !SnapshotOperation.Supports(image)) warnings.ForEach(context.Warn);
+            if (applyName != null && SnapshotOperation.ReopensOnApply(image)) warnings.ForEach(context.Warn);
             if (listing) context.Out.Write(SnapshotOperation.List(image));
-            else if (createName != null) SnapshotOperation.Create(image, createName, DateTimeOffset.Now);
+            else if (createName != null) SnapshotOperation.Create(image, createName, DateTimeOffset.Now, m => context.Err.WriteLine($"{Cli.Program}: {m}"));
             else if (applyName != null) SnapshotOperation.Apply(image, applyName, m => context.Err.WriteLine($"{Cli.Program}: {m}"));
             else SnapshotOperation.Delete(image, deleteName!);
             return 0;

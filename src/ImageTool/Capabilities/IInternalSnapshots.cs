@@ -12,14 +12,23 @@ internal interface IInternalSnapshots
     /// <summary>The snapshot table, in stored order.</summary>
     IReadOnlyList<SnapshotInfo> Snapshots { get; }
 
-    /// <summary>A new snapshot of the current state (duplicate names allowed).</summary>
-    void CreateSnapshot(string name, DateTimeOffset now);
+    /// <summary>
+    /// A new snapshot of the current state (duplicate names allowed where the format does). <paramref name="report"/>
+    /// receives what qemu prints on a line of its own before such a failure.
+    /// </summary>
+    void CreateSnapshot(string name, DateTimeOffset now, Action<string>? report = null);
 
     /// <summary>
     /// Reverts the current state to the snapshot with that ID or, failing that, that name. <paramref name="report"/>
     /// receives what qemu prints on a line of its own before such a failure.
     /// </summary>
     void ApplySnapshot(string idOrName, Action<string>? report = null);
+
+    /// <summary>
+    /// qemu reopens the image around a revert (a raw image passing snapshots to its protocol node), so the
+    /// warnings of its open are printed again.
+    /// </summary>
+    bool ApplyReopens => false;
 
     /// <summary>Deletes the first snapshot with that name.</summary>
     void DeleteSnapshot(string name);

@@ -16,6 +16,7 @@ using ImageTool.IO;
 using ImageTool.Nbd;
 using ImageTool.Options;
 using ImageTool.Protocols;
+using ImageTool.Rbd;
 using ImageTool.Protocols.Curl;
 using ImageTool.Protocols.Null;
 
@@ -62,6 +63,7 @@ internal static class FormatRegistry
         NbdFormat.Instance,
         NullProtocol.Co,
         NullProtocol.Aio,
+        RbdFormat.Instance,
     ];
 
     public static IImageFormat? Find(string name) =>
@@ -128,11 +130,14 @@ internal static class FormatRegistry
             format = Find(options.Format) ?? throw new ImageFormatException($"Unknown driver '{options.Format}'");
         else
             format = ProbeFile(path, options);
-        if (probed && format == RawFormat.Instance && !options.ReadOnly)
-            options.Warning?.Invoke(
-                $"WARNING: Image format was not specified for '{path}' and probing guessed raw.\n" +
-                "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n" +
-                "         Specify the 'raw' format explicitly to remove the restrictions.");
+        // A volume (rbd:) is opened before qemu probes it, so a failed writable open comes before the warning.
+        if (probed && format == RawFormat.Instance && !options.ReadOnly && RemoteFiles.IsVolume(path))
+        {
+            var image = format.Open(path, options with { FormatWasProbed = probed });
+            WarnProbedRaw(path, options);
+            return image;
+        }
+        if (probed && format == RawFormat.Instance && !options.ReadOnly) WarnProbedRaw(path, options);
         // qemu's file.locking=off (locking=off on the protocol itself): no image locks at all.
         string? locking = options.DriverOptions?.GetString(IsProtocol(format.Name) ? "locking" : "file.locking");
         if (locking is "off" or "false" or "no")
@@ -174,8 +179,15 @@ internal static class FormatRegistry
     {
         if (HostPath.ProtocolPrefix(name) is not { } prefix) return;
         if (prefix is "file" or "json" || prefix.StartsWith("nbd+", StringComparison.Ordinal) || IsProtocol(prefix)) return;
+        if (Protocols.Vvfat.VvfatName.IsVvfat(name)) return;
         throw new ImageFormatException($"Unknown protocol '{prefix}'");
     }
+
+    private static void WarnProbedRaw(string path, OpenOptions options) =>
+            options.Warning?.Invoke(
+                $"WARNING: Image format was not specified for '{RemoteFiles.NodeName(path)}' and probing guessed raw.\n" +
+                "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n" +
+                "         Specify the 'raw' format explicitly to remove the restrictions.");
 
     /// <summary>Opens an image and, when asked, its whole backing chain read-only.</summary>
     public static IImage Open(string path, OpenOptions options)

@@ -55,6 +55,9 @@ internal sealed class HostFile : IDisposable
     /// <summary>A vvfat directory disk, whose node (like qemu's) has no driver info: info shows no dirty flag.</summary>
     internal bool IsVvfat => _remote is VvfatDisk;
 
+    /// <summary>The container is a volume of a block store (rbd): resizable, with snapshots.</summary>
+    internal IRemoteVolume? Volume => _remote as IRemoteVolume;
+
     /// <summary>A block or character device (qemu's host_device protocol) rather than a regular file.</summary>
     internal bool IsDevice => _kind is HostFileKind.BlockDevice or HostFileKind.CharacterDevice;
 
@@ -309,6 +312,11 @@ internal sealed class HostFile : IDisposable
 
     public void SetLength(long length)
     {
+        if (_remote is IRemoteVolume volume)
+        {
+            if (length != volume.Length) volume.Resize(length);
+            return;
+        }
         if (_remote != null)
         {
             if (length != _remote.Length) throw new IOException("Cannot resize NBD nodes");

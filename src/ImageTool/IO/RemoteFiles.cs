@@ -1,27 +1,50 @@
 using ImageTool.Nbd;
 using ImageTool.Options;
+using ImageTool.Rbd;
 
 namespace ImageTool.IO;
 
-/// <summary>The URL schemes whose names <see cref="HostFile.Open(string, bool)"/> opens over the network (nbd://, nbd+unix://).</summary>
+/// <summary>The names <see cref="HostFile.Open(string, bool)"/> opens over the network (nbd://, nbd+unix://, rbd:).</summary>
 internal static class RemoteFiles
 {
-    public static bool IsRemote(string name) => NbdAddress.IsNbdUrl(name);
+    public static bool IsRemote(string name) => NbdAddress.IsNbdUrl(name) || RbdSpec.IsRbdName(name);
+
+    /// <summary>Whether the name is a volume of a block store (rbd:), which is created rather than opened as a file.</summary>
+    public static bool IsVolume(string name) => RbdSpec.IsRbdName(name);
 
     /// <summary>Connects when <paramref name="name"/> is a URL of a known protocol; null for a host path.</summary>
     public static IRemoteFile? TryOpen(string name, bool readOnly) =>
         NbdAddress.IsNbdUrl(name) ? NbdRemoteFile.Open(NbdAddress.ParseUrl(name), readOnly)
         : Protocols.Vvfat.VvfatName.IsVvfat(name) ? Protocols.Vvfat.VvfatDisk.Open(name, readOnly, warning: null)
+        : RbdSpec.IsRbdName(name) ? RbdRemoteFile.Open(name, readOnly)
         : null;
 
+    /// <summary>The creation options of the volume protocol of <paramref name="name"/> (size, cluster_size), or null.</summary>
+    public static IReadOnlyList<OptionSpec>? VolumeCreateOptions(string name) => RbdSpec.IsRbdName(name) ? RbdFormat.Instance.CreateOptions : null;
+
+    /// <summary>Creates a volume (<see cref="IsVolume"/>) of <paramref name="size"/> bytes; <paramref name="clusterSize"/> 0 is the store's default.</summary>
+    public static void CreateVolume(string name, long size, long clusterSize) => RbdRemoteFile.Create(name, size, clusterSize);
+
+    /// <summary>How qemu names the protocol node of <paramref name="name"/> in messages (an rbd node as json:{...}).</summary>
+    public static string NodeName(string name) => RbdSpec.IsRbdName(name) ? SafeRbdJsonName(name) : name;
+
+    private static string SafeRbdJsonName(string name)
+    {
+        try { return RbdSpec.ParseName(name).JsonName; }
+        catch (ImageFormatException) { return name; }
+    }
+
     /// <summary>
-    /// The URL for <c>--image-opts</c> naming a network protocol, as the driver (<c>driver=nbd,server.type=...</c>)
-    /// or as the container of a format (<c>driver=qcow2,file.driver=nbd,file.server...</c>); null otherwise.
+    /// The name for <c>--image-opts</c> naming a network protocol, as the driver (<c>driver=nbd,server.type=...</c>,
+    /// <c>driver=rbd,pool=...,image=...</c>) or as the container of a format (<c>driver=qcow2,file.driver=nbd,...</c>);
+    /// null otherwise.
     /// </summary>
     public static string? NameFromOptions(ImageOptions options)
     {
         if (options.GetString("driver") == "nbd") return NbdAddress.FromOptions(options, "").ToString();
         if (options.GetString("file.driver") == "nbd") return NbdAddress.FromOptions(options, "file.").ToString();
+        if (options.GetString("driver") == "rbd") return RbdSpec.FromOptions(options, "").ToName();
+        if (options.GetString("file.driver") == "rbd") return RbdSpec.FromOptions(options, "file.").ToName();
         return null;
     }
 }

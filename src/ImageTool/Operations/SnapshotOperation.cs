@@ -12,6 +12,9 @@ public static class SnapshotOperation
     /// <summary>Whether the image holds internal snapshots (other formats refuse every action but listing).</summary>
     public static bool Supports(IImage image) => image is IInternalSnapshots;
 
+    /// <summary>Whether qemu reopens the image to revert it (no snapshot support of its own), repeating its open warnings.</summary>
+    public static bool ReopensOnApply(IImage image) => image is not IInternalSnapshots snapshots || snapshots.ApplyReopens;
+
     /// <summary>qemu's "Snapshot list:" table, or nothing when the image has no snapshots.</summary>
     public static string List(IImage image)
     {
@@ -23,13 +26,13 @@ public static class SnapshotOperation
         return sb.ToString();
     }
 
-    public static void Create(IImage image, string name, DateTimeOffset now)
+    public static void Create(IImage image, string name, DateTimeOffset now, Action<string>? report = null)
     {
         if (image is not IInternalSnapshots snapshots)
             throw new ImageFormatException($"Could not create snapshot '{name}': -95 (Operation not supported)");
         try
         {
-            snapshots.CreateSnapshot(name, now);
+            snapshots.CreateSnapshot(name, now, report);
         }
         catch (ImageFormatException e)
         {

@@ -10,7 +10,7 @@ internal sealed partial class Qcow2Image : IInternalSnapshots, IPersistentBitmap
 {
     IReadOnlyList<SnapshotInfo> IInternalSnapshots.Snapshots => [.. Snapshots.Select(s => s.ToInfo())];
 
-    void IInternalSnapshots.CreateSnapshot(string name, DateTimeOffset now) => CreateSnapshot(name, now);
+    void IInternalSnapshots.CreateSnapshot(string name, DateTimeOffset now, Action<string>? report) => CreateSnapshot(name, now);
 
     void IInternalSnapshots.LoadSnapshotForReading(string? id, string? name) => LoadSnapshotForReading(id, name);
 

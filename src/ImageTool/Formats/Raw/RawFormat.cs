@@ -19,7 +19,7 @@ internal sealed class RawFormat : IImageFormat, IMeasurableFormat
         [FileProtocolOptions.Size, .. FileProtocolOptions.All];
 
     public IImage Open(string path, OpenOptions options) =>
-        new RawImage(HostFile.Open(path, options), this, options.FormatWasProbed && !options.ReadOnly);
+        RawVolumeImage.Open(HostFile.Open(path, options), this, options.FormatWasProbed && !options.ReadOnly);
 
     // qemu's raw_measure: the source's whole virtual size, or the size rounded up to whole sectors.
     public MeasureResult Measure(ImageOptions options, long? size, IImage? source, CancellationToken cancellationToken)
@@ -34,6 +34,12 @@ internal sealed class RawFormat : IImageFormat, IMeasurableFormat
         if (mode == "metadata") throw new ImageFormatException("Unsupported preallocation mode: metadata");
         if (mode is not ("off" or "falloc" or "full")) throw new ImageFormatException($"invalid parameter value: {mode}");
         long size = parameters.Size;
+        if (RemoteFiles.IsVolume(path))
+        {
+            // qemu's raw create over a volume protocol (rbd) creates the volume; it takes no preallocation.
+            RemoteFiles.CreateVolume(path, size, parameters.Options.GetSize("cluster_size") ?? 0);
+            return;
+        }
         using var file = HostFile.Create(path);
         CreateOnFile(file, size, mode);
     }
