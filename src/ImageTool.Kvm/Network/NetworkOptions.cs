@@ -38,7 +38,7 @@ internal sealed class NetworkOptions
     /// <summary>The NICs to build, in PCI slot order.</summary>
     public IReadOnlyList<NicSpec> Resolve()
     {
-        if (!_seen) return [new NicSpec(NicModel.E1000, Mac(0), new UserNetOptions())];
+        if (!_seen) return [new NicSpec(NicModel.E1000, Mac(0), new UserNetOptions(), IsDefault: true)];
         var nics = new List<NicSpec>();
         if (_hubNics.Count > 1 && _hubUsers.Count > 0) throw new ArgumentException("Only one NIC can share hub 0 with -net user (use -nic or -netdev for more)");
         if (_hubUsers.Count > 1) throw new ArgumentException("Only one -net user can be on hub 0 (use -nic or -netdev for more)");
