@@ -4,6 +4,7 @@ using ImageTool.Kvm.Devices;
 using ImageTool.Kvm.Disks;
 using ImageTool.Kvm.Interop;
 using ImageTool.Kvm.Machine;
+using ImageTool.Kvm.Network;
 
 namespace ImageTool.Kvm;
 
@@ -15,7 +16,10 @@ namespace ImageTool.Kvm;
 public static class KvmRunner
 {
     private const ushort VirtioIoBase = 0xC000;
+    private const ushort NicIoBase = 0xC200;
+    private const int FirstNicSlot = 5;
     private static readonly int[] VirtioIrqs = [10, 11, 5, 9];
+    private static readonly int[] NicIrqs = [11, 10, 9, 5, 7, 3];
 
     /// <summary>Runs the guest until it halts, resets or powers off, or the user quits; returns the exit code (0).</summary>
     /// <param name="options">What to boot.</param>
@@ -29,22 +33,24 @@ public static class KvmRunner
     public static int Run(RunOptions options, GuestConsole console, CancellationToken cancel = default, Action<ImageWarning>? warning = null)
     {
         var disks = new List<GuestDisk>();
+        var owned = new List<IDisposable>();
         try
         {
             foreach (var spec in options.Drives) disks.Add(GuestDisk.Open(spec, options.Snapshot, warning));
             using var vm = new Vm(options.Memory);
             using var vcpu = vm.CreateVcpu();
-            RunGuest(options, console, disks, vm, vcpu, cancel, warning); // halt, reset, power-off and quit all end with 0, as in qemu -no-reboot
+            RunGuest(options, console, disks, owned, vm, vcpu, cancel, warning); // halt, reset, power-off and quit all end with 0, as in qemu -no-reboot
             return 0;
         }
         finally
         {
+            for (int i = owned.Count - 1; i >= 0; i--) owned[i].Dispose();
             foreach (var disk in disks) disk.Dispose();
             console.Output.Flush();
         }
     }
 
-    private static StopReason RunGuest(RunOptions options, GuestConsole console, List<GuestDisk> disks, Vm vm, Vcpu vcpu,
+    private static StopReason RunGuest(RunOptions options, GuestConsole console, List<GuestDisk> disks, List<IDisposable> owned, Vm vm, Vcpu vcpu,
         CancellationToken cancel, Action<ImageWarning>? warning)
     {
         var bus = new IoBus();
@@ -72,6 +78,8 @@ public static class KvmRunner
             bus.Add(ioBase, VirtioBlk.BarSize, device);
             pci.Add(1 + i, device);
         }
+
+        AddNics(options.Nics, vm, bus, pci, owned, virtio.Count);
 
         if (options.Kernel != null)
         {
@@ -101,6 +109,34 @@ public static class KvmRunner
         finally
         {
             console.QuitRequested -= Quit;
+        }
+    }
+
+    // NICs after the virtio disks: slots from 5, I/O BARs from 0xC200 (256 bytes apart), IRQs the disks left.
+    private static void AddNics(IReadOnlyList<NicSpec> nics, Vm vm, IoBus bus, PciHost pci, List<IDisposable> owned, int virtioDisks)
+    {
+        var irqs = NicIrqs.Except(VirtioIrqs.Take(virtioDisks)).ToList();
+        int index = 0;
+        foreach (var nic in nics)
+        {
+            if (nic.Model != NicModel.VirtioNet)
+            {
+                if (nic.IsDefault) continue; // qemu's default e1000: not emulated yet, the guest runs without it
+                throw new ArgumentException($"NIC model {(nic.Model == NicModel.E1000 ? "e1000" : "ne2k_pci")} is not available in img run yet (use model=virtio)");
+            }
+            if (index >= irqs.Count) throw new ArgumentException($"At most {irqs.Count} NICs are supported");
+            UserNetwork? network = null;
+            if (nic.Backend != null)
+            {
+                network = new UserNetwork(nic.Backend);
+                owned.Add(network);
+            }
+            ushort ioBase = (ushort)(NicIoBase + index * 0x100);
+            var device = new VirtioNet(vm.Memory, network, nic.Mac, vm.SetIrq, irqs[index], ioBase);
+            owned.Add(device);
+            bus.Add(ioBase, VirtioNet.BarSize, device);
+            pci.Add(FirstNicSlot + index, device);
+            index++;
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ImageTool.Kvm.Network;
 
 namespace ImageTool.Kvm;
 
@@ -19,16 +20,22 @@ public sealed record RunOptions
     public string? Initrd { get; init; }
     public string? Append { get; init; }
 
+    /// <summary>Guest NICs with their user-mode networks; qemu's default (an e1000 on -net user) when no option says otherwise.</summary>
+    internal IReadOnlyList<NicSpec> Nics { get; init; } = [];
+
     /// <summary>
     /// Parses qemu-style arguments: <c>-m</c>, <c>-hda</c>, <c>-hdb</c>, <c>-cdrom</c>, <c>-boot c|d</c>,
     /// <c>-drive file=...,format=...,if=ide|virtio,media=disk|cdrom,readonly=on</c>, <c>-snapshot</c>,
-    /// <c>-kernel</c>, <c>-initrd</c>, <c>-append</c>, <c>-nographic</c>, <c>-serial stdio</c>; single or double dash.
+    /// <c>-kernel</c>, <c>-initrd</c>, <c>-append</c>, <c>-nographic</c>, <c>-serial stdio</c>, and the network options
+    /// <c>-net nic|user|none</c>, <c>-nic user|none</c>, <c>-netdev user</c>, <c>-device e1000|virtio-net-pci|ne2k_pci</c>;
+    /// single or double dash.
     /// </summary>
     /// <exception cref="ArgumentException">An unknown option or a bad value, worded like qemu.</exception>
     public static RunOptions Parse(IReadOnlyList<string> args)
     {
         var options = new RunOptions();
         var drives = new List<DriveSpec>();
+        var network = new NetworkOptions();
         DriveSpec? hda = null, hdb = null, cdrom = null;
         for (int i = 0; i < args.Count; i++)
         {
@@ -48,6 +55,7 @@ public sealed record RunOptions
                 case "-hdb": hdb = new DriveSpec(Value()); break;
                 case "-cdrom": cdrom = new DriveSpec(Value(), IsCdrom: true); break;
                 case "-drive": drives.Add(ParseDrive(Value())); break;
+                case "-net" or "-nic" or "-netdev" or "-device": network.TryAdd(name, Value()); break;
                 case "-boot": options = options with { Boot = ParseBoot(Value()) }; break;
                 case "-snapshot": options = options with { Snapshot = true }; break;
                 case "-kernel": options = options with { Kernel = Value() }; break;
@@ -79,7 +87,7 @@ public sealed record RunOptions
         if (all.Count == 0 && options.Kernel == null) throw new ArgumentException("No disk or kernel given (use -hda, -cdrom, -drive or -kernel)");
         if (options.Kernel == null && (options.Initrd != null || options.Append != null))
             throw new ArgumentException(options.Initrd != null ? "-initrd only allowed with -kernel option" : "-append only allowed with -kernel option");
-        return options with { Drives = all };
+        return options with { Drives = all, Nics = network.Resolve() };
     }
 
     private static long ParseMemory(string value)
