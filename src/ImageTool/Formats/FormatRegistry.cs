@@ -179,7 +179,7 @@ internal static class FormatRegistry
     {
         if (HostPath.ProtocolPrefix(name) is not { } prefix) return;
         if (prefix is "file" or "json" || prefix.StartsWith("nbd+", StringComparison.Ordinal) || IsProtocol(prefix)) return;
-        if (Protocols.Vvfat.VvfatName.IsVvfat(name)) return;
+        if (global::ImageTool.Protocols.Vvfat.VvfatName.IsVvfat(name)) return;
         throw new ImageFormatException($"Unknown protocol '{prefix}'");
     }
 
