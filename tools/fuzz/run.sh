@@ -67,7 +67,7 @@ seeds() { # seeds FORMAT DIR: a few small images of FORMAT
     vpc) qemu-img create -q -f vpc a 1M; qio vpc a -c "write -P 1 0 20k" ;;
     vhdx) qemu-img create -q -f vhdx -o block_size=1M,log_size=1M a 2M; qio vhdx a -c "write -P 1 0 20k" ;;
     vdi) qemu-img create -q -f vdi a 1M; qio vdi a -c "write -P 1 0 20k" ;;
-    qed) qemu-img create -q -f qed -o cluster_size=4k,table_size=1 -b base.raw -F raw a 1M; qio qed a -c "write -P 2 4k 8k" ;;
+    qed) qemu-img create -q -f qed -o cluster_size=4k,table_size=2 -b base.raw -F raw a 1M; qio qed a -c "write -P 2 4k 8k" ;;
     parallels) qemu-img create -q -f parallels -o cluster_size=4k a 1M; qio parallels a -c "write -P 1 0 20k" ;;
     luks) qemu-img create -q --object secret,id=s0,data=pw -f luks -o key-secret=s0,iter-time=1 a 64k ;;
     bochs) bximage -q -func=create -hd=1M -imgmode=growing a >/dev/null 2>&1 ;;

@@ -80,10 +80,35 @@ internal sealed class CowImage : IImage, ICheckable
     {
         long sector = offset / _sectorSize;
         set = IsSet(sector);
-        long end = (sector + 1) * _sectorSize;
         long stop = offset + limit;
-        while (end < stop && IsSet(end / _sectorSize) == set) end += _sectorSize;
-        return Math.Min(end, stop) - offset;
+        long stopSector = (stop + _sectorSize - 1) / _sectorSize;
+        long s = sector + 1;
+        // Whole bitmap bytes in the run's state are skipped at once: a disk of many GiB has a bitmap of many MiB.
+        while (s < stopSector)
+        {
+            if (s >= _header.BitmapSectors)
+            {
+                if (!set) s = stopSector; // sectors past the bitmap are never stored
+                break;
+            }
+            if ((s & 7) == 0)
+            {
+                long lastByte = Math.Min(_header.BitmapSectors, stopSector) >> 3;
+                if (lastByte > s >> 3)
+                {
+                    int differs = _bitmap.AsSpan((int)(s >> 3), (int)(lastByte - (s >> 3))).IndexOfAnyExcept(set ? (byte)0xff : (byte)0);
+                    if (differs < 0)
+                    {
+                        s = lastByte << 3;
+                        continue;
+                    }
+                    s += (long)differs << 3;
+                }
+            }
+            if (IsSet(s) != set) break;
+            s++;
+        }
+        return Math.Min(s * _sectorSize, stop) - offset;
     }
 
     public void Read(long offset, Span<byte> buffer)

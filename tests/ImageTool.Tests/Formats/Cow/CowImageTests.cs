@@ -48,6 +48,41 @@ public class CowImageTests
         Assert.That(ReadAll(image), Is.EqualTo(File.ReadAllBytes(dir["base.raw"]).AsSpan(0, 999_936).ToArray()));
     }
 
+    // Found by tools/fuzz: a 64 GiB disk has a 16 MiB bitmap, which block status walked one sector at a time.
+    [Test]
+    public void BlockStatus_OverA64GiBDisk_FollowsTheBitmapAcrossByteBoundaries()
+    {
+        using var dir = new TempDir();
+        using (var file = File.Create(dir["base.raw"])) file.SetLength(64L << 30);
+        File.SetLastWriteTimeUtc(dir["base.raw"], BaseTime);
+        CreateCow(dir);
+        long lastSector = (64L << 30) / 512 - 1;
+        long[] written = [0, 7, 8, 9, 63, 64, 65, 1 << 20, lastSector];
+        using (var image = DiskImage.Open(dir["c.cow"], new OpenOptions { ReadOnly = false }))
+            foreach (long sector in written) image.Write(sector * 512, SeededData.Bytes(512, (int)(sector % 251)));
+
+        var expected = new List<(long Offset, long Length, bool Data)>();
+        long at = 0;
+        foreach (long sector in written)
+        {
+            if (sector * 512 > at) expected.Add((at, sector * 512 - at, false));
+            if (expected.Count > 0 && expected[^1].Data && expected[^1].Offset + expected[^1].Length == sector * 512)
+                expected[^1] = (expected[^1].Offset, expected[^1].Length + 512, true);
+            else expected.Add((sector * 512, 512, true));
+            at = sector * 512 + 512;
+        }
+        using var opened = DiskImage.Open(dir["c.cow"]);
+        var runs = new List<(long Offset, long Length, bool Data)>();
+        for (long offset = 0; offset < opened.Length;)
+        {
+            var status = opened.GetBlockStatus(offset, opened.Length - offset);
+            runs.Add((status.Offset, status.Length, status.IsData));
+            offset = status.End;
+        }
+        Assert.That(runs, Is.EqualTo(expected));
+        Assert.That(opened.GetBlockStatus(66 * 512, 100 * 512).Length, Is.EqualTo(100 * 512), "a run stops at the limit asked for");
+    }
+
     [Test]
     public void Write_StoresOnlyChangedSectorsAndSetsTheirBitsLsbFirst()
     {
