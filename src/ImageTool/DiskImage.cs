@@ -116,13 +116,16 @@ public static class DiskImage
                 options.Set("backing_fmt", detected);
                 request.Warning?.Invoke($"warning: Backing file specified without backing format; probed '{detected}' and recorded it in the image (add -F {detected} to say so)");
             }
-            if (!request.UnsafeBacking && !options.Contains("size"))
+            // qemu's bdrv_img_create opens the backing file even when the size is given: a wrong format or a
+            // missing file is refused before anything is created.
+            if (!request.UnsafeBacking)
             {
                 try
                 {
                     using var backing = FormatRegistry.OpenSingle(backingPath,
                         new OpenOptions { Format = backingFormat, ForceShare = true, Secrets = request.Secrets });
-                    options.Set("size", backing.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    if (!options.Contains("size"))
+                        options.Set("size", backing.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 }
                 catch (ImageFormatException e)
                 {
