@@ -520,13 +520,7 @@ internal sealed partial class Qcow2Image : ICheckable
         foreach (var (b, cluster) in blocks) BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(b * 8)), (ulong)(cluster << _clusterBits));
         _file.Write(tableStart << _clusterBits, table);
         _file.Flush();
-        _header.RefcountTableOffset = (ulong)(tableStart << _clusterBits);
-        _header.RefcountTableClusters = (uint)tableClusters;
-        Span<byte> h = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt64BigEndian(h, _header.RefcountTableOffset);
-        BinaryPrimitives.WriteUInt32BigEndian(h[8..], _header.RefcountTableClusters);
-        _file.Write(48, h);
-        _file.Flush();
+        _headerStore.SetRefcountTable((ulong)(tableStart << _clusterBits), (uint)tableClusters);
         _refcounts = null;
     }
 }
