@@ -11,6 +11,20 @@ public class BitmapGoldenTests : QemuGoldenTestBase
 {
     private static readonly string[] Images = ["plain.qcow2", "bm.qcow2", "inuse.qcow2", "other.qcow2", "small.qcow2"];
 
+    /// <summary>Where the bitmaps extension of a v3 header says the bitmap directory is.</summary>
+    private static int BitmapDirectoryOffset(byte[] image)
+    {
+        int at = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(image.AsSpan(100));
+        while (true)
+        {
+            uint type = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(image.AsSpan(at));
+            int length = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(image.AsSpan(at + 4));
+            if (type == 0x23852875) return (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(image.AsSpan(at + 8 + 16));
+            if (type == 0) throw new InvalidOperationException("no bitmaps extension");
+            at += 8 + ((length + 7) & ~7);
+        }
+    }
+
     private void Prepare(string dir)
     {
         Directory.CreateDirectory(dir);
@@ -25,6 +39,12 @@ public class BitmapGoldenTests : QemuGoldenTestBase
         Run("qemu-io", "-c", "write -P 1 0 1M", "-c", "write -P 2 3M 4k", "bm.qcow2");
         File.Copy(Path.Combine(dir, "bm.qcow2"), Path.Combine(dir, "inuse.qcow2"));
         Tools.RunIn(dir, "qemu-io", "-c", "write -P 3 2M 4k", "-c", "abort", "inuse.qcow2"); // leaves the bitmaps in-use
+        // iotest 242: a bitmap with a flag qemu 7.2 reserves (bit 2) makes the image refuse to open.
+        Run("qemu-img", "create", "-q", "-f", "qcow2", "reserved.qcow2", "1M");
+        Run("qemu-img", "bitmap", "--add", "reserved.qcow2", "b1");
+        var reserved = File.ReadAllBytes(Path.Combine(dir, "reserved.qcow2"));
+        reserved[BitmapDirectoryOffset(reserved) + 15] ^= 4; // low byte of the first entry's flags
+        File.WriteAllBytes(Path.Combine(dir, "reserved.qcow2"), reserved);
         // A bitmaps extension whose autoclear bit a program without bitmap support cleared.
         var stale = File.ReadAllBytes(Path.Combine(dir, "bm.qcow2"));
         stale.AsSpan(88, 8).Clear();
@@ -41,6 +61,8 @@ public class BitmapGoldenTests : QemuGoldenTestBase
     [TestCase("--add bm.qcow2 bm3")]
     [TestCase("--add bm.qcow2 bm0")]
     [TestCase("--add -g 1000 bm.qcow2 x")]
+    [TestCase("--add --granularity 512 plain.qcow2 new")] // iotest 190: the long option name
+    [TestCase("--add --granularity=64k --disable plain.qcow2 new")]
     [TestCase("--add -g 256 bm.qcow2 x")]
     [TestCase("--add -g abc bm.qcow2 x")]
     [TestCase("--add --remove bm.qcow2 x")]
@@ -113,6 +135,8 @@ public class BitmapGoldenTests : QemuGoldenTestBase
         });
     }
 
+    [TestCase("info reserved.qcow2")]
+    [TestCase("check reserved.qcow2")]
     [TestCase("info stale.qcow2")]
     [TestCase("check stale.qcow2")]
     [TestCase("compare stale.qcow2 bm.qcow2")]

@@ -35,6 +35,18 @@ public class Qcow2GoldenTests : QemuGoldenTestBase
         Tools.RunIn(Dir.Path, "qemu-io", "-c", "write -P 6 0 4k", "-c", "write -z 8k 4k", "-c", "write -z 64k 64k", "ext.qcow2").Ok();
         Tools.RunIn(Dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "data_file=df.raw,data_file_raw=on", "df.qcow2", "4M").Ok();
         Tools.RunIn(Dir.Path, "qemu-io", "-c", "write -P 7 0 100k", "df.qcow2").Ok();
+        // iotest 271: zero clusters that keep their allocation, whose L2 entry then points at an unaligned offset.
+        Tools.RunIn(Dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "unaligned.qcow2", "1M").Ok();
+        Tools.RunIn(Dir.Path, "qemu-io", "-c", "write -P 1 0 64k", "-c", "write -z 0 64k", "unaligned.qcow2").Ok();
+        Tools.RunIn(Dir.Path, "qemu-img", "create", "-q", "-f", "raw", "small.raw", "128k").Ok();
+        Tools.RunIn(Dir.Path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "-b", "small.raw", "-F", "raw", "unaligned-ext.qcow2").Ok();
+        Tools.RunIn(Dir.Path, "qemu-io", "-c", "write -P 1 4k 2k", "-c", "write -z 4k 2k", "unaligned-ext.qcow2").Ok();
+        foreach (string name in new[] { "unaligned.qcow2", "unaligned-ext.qcow2" })
+        {
+            using var fs = new FileStream(Dir[name], FileMode.Open);
+            fs.Position = 0x40000 + 6; // the first L2 entry's offset 0x50000 becomes 0x50200
+            fs.WriteByte(2);
+        }
     }
 
     [TestCase("create -f qcow2 new.qcow2 1G")]
@@ -46,6 +58,19 @@ public class Qcow2GoldenTests : QemuGoldenTestBase
     // refusal is compared byte for byte under the name qemu-img in TutorialCommandLineTests.
     [TestCase("create -f qcow2 -b base.qcow2 -F qcow2 new.qcow2")]
     [TestCase("create -f qcow2 -b base.qcow2 -F qcow2 -o preallocation=metadata new.qcow2")]
+    // iotest 301: qemu opens the backing file even with a size given, and checks the driver name under -u.
+    [TestCase("create -f qcow2 -b base.qcow2 -F garbage new.qcow2 32M")]
+    [TestCase("create -f qcow2 -u -b base.qcow2 -F garbage new.qcow2 32M")]
+    [TestCase("create -f qcow -u -b base.qcow2 -F garbage new.qcow 32M")]
+    [TestCase("create -f qed -u -b base.qcow2 -F garbage new.qed 32M")]
+    [TestCase("create -f qcow2 -u -b base.qcow2 -F io_uring new.qcow2 32M")]
+    [TestCase("create -f qcow2 -u -b base.qcow2 -F host_device new.qcow2 32M")]
+    [TestCase("create -f qcow2 -b base.qcow2 -F raw new.qcow2 32M")]
+    [TestCase("create -f qcow2 -b nonexist.qcow2 -F qcow2 new.qcow2 32M")]
+    // iotest 271: a preallocated zero cluster at an unaligned offset is repaired by zeroing the entry.
+    [TestCase("check -r all unaligned.qcow2")]
+    [TestCase("check -r all unaligned-ext.qcow2")]
+    [TestCase("check unaligned.qcow2")]
     [TestCase("info top.qcow2")]
     [TestCase("info --backing-chain top.qcow2")]
     [TestCase("info --output=json --backing-chain top.qcow2")]
@@ -91,6 +116,30 @@ public class Qcow2GoldenTests : QemuGoldenTestBase
         bool readOnly = args[0] is "info" or "map" or "compare" || (args[0] == "check" && !args.Contains("-r"));
         if (readOnly) Prepare();
         Img.AssertSameAsQemu(Dir.Path, args, readOnly ? null : Prepare);
+    }
+
+    /// <summary>After img check -r all on an unaligned zero-cluster entry, qemu-img finds the image clean and reading what qemu-img's repair leaves.</summary>
+    [TestCase("unaligned.qcow2")]
+    [TestCase("unaligned-ext.qcow2")]
+    public void CheckRepair_UnalignedZeroCluster_LeavesCleanImageLikeQemu(string name)
+    {
+        Prepare();
+        File.Copy(Dir[name], Dir["q-" + name]);
+        Img.Run(Dir.Path, "check", "-r", "all", name).Ok();
+        Tools.RunIn(Dir.Path, "qemu-img", "check", "-r", "all", "q-" + name).Ok();
+        Tools.RunIn(Dir.Path, "qemu-img", "check", name).Ok();
+        Tools.RunIn(Dir.Path, "qemu-img", "compare", name, "q-" + name).Ok();
+    }
+
+    /// <summary>A create qemu refuses leaves no file behind.</summary>
+    [TestCase("-b base.qcow2 -F garbage")]
+    [TestCase("-u -b base.qcow2 -F garbage")]
+    public void Create_BadBackingFormat_NoFileLeft(string options)
+    {
+        Prepare();
+        var r = Img.Run(Dir.Path, ["create", "-f", "qcow2", .. options.Split(' '), "new.qcow2", "32M"]);
+        Assert.That(r.ExitCode, Is.EqualTo(1));
+        Assert.That(File.Exists(Dir["new.qcow2"]), Is.False);
     }
 
     [Test]

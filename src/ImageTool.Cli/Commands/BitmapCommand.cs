@@ -25,7 +25,7 @@ internal static class BitmapCommand
         var format = CommonOptions.Format();
         var flags = Actions.Keys.Where(k => k != "--merge").Select(k => new Option<bool>(k) { Description = $"{k[2..]} the bitmap" }).ToList();
         var merge = new Option<string[]>("--merge") { HelpName = "SOURCE", Description = "merge the bitmap SOURCE into the bitmap" };
-        var granularity = new Option<string?>("-g") { HelpName = "granularity", Description = "granularity of a new bitmap" };
+        var granularity = new Option<string?>("-g", "--granularity") { HelpName = "granularity", Description = "granularity of a new bitmap" };
         var sourceFile = new Option<string?>("-b") { HelpName = "source_file", Description = "image holding the --merge sources" };
         var sourceFormat = new Option<string?>("-F") { HelpName = "source_fmt" };
         var files = CommonOptions.Files();

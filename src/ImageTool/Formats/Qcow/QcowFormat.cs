@@ -57,6 +57,7 @@ internal sealed class QcowFormat : IImageFormat
     public void Create(string path, CreateParameters parameters)
     {
         var options = parameters.Options;
+        QemuDriverNames.ValidateLegacyBackingFormat(parameters.BackingFormat);
         string? encryptFormat = options.GetString("encrypt.format");
         bool legacy = options.GetBool("encryption") ?? false;
         if (legacy && encryptFormat != null && encryptFormat != "aes")

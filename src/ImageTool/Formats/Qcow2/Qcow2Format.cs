@@ -65,6 +65,7 @@ internal sealed class Qcow2Format : IImageFormat, IAmendableFormat, IMeasurableF
             "0.10" or "v2" => 2,
             var v => throw new ImageFormatException($"Parameter 'version' does not accept value '{v}'"),
         };
+        QemuDriverNames.ValidateBackingFormat(parameters.BackingFormat);
         long clusterSize = o.GetSize("cluster_size") ?? 65536;
         if (clusterSize is < 512 or > 2 << 20 || !BitOperations.IsPow2(clusterSize))
             throw new ImageFormatException("Cluster size must be a power of two between 512 and 2048k");

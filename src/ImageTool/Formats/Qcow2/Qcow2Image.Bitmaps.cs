@@ -71,7 +71,8 @@ internal sealed partial class Qcow2Image
     {
         bool constraints = b.Type == 1
             && b.GranularityBits is >= MinGranularityBits and <= MaxGranularityBits
-            && (b.Flags & ~(Qcow2Bitmap.FlagInUse | Qcow2Bitmap.FlagAuto | Qcow2Bitmap.FlagExtraDataCompatible)) == 0
+            // Every flag but in-use and auto is reserved to qemu 7.2 (extra_data_compatible too): such a bitmap is refused.
+            && (b.Flags & ~(Qcow2Bitmap.FlagInUse | Qcow2Bitmap.FlagAuto)) == 0
             && (b.TableOffset & (ClusterSize - 1)) == 0 && b.TableOffset != 0
             && b.TableSize * ClusterSize <= Array.MaxLength;
         if (!constraints) throw new ImageCorruptException($"Bitmap '{b.Name}' doesn't satisfy the constraints");

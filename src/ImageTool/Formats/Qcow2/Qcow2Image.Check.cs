@@ -18,6 +18,12 @@ internal sealed partial class Qcow2Image : ICheckable
         public int Corruptions, Leaks, CheckErrors, CorruptionsFixed, LeaksFixed;
         public long Allocated, Fragmented, Compressed, Highest = -1;
         public bool Rebuild;
+
+        /// <summary>One past the highest cluster referenced: qemu compares up to there, past the file's end too.</summary>
+        public long RefsEnd;
+
+        /// <summary>-r all: L2 entries that can be fixed on the spot (qemu's fix_l2_entry_by_zero) are.</summary>
+        public bool FixErrors;
     }
 
     public CheckReport Check(CheckRepair repair, Action<string> log)
@@ -26,7 +32,7 @@ internal sealed partial class Qcow2Image : ICheckable
         {
             if (!IsReadOnly) WriteBackMetadata();
             else repair = CheckRepair.None;
-            var s = new CheckState { FileLength = _file.Length };
+            var s = new CheckState { FileLength = _file.Length, FixErrors = (repair & CheckRepair.Errors) != 0 };
             s.Clusters = (s.FileLength + ClusterSize - 1) >> _clusterBits;
             if (s.Clusters > int.MaxValue / 2) throw new ImageFormatException("Check failed: File too large");
             CalculateRefcounts(s, log);
@@ -41,7 +47,7 @@ internal sealed partial class Qcow2Image : ICheckable
                 var fresh = new CheckState { FileLength = _file.Length };
                 fresh.Clusters = (fresh.FileLength + ClusterSize - 1) >> _clusterBits;
                 CalculateRefcounts(fresh, log);
-                var compare = new CheckState { Refs = fresh.Refs, FileLength = fresh.FileLength, Clusters = fresh.Clusters };
+                var compare = new CheckState { Refs = fresh.Refs, FileLength = fresh.FileLength, Clusters = fresh.Clusters, RefsEnd = fresh.RefsEnd };
                 CompareRefcounts(compare, repair & CheckRepair.Leaks, log);
                 if (compare.Rebuild) log("ERROR rebuilt refcount structure is still broken");
                 s.Corruptions = fresh.Corruptions;
@@ -104,6 +110,7 @@ internal sealed partial class Qcow2Image : ICheckable
         }
         long first = offset >> _clusterBits, last = (offset + size - 1) >> _clusterBits;
         if (last >= s.Refs.Length) Array.Resize(ref s.Refs, (int)Math.Max(last + 1, s.Clusters + 1));
+        s.RefsEnd = Math.Max(s.RefsEnd, last + 1);
         for (long k = first; k <= last; k++)
         {
             if (s.Refs[k] == MaxRefcount)
@@ -217,20 +224,25 @@ internal sealed partial class Qcow2Image : ICheckable
         }
     }
 
-    private ulong[] ReadTableUncached(long offset)
+    private ulong[] ReadTableUncached(long offset, out ulong[]? bitmaps)
     {
-        if (_l2Cache.TryGetValue(offset, out var cached)) return cached;
+        if (_l2Cache.TryGetValue(offset, out var cached))
+        {
+            bitmaps = _l2Bitmaps.GetValueOrDefault(offset);
+            return cached;
+        }
         var raw = new byte[ClusterSize];
         _file.Read(offset, raw);
-        return DecodeL2(raw, out _);
+        return DecodeL2(raw, out bitmaps);
     }
 
     private void CheckL2(CheckState s, long l2Offset, bool active, Action<string> log)
     {
-        var table = ReadTableUncached(l2Offset);
+        var table = ReadTableUncached(l2Offset, out var bitmaps);
         long nextContiguous = 0;
-        foreach (ulong entry in table)
+        for (int index = 0; index < table.Length; index++)
         {
+            ulong entry = table[index];
             var type = EntryType(entry);
             if (type != Qcow2ClusterType.Compressed && (entry & Qcow2Entry.L2ReservedMask) != 0)
             {
@@ -259,9 +271,18 @@ internal sealed partial class Qcow2Image : ICheckable
                     if ((host & (ClusterSize - 1)) != 0)
                     {
                         s.Corruptions++;
-                        log(type == Qcow2ClusterType.ZeroAlloc
-                            ? $"ERROR offset={host:x}: Preallocated cluster is not properly aligned; L2 entry corrupted."
-                            : $"ERROR offset={host:x}: Data cluster is not properly aligned; L2 entry corrupted.");
+                        // With subclusters the entry holds data when any subcluster is allocated, else when not a zero entry.
+                        bool holdsData = bitmaps != null ? (bitmaps[index] & 0xFFFF_FFFFUL) != 0 : type != Qcow2ClusterType.ZeroAlloc;
+                        if (holdsData)
+                        {
+                            log($"ERROR offset={host:x}: Data cluster is not properly aligned; L2 entry corrupted.");
+                        }
+                        else
+                        {
+                            log($"{(s.FixErrors ? "Repairing" : "ERROR")} offset={host:x}: Preallocated cluster is not properly aligned; L2 entry corrupted.");
+                            // The entry becomes a plain zero entry; its cluster is then unreferenced (a leak the repair frees).
+                            if (s.FixErrors && ZeroL2EntryForRepair(s, l2Offset, table, bitmaps, index, log)) continue;
+                        }
                     }
                     if (active)
                     {
@@ -273,6 +294,48 @@ internal sealed partial class Qcow2Image : ICheckable
                     break;
             }
         }
+    }
+
+    /// <summary>qemu's fix_l2_entry_by_zero: the L2 entry reads zeros from now on, written through at once.</summary>
+    private bool ZeroL2EntryForRepair(CheckState s, long l2Offset, ulong[] table, ulong[]? bitmaps, int index, Action<string> log)
+    {
+        int entrySize = bitmaps != null ? 16 : 8;
+        Span<byte> raw = stackalloc byte[16];
+        if (bitmaps != null)
+        {
+            // Allocated subclusters become zero subclusters.
+            ulong bitmap = bitmaps[index];
+            bitmap = (bitmap | (bitmap << 32)) & 0xFFFF_FFFF_0000_0000UL;
+            bitmaps[index] = bitmap;
+            table[index] = 0;
+            BinaryPrimitives.WriteUInt64BigEndian(raw[8..], bitmap);
+        }
+        else
+        {
+            table[index] = Qcow2Entry.ZeroFlag;
+        }
+        BinaryPrimitives.WriteUInt64BigEndian(raw, table[index]);
+        long at = l2Offset + ((long)index * entrySize);
+        if (FindOverlap(at, entrySize, Metadata.ActiveL2) != Metadata.None)
+        {
+            log("ERROR: Overlap check failed");
+            s.CheckErrors++;
+            return false;
+        }
+        try
+        {
+            _file.Write(at, raw[..entrySize]);
+            _file.Flush();
+        }
+        catch (IOException e)
+        {
+            log($"ERROR: Failed to overwrite L2 table entry: {e.Message}");
+            s.CheckErrors++;
+            return false;
+        }
+        s.Corruptions--;
+        s.CorruptionsFixed++;
+        return true;
     }
 
     private void CheckRefblocks(CheckState s, Action<string> log)
@@ -317,7 +380,7 @@ internal sealed partial class Qcow2Image : ICheckable
 
     private void CompareRefcounts(CheckState s, CheckRepair fix, Action<string> log)
     {
-        for (long i = 0; i < s.Clusters; i++)
+        for (long i = 0, end = Math.Max(s.Clusters, s.RefsEnd); i < end; i++)
         {
             ulong onDisk;
             try { onDisk = Refcounts.Get(i); }
@@ -457,13 +520,7 @@ internal sealed partial class Qcow2Image : ICheckable
         foreach (var (b, cluster) in blocks) BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(b * 8)), (ulong)(cluster << _clusterBits));
         _file.Write(tableStart << _clusterBits, table);
         _file.Flush();
-        _header.RefcountTableOffset = (ulong)(tableStart << _clusterBits);
-        _header.RefcountTableClusters = (uint)tableClusters;
-        Span<byte> h = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt64BigEndian(h, _header.RefcountTableOffset);
-        BinaryPrimitives.WriteUInt32BigEndian(h[8..], _header.RefcountTableClusters);
-        _file.Write(48, h);
-        _file.Flush();
+        _headerStore.SetRefcountTable((ulong)(tableStart << _clusterBits), (uint)tableClusters);
         _refcounts = null;
     }
 }

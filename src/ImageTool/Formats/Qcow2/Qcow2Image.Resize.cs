@@ -46,10 +46,7 @@ internal sealed partial class Qcow2Image : IResizable
             // qemu writes just the size field, so the rest of the header cluster stays as it is on disk.
             _header.Size = (ulong)size;
             if (hideBacking) ZeroGrownArea(oldLength);
-            Span<byte> field = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64BigEndian(field, (ulong)size);
-            _file.Write(24, field);
-            _file.Flush();
+            _headerStore.SetSize((ulong)size);
         }
     }
 
@@ -213,13 +210,7 @@ internal sealed partial class Qcow2Image : IResizable
         _file.Flush();
         long oldOffset = (long)_header.L1TableOffset;
         long oldClusters = ((long)_header.L1Size * 8 + ClusterSize - 1) >> _clusterBits;
-        _header.L1TableOffset = (ulong)offset;
-        _header.L1Size = (uint)l1Size;
-        Span<byte> fields = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt32BigEndian(fields, (uint)l1Size);
-        BinaryPrimitives.WriteUInt64BigEndian(fields[4..], (ulong)offset);
-        _file.Write(36, fields);
-        _file.Flush();
+        _headerStore.SetL1Table((ulong)offset, (uint)l1Size);
         _l1 = grown;
         if (oldClusters > 0 && oldOffset != 0) Refcounts.Free(oldOffset, oldClusters);
         Refcounts.FlushBlocks();

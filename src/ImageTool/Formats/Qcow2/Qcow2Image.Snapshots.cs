@@ -332,13 +332,7 @@ internal sealed partial class Qcow2Image
         _file.Flush();
         long oldOffset = (long)_header.SnapshotsOffset;
         long oldSize = _snapshotTableSize;
-        _header.SnapshotCount = (uint)snapshots.Count;
-        _header.SnapshotsOffset = (ulong)offset;
-        Span<byte> b = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt32BigEndian(b, (uint)snapshots.Count);
-        BinaryPrimitives.WriteUInt64BigEndian(b[4..], (ulong)offset);
-        _file.Write(60, b);
-        _file.Flush();
+        _headerStore.SetSnapshotTable((uint)snapshots.Count, (ulong)offset);
         if (oldOffset != 0 && oldSize > 0)
         {
             // A broken old table (say, past the end of the file) only costs a warning, as in qemu.

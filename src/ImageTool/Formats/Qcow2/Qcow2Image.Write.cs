@@ -17,7 +17,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
     private bool _corruptionSignalled;
 
     private Qcow2Refcounts Refcounts => _refcounts ??=
-        new Qcow2Refcounts(_file, _header, OnRefcountTableMoved, block => CheckOverlap(block, ClusterSize, Metadata.RefcountBlock));
+        new Qcow2Refcounts(_file, _headerStore, block => CheckOverlap(block, ClusterSize, Metadata.RefcountBlock));
 
     private void OpenForWriting()
     {
@@ -39,33 +39,14 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         OpenBitmapsForWriting(directoryOffset, directorySize, bitmaps);
     }
 
-    private void WriteHeader()
-    {
-        _file.Write(0, _header.Write());
-        _file.Flush();
-    }
-
-    private void OnRefcountTableMoved(long offset, int clusters)
-    {
-        _header.RefcountTableOffset = (ulong)offset;
-        _header.RefcountTableClusters = (uint)clusters;
-        Span<byte> b = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt64BigEndian(b, (ulong)offset);
-        BinaryPrimitives.WriteUInt32BigEndian(b[8..], (uint)clusters);
-        _file.Write(48, b);
-        _file.Flush();
-    }
+    private void WriteHeader() => _headerStore.WriteAll();
 
     // With lazy refcounts qemu marks the image dirty before the first metadata change; we keep refcounts
     // exact anyway, but set the bit so a crash is repaired the way qemu expects.
     private void BeginMetadataChange()
     {
         if (_markedDirty || (_header.CompatibleFeatures & Qcow2Header.CompatLazyRefcounts) == 0) return;
-        _header.IncompatibleFeatures |= Qcow2Header.IncompatDirty;
-        Span<byte> b = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64BigEndian(b, _header.IncompatibleFeatures);
-        _file.Write(72, b);
-        _file.Flush();
+        _headerStore.SetIncompatibleFeatures(_header.IncompatibleFeatures | Qcow2Header.IncompatDirty);
         _markedDirty = true;
     }
 
@@ -104,11 +85,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         _unusable = true; // qemu's fatal corruption event: no further I/O, nothing written at close
         _warning?.Invoke($"qcow2: Marking image as corrupt: {reason}; further corruption events will be suppressed");
         if (_header.Version < 3) return;
-        _header.IncompatibleFeatures |= Qcow2Header.IncompatCorrupt;
-        Span<byte> b = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64BigEndian(b, _header.IncompatibleFeatures);
-        _file.Write(72, b);
-        _file.Flush();
+        _headerStore.SetIncompatibleFeatures(_header.IncompatibleFeatures | Qcow2Header.IncompatCorrupt);
     }
 
     private bool InPlace(ulong entry) =>
@@ -455,11 +432,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             _file.Flush();
             if (_markedDirty)
             {
-                _header.IncompatibleFeatures &= ~Qcow2Header.IncompatDirty;
-                Span<byte> b = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64BigEndian(b, _header.IncompatibleFeatures);
-                _file.Write(72, b);
-                _file.Flush();
+                _headerStore.SetIncompatibleFeatures(_header.IncompatibleFeatures & ~Qcow2Header.IncompatDirty);
                 _markedDirty = false;
             }
         }

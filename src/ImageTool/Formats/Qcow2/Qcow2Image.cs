@@ -15,6 +15,8 @@ internal sealed partial class Qcow2Image : IImage
 
     private readonly HostFile _file;
     private readonly Qcow2Header _header;
+    /// <summary>Every header write goes through here.</summary>
+    private readonly Qcow2HeaderStore _headerStore;
     private readonly Lock _lock = new();
     private readonly int _clusterBits;
     private readonly int _l2Bits;
@@ -27,6 +29,7 @@ internal sealed partial class Qcow2Image : IImage
     {
         _file = file;
         _header = header;
+        _headerStore = new Qcow2HeaderStore(file, header);
         Format = format;
         _clusterBits = header.ClusterBits;
         _extendedL2 = (header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0;

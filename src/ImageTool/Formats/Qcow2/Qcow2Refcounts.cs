@@ -18,21 +18,22 @@ internal sealed class Qcow2Refcounts
     private const long MaxCachedBytes = 32 << 20;
     private readonly HashSet<long> _dirtyBlocks = [];
     private readonly List<(long Start, long Count)> _pending = [];
-    private readonly Action<long, int> _tableMoved;
+    private readonly Qcow2HeaderStore _header;
     private readonly Action<long>? _beforeBlockWrite;
     private ulong[] _table;
     private long _freeIndex;
 
     /// <summary>Reads the refcount table; <paramref name="beforeBlockWrite"/> sees each refcount block's offset before it is written and may throw to prevent the write.</summary>
-    public Qcow2Refcounts(HostFile file, Qcow2Header header, Action<long, int> tableMoved, Action<long>? beforeBlockWrite = null)
+    public Qcow2Refcounts(HostFile file, Qcow2HeaderStore headerStore, Action<long>? beforeBlockWrite = null)
     {
+        var header = headerStore.Header;
+        _header = headerStore;
         _beforeBlockWrite = beforeBlockWrite;
         _file = file;
         _clusterBits = header.ClusterBits;
         _refcountOrder = header.RefcountOrder;
         _blockBits = _clusterBits + 3 - _refcountOrder;
         _maxRefcount = _refcountOrder == 6 ? ulong.MaxValue : (1UL << (1 << _refcountOrder)) - 1;
-        _tableMoved = tableMoved;
         TableOffset = (long)header.RefcountTableOffset;
         TableClusters = (int)header.RefcountTableClusters;
         int entries = TableClusters << (_clusterBits - 3);
@@ -204,7 +205,7 @@ internal sealed class Qcow2Refcounts
         FlushBlocks();
         WriteTable();
         _file.Flush();
-        _tableMoved(TableOffset, TableClusters);
+        _header.SetRefcountTable((ulong)TableOffset, (uint)TableClusters);
         Free(oldOffset, oldClusters);
     }
 
@@ -268,7 +269,7 @@ internal sealed class Qcow2Refcounts
         TableClusters = tableClusters;
         WriteTable();
         _file.Flush();
-        _tableMoved(TableOffset, TableClusters);
+        _header.SetRefcountTable((ulong)TableOffset, (uint)TableClusters);
         Free(oldOffset, oldClusters);
         return end;
     }

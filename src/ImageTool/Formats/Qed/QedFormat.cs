@@ -49,6 +49,7 @@ internal sealed class QedFormat : IImageFormat
     {
         var options = parameters.Options;
         ProtocolPreallocation.Validate(options);
+        QemuDriverNames.ValidateBackingFormat(parameters.BackingFormat);
         long clusterSize = options.GetSize("cluster_size") ?? QedHeader.DefaultClusterSize;
         long tableSize = options.GetSize("table_size") ?? QedHeader.DefaultTableSize;
         if (clusterSize is < 0 or > uint.MaxValue || !QedHeader.IsClusterSizeValid((uint)clusterSize))
