@@ -27,6 +27,7 @@ public class OptionParsingGoldenTests : QemuGoldenTestBase
     [TestCase("create -f qcow2 o.qcow2 1024.0")]
     [TestCase("create -f qcow2 o.qcow2 1024.0b")]
     [TestCase("create -f qcow2 o.qcow2 1.5b")]
+    [TestCase("create -f qcow2 -b  o.qcow2 1M")]
     [TestCase("create -f qcow2 -o size=1024.0b o.qcow2")]
     [TestCase("create -f qcow2 -o cluster_size=1024.0 o.qcow2 64M")]
     [TestCase("create -f qcow2 -o backing_file=a.qcow2, -o help o.qcow2 128M")]
