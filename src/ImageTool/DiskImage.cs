@@ -68,6 +68,7 @@ public static class DiskImage
     {
         var format = FormatRegistry.Find(request.Format)
             ?? throw new ImageFormatException($"Unknown file format '{request.Format}'");
+        FormatRegistry.CheckProtocolPrefix(request.Path);
         CheckCanCreate(format);
         var schema = format.CreateOptions;
         // On a volume protocol (rbd:) the protocol's creation options replace the host file's, as in qemu.
@@ -93,6 +94,7 @@ public static class DiskImage
         {
             if (backingFile == request.Path)
                 throw new ImageFormatException("Error: Trying to create an image with the same filename as the backing file");
+            if (backingFile.Length == 0) throw new ImageFormatException("Expected backing file name, got empty string");
             string backingPath = BackingPath.Resolve(request.Path, backingFile);
             // A format whose backing files have one fixed format (UML cow: raw) declares it as the default.
             backingFormat ??= schema.FirstOrDefault(s => s.Name == "backing_fmt")?.Default;

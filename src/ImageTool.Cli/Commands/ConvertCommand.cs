@@ -50,7 +50,8 @@ internal static class ConvertCommand
             var optionLists = result.GetValue(options);
             if (CommonOptions.IsHelp(optionLists))
             {
-                context.Out.Write(CommonOptions.OptionHelp(outFormat, withProtocol: false));
+                // As qemu-img: with a target name the protocol's options are listed too.
+                context.Out.Write(CommonOptions.OptionHelp(outFormat, withProtocol: (result.GetValue(files) ?? []).Length >= 2));
                 return 0;
             }
             long sparseSize = 4096;

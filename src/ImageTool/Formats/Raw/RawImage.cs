@@ -16,6 +16,9 @@ internal sealed class RawImage : IImage, IResizable
         _guardBlockZero = guardBlockZero;
     }
 
+    /// <summary>The granularity of block status (1, or 512 under cache.direct=on): a data run ending in a partial last sector covers it.</summary>
+    public int StatusAlignment { get; init; } = 1;
+
     public string FileName => _file.Path;
     public IImageFormat Format { get; }
     public string? BackingFileName => null;
@@ -76,6 +79,7 @@ internal sealed class RawImage : IImage, IResizable
         if (data == null) return new BlockStatus(offset, length, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
         if (data > offset) return new BlockStatus(offset, Math.Min(data.Value, limit) - offset, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
         long hole = Math.Min(_file.NextHole(offset), limit);
+        if (hole == fileLength && hole % StatusAlignment != 0) hole = Math.Min(limit, hole + StatusAlignment - hole % StatusAlignment);
         return new BlockStatus(offset, hole - offset, BlockState.Data, HostOffset: offset, HostFile: _file.Path);
     }
 

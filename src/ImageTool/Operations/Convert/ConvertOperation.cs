@@ -135,6 +135,9 @@ public static class ConvertOperation
                 Size = size,
                 Options = targetOptions,
                 Secrets = options.Secrets,
+                // qemu-img convert creates the target without opening its backing file (bdrv_create, not
+                // bdrv_img_create); a bad one shows when the new target is opened.
+                UnsafeBacking = true,
             });
         }
         catch (ImageCreateException e)
