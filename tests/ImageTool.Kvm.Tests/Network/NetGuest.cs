@@ -39,6 +39,8 @@ internal static class NetGuest
     /// <summary>Sends <paramref name="count"/> pattern bytes and half-closes while reading the peer's bytes until EOF.</summary>
     public static (byte[] Received, TimeSpan Elapsed) Exchange(Socket socket, int count)
     {
+        socket.SendTimeout = 120_000; // a stalled guest fails the test instead of hanging it
+        socket.ReceiveTimeout = 120_000;
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var received = new MemoryStream();
         var reader = Task.Run(() =>
@@ -49,7 +51,7 @@ internal static class NetGuest
         });
         socket.Send(PatternBytes(count));
         socket.Shutdown(SocketShutdown.Send);
-        reader.Wait(TimeSpan.FromSeconds(120));
+        if (!reader.Wait(TimeSpan.FromSeconds(150))) throw new IOException("the guest stopped sending");
         return (received.ToArray(), watch.Elapsed);
     }
 

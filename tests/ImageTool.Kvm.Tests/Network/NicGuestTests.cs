@@ -13,7 +13,7 @@ namespace ImageTool.Kvm.Tests.Network;
 /// </summary>
 public class NicGuestTests
 {
-    private const int Bytes = 256 * 1024;
+    private const int Bytes = 128 * 1024;
 
     [TestCase("virtio")]
     [TestCase("e1000")]
