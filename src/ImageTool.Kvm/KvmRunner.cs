@@ -18,6 +18,7 @@ public static class KvmRunner
     private const ushort VirtioIoBase = 0xC000;
     private const ushort NicIoBase = 0xC200;
     private const int FirstNicSlot = 5;
+    private const uint NicMmioBase = 0xFEB00000; // above the largest RAM (3.5 GiB), below the IOAPIC
     private static readonly int[] VirtioIrqs = [10, 11, 5, 9];
     private static readonly int[] NicIrqs = [11, 10, 9, 5, 7, 3];
 
@@ -55,7 +56,8 @@ public static class KvmRunner
     {
         var bus = new IoBus();
         using var trace = ExitTrace.FromEnvironment();
-        var loop = new VcpuLoop(vcpu, vm.Memory, bus, trace);
+        var mmio = new MmioBus();
+        var loop = new VcpuLoop(vcpu, vm.Memory, bus, trace, mmio);
         void Reset() => loop.RequestStop(StopReason.Reset);
         var pci = new PciHost(Reset);
         bus.Add(Serial8250.Base, 8, new Serial8250(console, vm.SetIrq));
@@ -79,7 +81,7 @@ public static class KvmRunner
             pci.Add(1 + i, device);
         }
 
-        AddNics(options.Nics, vm, bus, pci, owned, virtio.Count);
+        AddNics(options.Nics, vm, bus, mmio, pci, owned, virtio.Count);
 
         if (options.Kernel != null)
         {
@@ -112,18 +114,15 @@ public static class KvmRunner
         }
     }
 
-    // NICs after the virtio disks: slots from 5, I/O BARs from 0xC200 (256 bytes apart), IRQs the disks left.
-    private static void AddNics(IReadOnlyList<NicSpec> nics, Vm vm, IoBus bus, PciHost pci, List<IDisposable> owned, int virtioDisks)
+    // NICs after the virtio disks: slots from 5, I/O BARs from 0xC200 (256 bytes apart), e1000 MMIO BARs from
+    // 0xFEB00000, IRQs the disks left.
+    private static void AddNics(IReadOnlyList<NicSpec> nics, Vm vm, IoBus bus, MmioBus mmio, PciHost pci, List<IDisposable> owned, int virtioDisks)
     {
         var irqs = NicIrqs.Except(VirtioIrqs.Take(virtioDisks)).ToList();
         int index = 0;
         foreach (var nic in nics)
         {
-            if (nic.Model != NicModel.VirtioNet)
-            {
-                if (nic.IsDefault) continue; // qemu's default e1000: not emulated yet, the guest runs without it
-                throw new ArgumentException($"NIC model {(nic.Model == NicModel.E1000 ? "e1000" : "ne2k_pci")} is not available in img run yet (use model=virtio)");
-            }
+            if (nic.Model == NicModel.Ne2kPci) throw new ArgumentException("NIC model ne2k_pci is not available in img run yet (use model=virtio or e1000)");
             if (index >= irqs.Count) throw new ArgumentException($"At most {irqs.Count} NICs are supported");
             UserNetwork? network = null;
             if (nic.Backend != null)
@@ -132,10 +131,22 @@ public static class KvmRunner
                 owned.Add(network);
             }
             ushort ioBase = (ushort)(NicIoBase + index * 0x100);
-            var device = new VirtioNet(vm.Memory, network, nic.Mac, vm.SetIrq, irqs[index], ioBase);
-            owned.Add(device);
-            bus.Add(ioBase, VirtioNet.BarSize, device);
-            pci.Add(FirstNicSlot + index, device);
+            if (nic.Model == NicModel.E1000)
+            {
+                uint mmioBase = NicMmioBase + (uint)index * E1000.MmioSize;
+                var e1000 = new E1000(vm.Memory, network, nic.Mac, vm.SetIrq, irqs[index], mmioBase, ioBase);
+                owned.Add(e1000);
+                bus.Add(ioBase, E1000.IoSize, e1000);
+                mmio.Add(mmioBase, E1000.MmioSize, e1000);
+                pci.Add(FirstNicSlot + index, e1000);
+            }
+            else
+            {
+                var device = new VirtioNet(vm.Memory, network, nic.Mac, vm.SetIrq, irqs[index], ioBase);
+                owned.Add(device);
+                bus.Add(ioBase, VirtioNet.BarSize, device);
+                pci.Add(FirstNicSlot + index, device);
+            }
             index++;
         }
     }

@@ -159,3 +159,12 @@ ASM
   drive="-drive file=$scratch/boot.img,format=raw,if=ide"
   tool_row "run boot sector (vs qemu-system)" "true" run $drive -nographic -- qemu-system-x86_64 -enable-kvm -nographic -no-reboot $drive
 fi
+
+# Guest networking: TCP through the user-mode NAT and hostfwd per NIC, img run against qemu-system-x86_64
+# (-enable-kvm, same micro guest, -net user), next to the tutorial's table. NET_MIB MiB each way (default 4).
+if wanted "network" && [ -r /dev/kvm ] && command -v nasm >/dev/null && command -v qemu-system-x86_64 >/dev/null; then
+  echo
+  IMG_NET_BENCH_MIB="${NET_MIB:-4}" IMG_NET_BENCH_OUT="$scratch/net.md" \
+    dotnet test "$root/tests/ImageTool.Kvm.Tests" --filter "FullyQualifiedName~NicThroughputBench" >/dev/null 2>&1 || true
+  cat "$scratch/net.md" 2>/dev/null || echo "network bench: no result"
+fi

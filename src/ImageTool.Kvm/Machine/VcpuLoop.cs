@@ -7,7 +7,7 @@ namespace ImageTool.Kvm.Machine;
 /// stops. A watchdog kicks the vCPU out of KVM_RUN when nothing has happened for a while, which is how a
 /// halted guest (HLT with IF=0; with the in-kernel LAPIC, HLT never exits) and stop requests are noticed.
 /// </summary>
-internal sealed class VcpuLoop(Vcpu vcpu, GuestMemory memory, IoBus bus, ExitTrace? trace = null)
+internal sealed class VcpuLoop(Vcpu vcpu, GuestMemory memory, IoBus bus, ExitTrace? trace = null, MmioBus? mmio = null)
 {
     private const int WatchdogMs = 2;
     private readonly VcpuKicker _kicker = new();
@@ -103,7 +103,8 @@ internal sealed class VcpuLoop(Vcpu vcpu, GuestMemory memory, IoBus bus, ExitTra
                 HandleIo(run);
                 break;
             case KvmExitReason.Mmio:
-                if (!run.MmioIsWrite) run.MmioData.Fill(0xFF); // nothing is memory-mapped: the bus floats
+                if (mmio != null) mmio.Handle(run);
+                else if (!run.MmioIsWrite) run.MmioData.Fill(0xFF); // nothing is memory-mapped: the bus floats
                 break;
             case KvmExitReason.Hlt:
                 if ((vcpu.GetRegs().Rflags & KvmRegs.FlagInterrupt) == 0) RequestStop(StopReason.Halted);

@@ -10,9 +10,13 @@ namespace ImageTool.Kvm.Tests.Network;
 /// </summary>
 internal static class NetGuest
 {
-    public static string Build(TempDir dir, int port, int sendBytes)
+    /// <param name="dir">Where the image goes.</param>
+    /// <param name="model">qemu's model name: virtio or e1000.</param>
+    /// <param name="port">The host port the guest connects to through 10.0.2.2.</param>
+    /// <param name="sendBytes">Bytes each side sends in each session.</param>
+    public static string Build(TempDir dir, string model, int port, int sendBytes)
     {
-        string source = $"%define PORT {port}\n%define SEND {sendBytes}\n" + Source;
+        string source = $"%define PORT {port}\n%define SEND {sendBytes}\n" + (model == "e1000" ? "%define E1000\n" : "") + Source;
         var image = Guest.Assemble(dir, "netguest", source);
         string path = dir["netguest.img"];
         using (var file = File.Create(path))
@@ -35,6 +39,8 @@ internal static class NetGuest
     /// <summary>Sends <paramref name="count"/> pattern bytes and half-closes while reading the peer's bytes until EOF.</summary>
     public static (byte[] Received, TimeSpan Elapsed) Exchange(Socket socket, int count)
     {
+        socket.SendTimeout = 120_000; // a stalled guest fails the test instead of hanging it
+        socket.ReceiveTimeout = 120_000;
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var received = new MemoryStream();
         var reader = Task.Run(() =>
@@ -45,7 +51,7 @@ internal static class NetGuest
         });
         socket.Send(PatternBytes(count));
         socket.Shutdown(SocketShutdown.Send);
-        reader.Wait(TimeSpan.FromSeconds(120));
+        if (!reader.Wait(TimeSpan.FromSeconds(150))) throw new IOException("the guest stopped sending");
         return (received.ToArray(), watch.Elapsed);
     }
 
@@ -57,7 +63,8 @@ internal static class NetGuest
     }
 
     private const string Source = """
-; A tiny network guest for a legacy virtio-net NIC: 32-bit protected mode, polling, no interrupts.
+; A tiny network guest for a legacy virtio-net NIC (or an 82540EM with -DE1000): 32-bit protected mode,
+; polling, no interrupts.
 ; DHCP DISCOVER -> OFFER, ARP for the gateway, ping it, a TCP connection to 10.0.2.2:PORT moving SEND bytes
 ; each way (host checks what the guest sent, the guest checks what the host sent: byte i = i ^ i>>8 ^ i>>16),
 ; then it listens on port 7 (hostfwd) and does the same. Results on COM1; ends with cli/hlt.
@@ -76,6 +83,8 @@ mymac    equ V + 4
 gwmac    equ V + 12
 rx_last  equ V + 20
 rx_id    equ V + 24
+tx_next  equ V + 88
+rx_tail  equ V + 92
 got_dhcp equ V + 28
 got_arp  equ V + 29
 got_ping equ V + 30
@@ -153,13 +162,91 @@ pm:
     out dx, eax
     mov dx, 0xcfc
     in eax, dx
+%ifdef E1000
+    cmp eax, 0x100e8086
+%else
     cmp eax, 0x10001af4
+%endif
     je .found
     add ebx, 0x800
     cmp ebx, 0x80010000
     jb .scan
     mov esi, msg_nodev
     jmp fail
+%ifdef E1000
+.found:
+    lea eax, [ebx + 4]
+    mov dx, 0xcf8
+    out dx, eax
+    mov dx, 0xcfc
+    in ax, dx
+    or ax, 7                  ; I/O, memory, bus master
+    out dx, ax
+    lea eax, [ebx + 0x10]
+    mov dx, 0xcf8
+    out dx, eax
+    mov dx, 0xcfc
+    in eax, dx
+    and eax, 0xfffffff0
+    mov [iobase], eax
+    mov ebx, eax
+    mov dword [ebx + 0xD8], 0xffffffff  ; IMC
+    mov dword [ebx], 0x04000000         ; CTRL.RST
+    mov ecx, 1000
+.rst:
+    test dword [ebx], 0x04000000
+    jz .rstdone
+    loop .rst
+.rstdone:
+    mov dword [ebx + 0xD8], 0xffffffff
+    mov dword [ebx], 0x41               ; SLU, FD
+    xor ecx, ecx
+.eerd:
+    mov eax, ecx
+    shl eax, 8
+    or eax, 1
+    mov [ebx + 0x14], eax
+.eewait:
+    mov eax, [ebx + 0x14]
+    test al, 0x10
+    jz .eewait
+    shr eax, 16
+    mov [mymac + ecx * 2], ax
+    inc ecx
+    cmp ecx, 3
+    jb .eerd
+    mov edi, RXQ
+    mov ecx, 0x3000 / 4
+    xor eax, eax
+    rep stosd
+    mov edi, TXQ
+    mov ecx, 0x3000 / 4
+    rep stosd
+    xor ecx, ecx
+.post:
+    mov eax, ecx
+    shl eax, 11
+    add eax, RXBUF
+    mov edi, ecx
+    shl edi, 4
+    mov [RXQ + edi], eax
+    inc ecx
+    cmp ecx, NRX
+    jb .post
+    mov dword [ebx + 0x2800], RXQ
+    mov dword [ebx + 0x2804], 0
+    mov dword [ebx + 0x2808], NRX * 16
+    mov dword [ebx + 0x2810], 0
+    mov dword [ebx + 0x2818], NRX - 1
+    mov dword [rx_tail], NRX - 1
+    mov dword [ebx + 0x0100], 0x04008002 ; EN, BAM, SECRC, 2048-byte buffers
+    mov dword [ebx + 0x3800], TXQ
+    mov dword [ebx + 0x3804], 0
+    mov dword [ebx + 0x3808], 16 * 16
+    mov dword [ebx + 0x3810], 0
+    mov dword [ebx + 0x3818], 0
+    mov dword [ebx + 0x0400], 0x0004010A ; EN, PSP, CT 0x10, COLD 0x40
+%else
 .found:
     lea eax, [ebx + 4]
     mov dx, 0xcf8
@@ -239,6 +326,7 @@ pm:
     out dx, al
     call rx_kick
 
+%endif
     ; DHCP DISCOVER
     mov edi, TXF + 42
     mov ecx, 300
@@ -395,6 +483,78 @@ select_queue:
     add edx, 0x08
     ret
 
+%ifdef E1000
+rx_kick:
+    mov eax, [rx_tail]
+    mov ebx, [iobase]
+    mov [ebx + 0x2818], eax
+    ret
+
+; CF=1 when nothing; else esi = frame, ecx = length
+rx_poll:
+    mov edx, [rx_last]
+    and edx, NRX - 1
+    mov edi, edx
+    shl edi, 4
+    test byte [RXQ + edi + 12], 1
+    jz .none
+    movzx ecx, word [RXQ + edi + 8]
+    mov [rx_id], edx
+    inc dword [rx_last]
+    mov esi, edx
+    shl esi, 11
+    add esi, RXBUF
+    clc
+    ret
+.none:
+    stc
+    ret
+
+rx_recycle:
+    mov edx, [rx_id]
+    mov edi, edx
+    shl edi, 4
+    mov byte [RXQ + edi + 12], 0
+    mov [rx_tail], edx
+    ret
+
+poll_all:
+    call rx_poll
+    jc .done
+    call handle_frame
+    call rx_recycle
+    jmp poll_all
+.done:
+    call rx_kick
+    ret
+
+; ecx = frame length at TXF
+tx_send:
+    cmp ecx, 60
+    jae .len
+    mov ecx, 60
+.len:
+    mov edx, [tx_next]
+    and edx, 15
+    mov edi, edx
+    shl edi, 4
+    mov dword [TXQ + edi], TXF
+    mov dword [TXQ + edi + 4], 0
+    mov [TXQ + edi + 8], cx
+    mov byte [TXQ + edi + 10], 0
+    mov byte [TXQ + edi + 11], 0x0B     ; EOP, IFCS, RS
+    mov dword [TXQ + edi + 12], 0
+    inc edx
+    and edx, 15
+    mov [tx_next], edx
+    mov ebx, [iobase]
+    mov [ebx + 0x3818], edx
+.wait:
+    test byte [TXQ + edi + 12], 1
+    jz .wait
+    ret
+
+%else
 rx_kick:
     mov edx, [iobase]
     add edx, 0x10
@@ -470,6 +630,7 @@ tx_send:
     jne .wait
     ret
 
+%endif
 ; esi = destination MAC, edx = source IP, eax = destination IP, bl = protocol, ecx = L4 length.
 ; Writes the Ethernet and IP headers at TXF; returns ecx = frame length.
 ip_finish:
@@ -892,7 +1053,11 @@ print_hex:
 
 hex: db "0123456789ABCDEF"
 bcast: db 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+%ifdef E1000
+msg_hello: db "NET e1000", 10, 0
+%else
 msg_hello: db "NET virtio", 10, 0
+%endif
 msg_nodev: db "NO NIC", 10, 0
 msg_dhcp: db "DHCP ", 0
 msg_arp: db "ARP ", 0

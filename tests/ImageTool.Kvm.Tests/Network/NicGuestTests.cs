@@ -13,27 +13,29 @@ namespace ImageTool.Kvm.Tests.Network;
 /// </summary>
 public class NicGuestTests
 {
-    private const int Bytes = 256 * 1024;
+    private const int Bytes = 128 * 1024;
 
     [TestCase("virtio")]
+    [TestCase("e1000")]
     public void ImgRun_DhcpPingTcpBothWaysAndHostForward(string model)
     {
         Guest.RequireKvm();
         Tools.Require("nasm");
         using var dir = new TempDir();
-        var result = RunGuest(dir, (image, forward) => new ImgGuest(["-drive", $"file={image},format=raw",
+        var result = RunGuest(dir, model, (image, forward) => new ImgGuest(["-drive", $"file={image},format=raw",
             "-nic", $"user,model={model},hostfwd=tcp:127.0.0.1:{forward}-:7"]));
         Check(result);
     }
 
     [TestCase("virtio")]
+    [TestCase("e1000")]
     public void QemuReference_SameGuestSameNic(string model)
     {
         Guest.RequireKvm();
         Tools.Require("nasm");
         string qemu = Tools.Require("qemu-system-x86_64");
         using var dir = new TempDir();
-        var result = RunGuest(dir, (image, forward) => new QemuGuest(qemu, ["-enable-kvm", "-M", "pc", "-m", "64", "-display", "none", "-vga", "none",
+        var result = RunGuest(dir, model, (image, forward) => new QemuGuest(qemu, ["-enable-kvm", "-M", "pc", "-m", "64", "-display", "none", "-vga", "none",
             "-serial", "stdio", "-drive", $"file={image},format=raw", "-nic", $"user,model={model},hostfwd=tcp:127.0.0.1:{forward}-:7"]));
         Check(result);
     }
@@ -57,12 +59,12 @@ public class NicGuestTests
         string Output { get; }
     }
 
-    internal static Outcome RunGuest(TempDir dir, Func<string, int, IRunningGuest> start, int bytes = Bytes)
+    internal static Outcome RunGuest(TempDir dir, string model, Func<string, int, IRunningGuest> start, int bytes = Bytes)
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         int forward = NetGuest.FreePort();
-        string image = NetGuest.Build(dir, ((IPEndPoint)listener.LocalEndpoint).Port, bytes);
+        string image = NetGuest.Build(dir, model, ((IPEndPoint)listener.LocalEndpoint).Port, bytes);
         using var guest = start(image, forward);
         var accept = listener.AcceptSocketAsync();
         if (!accept.Wait(TimeSpan.FromSeconds(60))) Assert.Fail($"the guest did not connect:\n{guest.Output}");
