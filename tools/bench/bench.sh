@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of img against qemu-img (hyperfine, same run, median of RUNS, ratio img/qemu-img).
-# usage: tools/bench/bench.sh [ROW_FILTER]     env: RUNS (default 5), BENCH_SIZE (default 4G)
+# usage: tools/bench/bench.sh [ROW_FILTER]     env: RUNS (default 5), BENCH_SIZE (default 4G), RBD_BENCH_SIZE (512M)
 # ROW_FILTER: rows whose name contains it; several filters separated by | ("qcow2->raw|bench 4k").
 # The input is built once and cached in tools/bench/cache: a raw disk holding an ext4 file system filled
 # with /usr/share (mkfs.ext4 -d), i.e. real files, free space and holes, like an OS image.
@@ -132,6 +132,22 @@ bench_reads=(bench -c 100000 -d 1 -s 4k -S "$step" fs.qcow2)
 row "bench 4k reads qcow2 (d1)" "true" "${bench_reads[@]}" -- "${bench_reads[@]}"
 bench_writes=(bench -w -c 50000 -d 1 -s 4k -S "$step" "$scratch/w.qcow2")
 row "bench 4k writes qcow2 (d1)" "cp fs.qcow2 $scratch/w.qcow2" "${bench_writes[@]}" -- "${bench_writes[@]}"
+# rbd: a one-node Ceph cluster (tools/ceph-cluster, memstore OSD) on free loopback ports, the first RBD_BENCH_SIZE
+# (default 512M) of fs.raw converted into a pool and back out.
+if wanted "rbd" && command -v ceph-mon >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so ]; then
+  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+  ceph_dir="$scratch/ceph"
+  trap '"$root/tools/ceph-cluster" stop "$ceph_dir"; rm -rf "$scratch"' EXIT
+  eval "$(CEPH_V2PORT=$(free_port) CEPH_V1PORT=$(free_port) "$root/tools/ceph-cluster" start "$ceph_dir" --owner $$ 2>/dev/null)"
+  export CEPH_CONF
+  rbd_src="$scratch/rbd-src.raw"
+  "$QEMU" convert -f raw -O raw fs.raw "$rbd_src"
+  "$QEMU" resize -q -f raw --shrink "$rbd_src" "${RBD_BENCH_SIZE:-512M}"
+  "$QEMU" convert -f raw -O raw "$rbd_src" rbd:rbd/bench-src
+  rm_rbd="rbd rm --no-progress rbd/bench-out >/dev/null 2>&1 || true"
+  row "convert raw->rbd" "$rm_rbd" convert -f raw -O raw "$rbd_src" rbd:rbd/bench-out -- convert -f raw -O raw "$rbd_src" rbd:rbd/bench-out
+  row "convert rbd->raw" "$rm_out" convert -f raw -O raw rbd:rbd/bench-src "$out" -- convert -f raw -O raw rbd:rbd/bench-src "$out"
+fi
 # img run: a boot sector that prints on COM1 and resets through the keyboard controller (qemu -no-reboot quits then).
 if wanted "run boot sector" && command -v nasm >/dev/null && command -v qemu-system-x86_64 >/dev/null; then
   cat >"$scratch/boot.asm" <<'ASM'

@@ -80,6 +80,21 @@ internal static unsafe partial class RbdNative
     [LibraryImport(Librbd, EntryPoint = "rbd_write2")]
     public static partial nint Write2(nint image, ulong offset, nuint length, byte* buffer, int opFlags);
 
+    [LibraryImport(Librbd, EntryPoint = "rbd_aio_create_completion")]
+    public static partial int AioCreateCompletion(void* argument, void* callback, out nint completion);
+
+    [LibraryImport(Librbd, EntryPoint = "rbd_aio_write2")]
+    public static partial int AioWrite2(nint image, ulong offset, nuint length, byte* buffer, nint completion, int opFlags);
+
+    [LibraryImport(Librbd, EntryPoint = "rbd_aio_wait_for_complete")]
+    public static partial int AioWaitForComplete(nint completion);
+
+    [LibraryImport(Librbd, EntryPoint = "rbd_aio_get_return_value")]
+    public static partial nint AioGetReturnValue(nint completion);
+
+    [LibraryImport(Librbd, EntryPoint = "rbd_aio_release")]
+    public static partial void AioRelease(nint completion);
+
     [LibraryImport(Librbd, EntryPoint = "rbd_discard")]
     public static partial int Discard(nint image, ulong offset, ulong length);
 

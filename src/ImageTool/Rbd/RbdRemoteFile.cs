@@ -21,6 +21,8 @@ internal sealed unsafe class RbdRemoteFile : IRemoteVolume
     private List<(long Start, long End)>? _allocated;
     private readonly Lock _allocationLock = new();
 
+    private readonly RbdWriteQueue _writes;
+
     private RbdRemoteFile(RbdSpec spec, RbdConnection connection, nint image, bool readOnly)
     {
         _spec = spec;
@@ -31,6 +33,7 @@ internal sealed unsafe class RbdRemoteFile : IRemoteVolume
         Check(RbdNative.Stat(image, info, 160), "error getting image info");
         _length = (long)*(ulong*)info;
         _objectSize = (long)*(ulong*)(info + 8);
+        _writes = new RbdWriteQueue(image);
     }
 
     public static RbdRemoteFile Open(string name, bool readOnly)
@@ -96,6 +99,7 @@ internal sealed unsafe class RbdRemoteFile : IRemoteVolume
 
     public void Read(long offset, Span<byte> buffer)
     {
+        _writes.Drain();
         fixed (byte* p = buffer)
         {
             int done = 0;
@@ -117,21 +121,13 @@ internal sealed unsafe class RbdRemoteFile : IRemoteVolume
     {
         if (_readOnly) throw new IOException("Operation not permitted");
         Invalidate();
-        fixed (byte* p = buffer)
-        {
-            int done = 0;
-            while (done < buffer.Length)
-            {
-                long n = RbdNative.Write2(_image, (ulong)(offset + done), (nuint)(buffer.Length - done), p + done, 0);
-                if (n < 0) throw new IOException(RbdNative.ErrorText((int)n));
-                done += (int)n;
-            }
-        }
+        _writes.Write(offset, buffer);
     }
 
     public void Flush()
     {
         if (_readOnly) return;
+        _writes.Drain();
         int r = RbdNative.Flush(_image);
         if (r < 0) throw new IOException(RbdNative.ErrorText(r));
     }
@@ -140,6 +136,7 @@ internal sealed unsafe class RbdRemoteFile : IRemoteVolume
     {
         if (_readOnly) return false;
         Invalidate();
+        _writes.Drain();
         // librbd discards whole objects and zeroes the partial ones: the range reads as zeros afterwards.
         int r = RbdNative.Discard(_image, (ulong)offset, (ulong)length);
         if (r < 0) throw new IOException(RbdNative.ErrorText(r));
@@ -168,6 +165,7 @@ internal sealed unsafe class RbdRemoteFile : IRemoteVolume
         lock (_allocationLock)
         {
             if (_allocated != null) return _allocated;
+            _writes.Drain();
             var extents = new List<(long, long)>();
             var handle = GCHandle.Alloc(extents);
             try
@@ -212,6 +210,7 @@ internal sealed unsafe class RbdRemoteFile : IRemoteVolume
     {
         if (_readOnly) throw new IOException("Operation not permitted");
         Invalidate();
+        _writes.Drain();
         int r = RbdNative.Resize(_image, (ulong)length);
         if (r < 0) throw new IOException(RbdNative.ErrorText(r));
         Volatile.Write(ref _length, length);
@@ -246,6 +245,7 @@ internal sealed unsafe class RbdRemoteFile : IRemoteVolume
 
     public void CreateSnapshot(string name, Action<string>? report)
     {
+        _writes.Drain();
         int r = RbdNative.SnapCreate(_image, name);
         if (r < 0)
         {
@@ -257,6 +257,7 @@ internal sealed unsafe class RbdRemoteFile : IRemoteVolume
     public void ApplySnapshot(string name)
     {
         Invalidate();
+        _writes.Drain();
         int r = RbdNative.SnapRollback(_image, name);
         if (r < 0) throw new ImageFormatException($"Failed to load snapshot: {RbdNative.ErrorText(r)}");
     }
@@ -275,8 +276,15 @@ internal sealed unsafe class RbdRemoteFile : IRemoteVolume
 
     public void Dispose()
     {
-        if (_image != 0) RbdNative.Close(_image);
-        _image = 0;
-        _connection.Dispose();
+        try
+        {
+            if (_image != 0) _writes.Dispose();
+        }
+        finally
+        {
+            if (_image != 0) RbdNative.Close(_image);
+            _image = 0;
+            _connection.Dispose();
+        }
     }
 }

@@ -118,7 +118,7 @@ public class RbdInteropTests : QemuGoldenTestBase
     public void Convert_IntoAndOutOfPool_RoundTripsAsQemuImg()
     {
         Tools.QemuImg("create", "-f", "qcow2", Dir["src.qcow2"], "20M").Ok();
-        Tools.QemuIo("-c", "write -P 0x11 0 300k", "-c", "write -P 0x22 9M 5M", "-c", "write -z 16M 1M", Dir["src.qcow2"]).Ok();
+        Tools.QemuIo("-c", "write -P 0x11 0 300k", "-c", "write -P 0 5M 1M", "-c", "write -P 0x22 9M 5M", "-c", "write -z 16M 1M", Dir["src.qcow2"]).Ok();
         string a = NewName(), b = NewName();
 
         Img.Run(Dir.Path, "convert", "-O", "raw", "src.qcow2", $"rbd:rbd/{a}").Ok();

@@ -168,8 +168,10 @@ public static class ConvertOperation
         private readonly bool _targetIsFresh = !options.SkipCreate && output.Format.NewImagesReadAsZeros && output.HasZeroInit;
         private readonly IImage? _targetBase = output.Backing;
         // Zero detection works on whole target clusters: a cluster holding any data is written whole (one
-        // allocation, one write), as it ends up allocated anyway.
-        private readonly long _block = Math.Max(options.SparseSize == 0 ? 4096 : options.SparseSize, output.GetInfo().ClusterSize ?? 0);
+        // allocation, one write), as it ends up allocated anyway. Clusters larger than a chunk (RBD's 4 MiB objects)
+        // never fit in one: there zeros are found per sparse block, as qemu does (its alignment is 4 KiB).
+        private readonly long _block = Math.Max(options.SparseSize == 0 ? 4096 : options.SparseSize,
+            output.GetInfo().ClusterSize is long cluster && cluster <= ChunkSize ? cluster : 0);
         private long _copied;
 
         /// <summary>Target offset up to which everything has been written (or left a hole on purpose).</summary>
@@ -218,6 +220,11 @@ public static class ConvertOperation
                     while (runEnd < chunkEnd && BackingChain.GetStatus(source, runEnd, source.Length - runEnd) is { IsData: true, IsZero: false } next)
                         runEnd += next.Length;
                 }
+                // Holes that follow each other (unallocated, then zero clusters) are one hole, as qemu's BLK_ZERO runs:
+                // a boundary between them inside a target block must not make that block a copy of zeros.
+                while (!copy && runEnd < source.Length
+                    && SourceErrors.Status(source, runEnd, source.Length - runEnd, BlockStatusError(runEnd)) is { IsData: false } hole)
+                    runEnd += hole.Length;
                 if (!copy && runEnd < source.Length)
                 {
                     // Stop a hole at the block boundary before the data that follows, so data is written in whole
