@@ -135,7 +135,6 @@ public class HttpProtocolTests
     [TestCase("info --image-opts driver=http")]
     [TestCase("info HTTP/missing.qcow2")]
     [TestCase("info HTTPS/x.qcow2")]
-    [TestCase("info tftp://127.0.0.1/x.qcow2")]
     [TestCase("map HTTP/x.raw")]
     [TestCase("map --output=json HTTP/ov.qcow2")]
     [TestCase("check HTTP/x.qcow2")]

@@ -74,6 +74,8 @@ internal sealed class RawImage : IImage, IResizable
         long limit = offset + length;
         // Past the end of the file (the tail of the last sector): zeros, mapped where they would be, as qemu says.
         if (offset >= fileLength) return new BlockStatus(offset, length, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
+        // qemu's map shows a vvfat disk as data without a host offset.
+        if (_file.IsVvfat) return new BlockStatus(offset, Math.Min(length, fileLength - offset), BlockState.Data);
         long? data = _file.NextData(offset);
         // Holes are still mapped plainly (qemu map shows their offset too).
         if (data == null) return new BlockStatus(offset, length, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);

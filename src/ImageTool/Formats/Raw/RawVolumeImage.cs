@@ -10,7 +10,7 @@ namespace ImageTool.Formats.Raw;
 internal sealed class RawVolumeImage(RawImage inner, IRemoteVolume volume) : IImage, IResizable, IInternalSnapshots
 {
     /// <summary>The raw image on <paramref name="file"/>, passing the volume's abilities through where it is one.</summary>
-    public static IImage Open(HostFile file, IImageFormat format, bool guardBlockZero, int statusAlignment)
+    public static IImage Open(HostFile file, IImageFormat format, bool guardBlockZero, int statusAlignment = 1)
     {
         var raw = new RawImage(file, format, guardBlockZero) { StatusAlignment = statusAlignment };
         return file.Volume is { } volume ? new RawVolumeImage(raw, volume) : raw;

@@ -16,7 +16,10 @@ internal sealed class CurlProtocol : Formats.IImageFormat
     public static readonly CurlProtocol Ftp = new("ftp");
     public static readonly CurlProtocol Ftps = new("ftps");
 
-    private static readonly CurlProtocol[] All = [Http, Https, Ftp, Ftps];
+    /// <summary>tftp: gone from qemu 7.2 (older qemu reached it through curl); img reads it for sequential consumers.</summary>
+    public static readonly CurlProtocol Tftp = new("tftp");
+
+    private static readonly CurlProtocol[] All = [Http, Https, Ftp, Ftps, Tftp];
 
     private CurlProtocol(string name) => Name = name;
 
@@ -31,8 +34,6 @@ internal sealed class CurlProtocol : Formats.IImageFormat
         int colon = name.IndexOf("://", StringComparison.Ordinal);
         if (colon <= 0) return null;
         string scheme = name[..colon];
-        // qemu 7.2 dropped the tftp driver: its URLs name an unknown protocol.
-        if (scheme == "tftp") throw new ImageFormatException("Unknown protocol 'tftp'");
         return All.FirstOrDefault(p => p.Name == scheme);
     }
 
@@ -53,6 +54,7 @@ internal sealed class CurlProtocol : Formats.IImageFormat
         if (!options.ReadOnly) throw new ImageFormatException("curl driver does not support writes");
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri))
             throw new ImageFormatException($"CURL: Error opening file: URL using bad/illegal format or missing URL");
+        if (protocol == Tftp) return TftpSource.Open(uri, curl);
         if (protocol == Ftp || protocol == Ftps) return FtpSource.Open(uri, tls: protocol == Ftps, curl);
         return HttpSource.Open(uri, curl);
     }
