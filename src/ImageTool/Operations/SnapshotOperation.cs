@@ -23,6 +23,10 @@ public static class SnapshotOperation
         return sb.ToString();
     }
 
+    /// <summary>Creates a disk-only snapshot named <paramref name="name"/> taken at <paramref name="now"/>.</summary>
+    /// <param name="image">The image, opened for writing.</param>
+    /// <param name="name">The snapshot's name.</param>
+    /// <param name="now">The creation time recorded in the snapshot table.</param>
     public static void Create(IImage image, string name, DateTimeOffset now)
     {
         if (image is not IInternalSnapshots snapshots)
