@@ -7,17 +7,25 @@ public sealed class BlockDeviceStream : Stream
     private readonly bool _ownsDevice;
     private long _position;
 
+    /// <summary>A stream over <paramref name="device"/>, positioned at 0.</summary>
+    /// <param name="device">The disk or image to read and write.</param>
+    /// <param name="ownsDevice">Dispose the device with the stream.</param>
     public BlockDeviceStream(IBlockDevice device, bool ownsDevice = false)
     {
         _device = device;
         _ownsDevice = ownsDevice;
     }
 
+    /// <inheritdoc/>
     public override bool CanRead => true;
+    /// <inheritdoc/>
     public override bool CanSeek => true;
+    /// <summary>True unless the device is read-only.</summary>
     public override bool CanWrite => !_device.IsReadOnly;
+    /// <summary>The device's virtual size: the stream cannot grow.</summary>
     public override long Length => _device.Length;
 
+    /// <inheritdoc/>
     public override long Position
     {
         get => _position;
@@ -28,8 +36,10 @@ public sealed class BlockDeviceStream : Stream
         }
     }
 
+    /// <inheritdoc/>
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
+    /// <inheritdoc/>
     public override int Read(Span<byte> buffer)
     {
         long available = _device.Length - _position;
@@ -40,8 +50,10 @@ public sealed class BlockDeviceStream : Stream
         return n;
     }
 
+    /// <inheritdoc/>
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
+    /// <summary>Writes at the position; writing past the device's end throws <see cref="NotSupportedException"/>.</summary>
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         if (_position + buffer.Length > _device.Length)
@@ -50,6 +62,7 @@ public sealed class BlockDeviceStream : Stream
         _position += buffer.Length;
     }
 
+    /// <inheritdoc/>
     public override long Seek(long offset, SeekOrigin origin)
     {
         Position = origin switch
@@ -62,10 +75,13 @@ public sealed class BlockDeviceStream : Stream
         return _position;
     }
 
+    /// <summary>Flushes the device (its metadata and, unless the cache mode is unsafe, the host file).</summary>
     public override void Flush() => _device.Flush();
 
+    /// <summary>Always throws <see cref="NotSupportedException"/>: resize the image instead.</summary>
     public override void SetLength(long value) => throw new NotSupportedException("Block devices have a fixed length");
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         if (disposing && _ownsDevice) _device.Dispose();

@@ -9,9 +9,13 @@ namespace ImageTool;
 /// <param name="HostFile">The file that holds the run when <paramref name="HostOffset"/> is set.</param>
 public readonly record struct BlockStatus(long Offset, long Length, BlockState State, int Depth = 0, long? HostOffset = null, string? HostFile = null)
 {
+    /// <summary>The first byte after the run.</summary>
     public long End => Offset + Length;
+    /// <summary>The run holds stored data.</summary>
     public bool IsData => (State & BlockState.Data) != 0;
+    /// <summary>The run is known to read as zeros.</summary>
     public bool IsZero => (State & BlockState.Zero) != 0;
+    /// <summary>This image or one below it decides the run's content (not <see cref="BlockState.Unallocated"/>).</summary>
     public bool IsAllocated => State != BlockState.Unallocated;
 }
 

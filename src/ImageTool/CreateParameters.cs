@@ -8,6 +8,8 @@ namespace ImageTool;
 /// <param name="Secrets">Secrets by id for encryption options.</param>
 public sealed record CreateParameters(long Size, ImageOptions Options, IReadOnlyDictionary<string, string>? Secrets = null)
 {
+    /// <summary>The <c>backing_file</c> option, if any.</summary>
     public string? BackingFile => Options.GetString("backing_file");
+    /// <summary>The <c>backing_fmt</c> option, if any.</summary>
     public string? BackingFormat => Options.GetString("backing_fmt");
 }

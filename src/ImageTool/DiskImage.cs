@@ -9,6 +9,9 @@ public static class DiskImage
     /// <summary>Names of every format, in registry order.</summary>
     public static IEnumerable<string> FormatNames => FormatRegistry.All.Select(f => f.Name);
 
+    /// <summary>The format named <paramref name="name"/> (formats and protocols alike), or null.</summary>
+    /// <param name="name">A format name such as <c>qcow2</c>.</param>
+    /// <returns>The format, or null when there is none of that name.</returns>
     public static IImageFormat? FindFormat(string name) => FormatRegistry.Find(name);
 
     /// <summary>Opens an image and (unless told otherwise) its backing chain.</summary>

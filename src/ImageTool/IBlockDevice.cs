@@ -10,11 +10,13 @@ public interface IBlockDevice : IDisposable
     /// <summary>Virtual size in bytes.</summary>
     long Length { get; }
 
+    /// <summary>Opened read-only: <see cref="Write"/> and <see cref="WriteZeroes"/> throw.</summary>
     bool IsReadOnly { get; }
 
     /// <summary>Fills the whole buffer; reads past the end of stored data return zeros. Throws past <see cref="Length"/>.</summary>
     void Read(long offset, Span<byte> buffer);
 
+    /// <summary>Writes the whole buffer at <paramref name="offset"/>, allocating as needed. Throws past <see cref="Length"/>.</summary>
     void Write(long offset, ReadOnlySpan<byte> buffer);
 
     /// <summary>Makes the range read as zeros; with <paramref name="mayDeallocate"/> the space may be released.</summary>

@@ -9,6 +9,7 @@ public interface IImage : IBlockDevice
     /// <summary>The path the image was opened with.</summary>
     string FileName { get; }
 
+    /// <summary>The image's format (its name is qemu's, e.g. "qcow2").</summary>
     IImageFormat Format { get; }
 
     /// <summary>The backing file name exactly as stored in the image, or null.</summary>

@@ -11,5 +11,7 @@ public readonly record struct ImageWarning(string Message, bool EndsLine = true)
     /// <summary>A warning that ends its line, the usual kind.</summary>
     public static implicit operator ImageWarning(string message) => new(message);
 
+    /// <summary>The message.</summary>
+    /// <returns><see cref="Message"/>.</returns>
     public override string ToString() => Message;
 }

@@ -5,6 +5,7 @@ namespace ImageTool;
 /// <summary>How to open an image.</summary>
 public sealed record OpenOptions
 {
+    /// <summary>Open read-only (the default); false opens for writing and takes qemu's write lock.</summary>
     public bool ReadOnly { get; init; } = true;
 
     /// <summary>Format name; null probes the content.</summary>

@@ -98,6 +98,20 @@ rss() {
 
 rm_out="rm -f $out $out.*"
 row "info start-up" "true" info small.raw -- info small.raw
+# The packaged .NET tool as `dotnet tool install ImageTool.Cli` gives it (the NativeAOT linux-x64 package of
+# src/ImageTool.Cli), packed from this checkout into the scratch folder and installed with --tool-path.
+if wanted "info start-up (dotnet tool)"; then
+  pkg="$scratch/pkg"
+  dotnet pack "$root/src/ImageTool.Cli" -c Release -o "$pkg" -v quiet -nologo >/dev/null 2>&1
+  dotnet pack "$root/src/ImageTool.Cli" -c Release -r linux-x64 -o "$pkg" -v quiet -nologo >/dev/null 2>&1
+  version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$root/Directory.Build.props")
+  dotnet tool install --tool-path "$scratch/tool" --add-source "$pkg" --version "$version" ImageTool.Cli >/dev/null 2>&1 || true
+  if [ -x "$scratch/tool/img" ]; then
+    time_pair "info start-up (dotnet tool)" "true" "$scratch/tool/img info small.raw" "$QEMU info small.raw"
+  else
+    printf '| %-34s | %9s | %9s | %6s |\n' "info start-up (dotnet tool)" "n/a" "" ""
+  fi
+fi
 row "convert raw->raw" "$rm_out" convert -O raw fs.raw "$out" -- convert -O raw fs.raw "$out"
 rss "convert raw->raw" "$rm_out" convert -O raw fs.raw "$out" -- convert -O raw fs.raw "$out"
 row "convert raw->qcow2" "$rm_out" convert -O qcow2 fs.raw "$out" -- convert -O qcow2 fs.raw "$out"

@@ -20,6 +20,7 @@ public interface IImageFormat
     /// <summary>The <c>-o</c> options <c>create</c> accepts, in qemu's declaration order.</summary>
     IReadOnlyList<OptionSpec> CreateOptions { get; }
 
+    /// <summary>Opens one image of this format (the caller attaches its backing chain).</summary>
     IImage Open(string path, OpenOptions options);
 
     /// <summary>Its images take compressed writes (<c>convert -c</c>), checked before a target is created.</summary>

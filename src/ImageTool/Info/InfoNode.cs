@@ -8,21 +8,42 @@ namespace ImageTool.Info;
 /// </summary>
 public abstract record InfoNode
 {
+    /// <summary>A string value.</summary>
+    /// <param name="value">The value.</param>
+    /// <returns>The node.</returns>
     public static InfoNode Of(string value) => new InfoString(value);
+    /// <summary>An integer value.</summary>
+    /// <param name="value">The value.</param>
+    /// <returns>The node.</returns>
     public static InfoNode Of(long value) => new InfoNumber(value);
+    /// <summary>An unsigned integer value (qemu's uint64 members).</summary>
+    /// <param name="value">The value.</param>
+    /// <returns>The node.</returns>
     public static InfoNode Of(ulong value) => new InfoNumber(value);
+    /// <summary>A boolean value.</summary>
+    /// <param name="value">The value.</param>
+    /// <returns>The node.</returns>
     public static InfoNode Of(bool value) => new InfoBool(value);
 }
 
+/// <summary>A string.</summary>
+/// <param name="Value">The text.</param>
 public sealed record InfoString(string Value) : InfoNode;
 
+/// <summary>A number (integers up to uint64).</summary>
+/// <param name="Value">The value.</param>
 public sealed record InfoNumber(decimal Value) : InfoNode
 {
+    /// <summary>The number as qemu prints it (invariant culture, no exponent).</summary>
     public override string ToString() => Value.ToString(CultureInfo.InvariantCulture);
 }
 
+/// <summary>A boolean.</summary>
+/// <param name="Value">The value.</param>
 public sealed record InfoBool(bool Value) : InfoNode;
 
+/// <summary>A list.</summary>
+/// <param name="Items">The elements in order.</param>
 public sealed record InfoList(IReadOnlyList<InfoNode> Items) : InfoNode;
 
 /// <summary>An object; members are printed in qemu's hash order whatever order they are added in.</summary>
@@ -30,15 +51,32 @@ public sealed record InfoObject : InfoNode
 {
     private readonly List<KeyValuePair<string, InfoNode>> _members = [];
 
+    /// <summary>The members in the order they were added.</summary>
     public IReadOnlyList<KeyValuePair<string, InfoNode>> Members => _members;
 
+    /// <summary>Adds a member unless <paramref name="value"/> is null.</summary>
+    /// <param name="key">The member's name.</param>
+    /// <param name="value">Its value; null adds nothing.</param>
+    /// <returns>This object, for chaining.</returns>
     public InfoObject Add(string key, InfoNode? value)
     {
         if (value != null) _members.Add(new(key, value));
         return this;
     }
 
+    /// <summary>Adds a string member unless <paramref name="value"/> is null.</summary>
+    /// <param name="key">The member's name.</param>
+    /// <param name="value">Its value; null adds nothing.</param>
+    /// <returns>This object, for chaining.</returns>
     public InfoObject Add(string key, string? value) => value == null ? this : Add(key, Of(value));
+    /// <summary>Adds an integer member.</summary>
+    /// <param name="key">The member's name.</param>
+    /// <param name="value">Its value.</param>
+    /// <returns>This object, for chaining.</returns>
     public InfoObject Add(string key, long value) => Add(key, Of(value));
+    /// <summary>Adds a boolean member.</summary>
+    /// <param name="key">The member's name.</param>
+    /// <param name="value">Its value.</param>
+    /// <returns>This object, for chaining.</returns>
     public InfoObject Add(string key, bool value) => Add(key, Of(value));
 }

@@ -8,6 +8,9 @@ public static class AmendOperation
     /// <summary>The amend options of a format, or null when it cannot amend.</summary>
     public static IReadOnlyList<OptionSpec>? Schema(string format) => (DiskImage.FindFormat(format) as IAmendableFormat)?.AmendOptions;
 
+    /// <summary>The help text <c>img amend -o help</c> prints for <paramref name="format"/>.</summary>
+    /// <param name="format">A format name.</param>
+    /// <returns>qemu-img's text.</returns>
     public static string Help(string format)
     {
         var schema = Schema(format) ?? throw new ImageFormatException($"Format driver '{format}' does not support option amendment");

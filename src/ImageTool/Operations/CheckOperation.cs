@@ -8,8 +8,13 @@ namespace ImageTool.Operations;
 /// <summary><c>img check</c>: runs a format's check, repairs and double-checks as qemu-img does, renders the report.</summary>
 public static class CheckOperation
 {
+    /// <summary>What a check found.</summary>
+    /// <param name="Report">The check's findings (after repair, when one ran).</param>
+    /// <param name="Repaired">What the check before the repair found, when a repair ran.</param>
+    /// <param name="ExitCode">qemu-img check's exit code for these findings.</param>
     public sealed record Result(CheckReport Report, CheckReport? Repaired, int ExitCode);
 
+    /// <summary>The exit code of a check on a format without checks.</summary>
     public const int ExitNotSupported = 63;
 
     /// <summary>qemu's text for ENOTSUP from a check: no check at all, or (vmdk) no repair.</summary>
@@ -39,6 +44,9 @@ public static class CheckOperation
         return new Result(report, repaired, exit);
     }
 
+    /// <summary>The report as qemu-img check prints it.</summary>
+    /// <param name="result">The check's result.</param>
+    /// <returns>qemu-img's text.</returns>
     public static string Human(Result result)
     {
         var sb = new StringBuilder();
@@ -73,6 +81,11 @@ public static class CheckOperation
         return sb.ToString();
     }
 
+    /// <summary>The report as qemu-img check --output=json prints it.</summary>
+    /// <param name="result">The check's result.</param>
+    /// <param name="filename">The image's name.</param>
+    /// <param name="format">The image's format.</param>
+    /// <returns>qemu-img's JSON.</returns>
     public static string Json(Result result, string filename, string format)
     {
         var r = result.Report;

@@ -6,6 +6,11 @@ namespace ImageTool.Operations;
 /// <summary><c>img info</c>: opens each image of the chain in turn (never the chain at once) and collects what it reports.</summary>
 public static class InfoOperation
 {
+    /// <summary>The reports of the image at <paramref name="path"/> and, with <paramref name="backingChain"/>, of every image below it.</summary>
+    /// <param name="path">The image.</param>
+    /// <param name="options">How to open it.</param>
+    /// <param name="backingChain">Follow the backing chain (--backing-chain).</param>
+    /// <returns>One report per image, top first.</returns>
     public static IReadOnlyList<ImageInfo> Collect(string path, OpenOptions options, bool backingChain)
     {
         var result = new List<ImageInfo>();

@@ -3,10 +3,13 @@ namespace ImageTool.Operations;
 /// <summary><c>img resize</c>: qemu-img's checks, then the format's own resize.</summary>
 public static class ResizeOperation
 {
+    /// <summary>The error of a shrink without --shrink.</summary>
     public const string ShrinkRefused = "Use the --shrink option to perform a shrink operation.";
+    /// <summary>The warning of a shrink of a raw image without --shrink.</summary>
     public const string ShrinkWarning = "Shrinking an image will delete all data beyond the shrunken image's end. " +
         "Before performing such an operation, make sure there is no important data there.";
 
+    /// <summary>The --preallocation modes resize takes.</summary>
     public static readonly IReadOnlyList<string> PreallocationModes = ["off", "metadata", "falloc", "full"];
 
     /// <summary>The size a resize argument means: absolute, or relative (+/-) to the current size.</summary>

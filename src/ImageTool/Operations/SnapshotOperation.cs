@@ -26,6 +26,11 @@ public static class SnapshotOperation
         return sb.ToString();
     }
 
+    /// <summary>Creates a disk-only snapshot named <paramref name="name"/> taken at <paramref name="now"/>.</summary>
+    /// <param name="image">The image, opened for writing.</param>
+    /// <param name="name">The snapshot's name.</param>
+    /// <param name="now">The creation time recorded in the snapshot table.</param>
+    /// <param name="report">Receives the extra lines some stores print when a snapshot fails (rbd's "failed to create snap").</param>
     public static void Create(IImage image, string name, DateTimeOffset now, Action<string>? report = null)
     {
         if (image is not IInternalSnapshots snapshots)

@@ -10,16 +10,27 @@ public sealed class ImageOptions
 {
     private readonly Dictionary<string, string> _values = new(StringComparer.Ordinal);
 
+    /// <summary>The options by name (the last of duplicates).</summary>
     public IReadOnlyDictionary<string, string> Values => _values;
 
+    /// <summary>Whether an option is set.</summary>
+    /// <param name="name">The option's name.</param>
+    /// <returns>True when it is set.</returns>
     public bool Contains(string name) => _values.ContainsKey(name);
 
+    /// <summary>Sets (or replaces) an option.</summary>
+    /// <param name="name">The option's name.</param>
+    /// <param name="value">Its value, unparsed.</param>
+    /// <returns>This set, for chaining.</returns>
     public ImageOptions Set(string name, string value)
     {
         _values[name] = value;
         return this;
     }
 
+    /// <summary>Removes an option if it is set.</summary>
+    /// <param name="name">The option's name.</param>
+    /// <returns>This set, for chaining.</returns>
     public ImageOptions Remove(string name)
     {
         _values.Remove(name);
@@ -79,20 +90,32 @@ public sealed class ImageOptions
         return sb.ToString();
     }
 
+    /// <summary>An option's value as given.</summary>
+    /// <param name="name">The option's name.</param>
+    /// <returns>The value, or null when not set.</returns>
     public string? GetString(string name) => _values.TryGetValue(name, out var v) ? v : null;
 
+    /// <summary>An on/off option (qemu's on, off, true, false, yes, no).</summary>
+    /// <param name="name">The option's name.</param>
+    /// <returns>The value, or null when not set.</returns>
     public bool? GetBool(string name)
     {
         if (!_values.TryGetValue(name, out var v)) return null;
         return ParseBool(name, v);
     }
 
+    /// <summary>A size option with qemu's suffixes (k, M, G, T, P, E; 1024-based).</summary>
+    /// <param name="name">The option's name.</param>
+    /// <returns>Bytes, or null when not set.</returns>
     public long? GetSize(string name)
     {
         if (!_values.TryGetValue(name, out var v)) return null;
         return ParseSizeValue(name, v);
     }
 
+    /// <summary>A number option (decimal, 0x hex or 0 octal).</summary>
+    /// <param name="name">The option's name.</param>
+    /// <returns>The value, or null when not set.</returns>
     public long? GetNumber(string name)
     {
         if (!_values.TryGetValue(name, out var v)) return null;
@@ -123,6 +146,10 @@ public sealed class ImageOptions
         return !overflow;
     }
 
+    /// <summary>Parses an on/off value as qemu does; anything else throws <see cref="ArgumentException"/> naming the option.</summary>
+    /// <param name="name">The option's name, for the message.</param>
+    /// <param name="value">The value.</param>
+    /// <returns>The boolean.</returns>
     public static bool ParseBool(string name, string value) => value switch
     {
         "on" or "yes" or "true" => true,

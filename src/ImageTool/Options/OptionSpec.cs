@@ -8,10 +8,15 @@ namespace ImageTool.Options;
 /// <param name="Protocol">A file-protocol option (qemu lists it only when -o help is given a filename).</param>
 public sealed record OptionSpec(string Name, OptionType Type, string Help, string? Default = null, bool Protocol = false);
 
+/// <summary>How an option's value is parsed and printed.</summary>
 public enum OptionType
 {
+    /// <summary>Text, printed quoted on the Formatting line.</summary>
     String,
+    /// <summary>on/off.</summary>
     Bool,
+    /// <summary>An integer.</summary>
     Number,
+    /// <summary>Bytes, with qemu's k/M/G/T/P/E suffixes.</summary>
     Size,
 }

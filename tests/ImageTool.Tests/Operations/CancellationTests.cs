@@ -71,4 +71,45 @@ public class CancellationTests
         Tools.QemuImg("compare", "-f", "qcow2", "-F", "qcow2", dir["top.qcow2"], dir["top-before.qcow2"]).Ok();
         Assert.That(Tools.QemuImg("map", "--output=json", "-f", "qcow2", dir["base.qcow2"]).Ok().Stdout, Does.Contain("\"data\": true"));
     }
+    [Test]
+    public void Dd_CancelledThroughItsProgress_LeavesAConsistentTarget()
+    {
+        Tools.Require("qemu-img");
+        using var dir = new TempDir();
+        SeededData.WriteRaw(dir["src.raw"], Size, seed: 5, Runs());
+        using var cts = new CancellationTokenSource();
+        var seen = new List<double>();
+        var options = new DdOptions(dir["src.raw"], dir["dst.qcow2"], BlockSize: 4096)
+        {
+            SourceOptions = new OpenOptions { Format = "raw" },
+            OutputFormat = "qcow2",
+            Progress = new SyncProgress<double>(p => { seen.Add(p); if (p >= 30) cts.Cancel(); }),
+        };
+
+        var e = Assert.Throws<OperationCanceledException>(() => DdOperation.Run(options, _ => { }, cts.Token));
+
+        Assert.That(e!.Message, Does.StartWith($"dd cancelled: '{dir["dst.qcow2"]}' holds the first ").And.EndWith("it was flushed and is consistent but incomplete"));
+        Assert.That(seen[0], Is.Zero);
+        Assert.That(seen, Is.Ordered);
+        Assert.That(seen[^1], Is.GreaterThanOrEqualTo(30).And.LessThan(100));
+        Assert.That(Tools.QemuImg("check", dir["dst.qcow2"]).Ok().Stdout, Does.Contain("No errors were found on the image."));
+    }
+
+    [Test]
+    public void Convert_ReportsProgressThroughIProgress_FromZeroToHundred()
+    {
+        using var dir = new TempDir();
+        SeededData.WriteRaw(dir["src.raw"], Size, seed: 9, Runs());
+        var seen = new List<double>();
+        ConvertOperation.Run([dir["src.raw"]], dir["dst.qcow2"], new ConvertOptions
+        {
+            OutputFormat = "qcow2",
+            SourceOptions = new OpenOptions { Format = "raw" },
+            Progress = new SyncProgress<double>(seen.Add),
+        });
+        Assert.That((seen[0], seen[^1]), Is.EqualTo((0.0, 100.0)));
+        Assert.That(seen, Is.Ordered);
+        // Every copied chunk reports (the CLI's meter throttles to qemu's one-point steps): 16 runs of 1 MiB.
+        Assert.That(seen.Distinct().Count(), Is.GreaterThan(5));
+    }
 }

@@ -8,6 +8,9 @@ namespace ImageTool.Operations;
 /// </summary>
 public static class BenchOperation
 {
+    /// <summary>The line qemu-img bench prints before it starts.</summary>
+    /// <param name="o">The parameters.</param>
+    /// <returns>The header text.</returns>
     public static string Header(BenchOptions o) =>
         $"Sending {o.Count} {(o.Write ? "write" : "read")} requests, {o.BufferSize} bytes each, {o.Depth} in parallel " +
         $"(starting at offset {o.Offset}, step size {StepOf(o)})";

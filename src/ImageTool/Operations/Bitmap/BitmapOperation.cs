@@ -6,6 +6,11 @@ namespace ImageTool.Operations;
 /// </summary>
 public static class BitmapOperation
 {
+    /// <summary>Applies <paramref name="steps"/> in order to bitmap <paramref name="bitmap"/> of the image at <paramref name="path"/>.</summary>
+    /// <param name="path">The image.</param>
+    /// <param name="bitmap">The bitmap's name.</param>
+    /// <param name="steps">The actions, as given on the command line.</param>
+    /// <param name="options">How to open the image and the merge source.</param>
     public static void Run(string path, string bitmap, IReadOnlyList<BitmapStep> steps, BitmapOptions options)
     {
         using var image = DiskImage.Open(path, options.Open with { ReadOnly = false, OpenBacking = false });

@@ -3,6 +3,7 @@ namespace ImageTool.Operations;
 /// <summary>What <c>img bitmap</c> was asked for besides its actions.</summary>
 public sealed record BitmapOptions
 {
+    /// <summary>How to open the image (format, secrets, ...).</summary>
     public OpenOptions Open { get; init; } = new();
     /// <summary>-g for --add; null takes qemu's default.</summary>
     public long? Granularity { get; init; }

@@ -9,7 +9,9 @@ public sealed record CommitOptions
     public string? Base { get; init; }
     /// <summary>-d: keep the top image's data (implied by -b).</summary>
     public bool Drop { get; init; }
+    /// <summary>Secrets by id, for encrypted images.</summary>
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }
+    /// <summary>Receives qemu's warnings.</summary>
     public Action<ImageWarning>? Warning { get; init; }
     /// <summary>Receives progress in percent (qemu's -p): 0 first, 100 last, as often as a chunk is copied.</summary>
     public IProgress<double>? Progress { get; init; }

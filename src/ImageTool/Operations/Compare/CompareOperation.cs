@@ -7,10 +7,15 @@ namespace ImageTool.Operations;
 /// </summary>
 public static class CompareOperation
 {
+    /// <summary>Exit code: the images are identical.</summary>
     public const int Identical = 0;
+    /// <summary>Exit code: the images differ.</summary>
     public const int Different = 1;
+    /// <summary>Exit code: an image could not be opened.</summary>
     public const int OpenFailed = 2;
+    /// <summary>Exit code: block status failed.</summary>
     public const int StatusFailed = 3;
+    /// <summary>Exit code: a read failed.</summary>
     public const int ReadFailed = 4;
 
     private const int ChunkSize = 2 << 20;

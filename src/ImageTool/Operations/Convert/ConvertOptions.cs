@@ -5,7 +5,9 @@ namespace ImageTool.Operations;
 /// <summary>What <c>img convert</c> was asked to do.</summary>
 public sealed record ConvertOptions
 {
+    /// <summary>-O: the target's format.</summary>
     public string OutputFormat { get; init; } = "raw";
+    /// <summary>-o: the target's creation options.</summary>
     public ImageOptions OutputOptions { get; init; } = new();
     /// <summary>-c: store clusters compressed (formats with <see cref="ICompressedClusterWriter"/>).</summary>
     public bool Compress { get; init; }
@@ -15,6 +17,7 @@ public sealed record ConvertOptions
     public bool SkipCreate { get; init; }
     /// <summary>-B / -F: the target gets this backing file and only what differs from it is written.</summary>
     public string? BackingFile { get; init; }
+    /// <summary>-F: the format of <see cref="BackingFile"/>.</summary>
     public string? BackingFormat { get; init; }
     /// <summary>-t: the target's cache mode; qemu's default for convert is unsafe (no fsync).</summary>
     public CacheMode TargetCache { get; init; } = CacheMode.Unsafe;
@@ -22,11 +25,13 @@ public sealed record ConvertOptions
     public string? Snapshot { get; init; }
     /// <summary>Open options for the sources (format, force-share, secrets).</summary>
     public OpenOptions SourceOptions { get; init; } = new();
+    /// <summary>Secrets by id, for encrypted sources and targets.</summary>
     public IReadOnlyDictionary<string, string>? Secrets { get; init; }
     /// <summary>Receives progress in percent (0 first, 100 last), as often as a chunk is copied.</summary>
     public IProgress<double>? Progress { get; init; }
     /// <summary>--bitmaps: copy the source's persistent dirty bitmaps; --skip-broken-bitmaps leaves out inconsistent ones.</summary>
     public bool Bitmaps { get; init; }
+    /// <summary>--skip-broken-bitmaps: with <see cref="Bitmaps"/>, leave out inconsistent bitmaps instead of failing.</summary>
     public bool SkipBrokenBitmaps { get; init; }
     /// <summary>Compression workers; 0 = one per core. Output is identical whatever the count.</summary>
     public int Threads { get; init; }

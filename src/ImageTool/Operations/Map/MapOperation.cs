@@ -6,6 +6,7 @@ namespace ImageTool.Operations;
 /// <summary><c>img map</c>: the allocation of an image and its backing chain, as qemu-img map prints it.</summary>
 public static class MapOperation
 {
+    /// <summary>The error of a human-readable map over data that is not stored plainly.</summary>
     public const string ExternalDataMessage = "File contains external, encrypted or compressed clusters.";
 
     /// <summary>The status of one run starting at <paramref name="offset"/>, resolved down the chain as qemu's get_block_status.</summary>
