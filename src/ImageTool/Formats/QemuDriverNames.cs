@@ -16,17 +16,20 @@ internal static class QemuDriverNames
         "vpc", "vvfat",
     ];
 
+    // qemu's names, and the formats img opens that qemu 7.2 no longer has (cow).
+    private static bool Known(string format) => BlockdevDrivers.Contains(format) || FormatRegistry.Find(format) != null;
+
     /// <summary>QAPI-based creators (qcow2, qed): a backing format outside the enumeration is refused.</summary>
     public static void ValidateBackingFormat(string? format)
     {
-        if (format != null && !BlockdevDrivers.Contains(format))
+        if (format != null && !Known(format))
             throw new ImageFormatException($"Parameter 'backing-fmt' does not accept value '{format}'");
     }
 
     /// <summary>qcow's creator looks the name up among the registered drivers (blkreplay is not one of them).</summary>
     public static void ValidateLegacyBackingFormat(string? format)
     {
-        if (format != null && (format == "blkreplay" || !BlockdevDrivers.Contains(format)))
+        if (format != null && (format == "blkreplay" || !Known(format)))
             throw new ImageFormatException($"unrecognized backing format '{format}'");
     }
 }
