@@ -74,11 +74,12 @@ internal static class ArgNormalizer
 
     /// <summary>
     /// Adds an option's name; a single-valued option given again replaces the earlier one (getopt: the last
-    /// one wins, "-f foo -f qcow2" is qcow2), so its earlier name and value are dropped.
+    /// one wins, "-f foo -f qcow2" is qcow2), so its earlier name and value are dropped. Flags stay: given twice
+    /// they mean the same, except where each one is an action of its own (bitmap --remove --remove).
     /// </summary>
     private static void AddOption(List<string?> result, Dictionary<Option, int> lastAt, Option option)
     {
-        bool many = option.ValueType.IsArray;
+        bool many = option.ValueType.IsArray || !TakesValue(option);
         if (!many && lastAt.TryGetValue(option, out int at))
         {
             result[at] = null;

@@ -66,7 +66,7 @@ public sealed class LayeringTests
     public void Scanner_FindsReferences_InFormatCode()
     {
         var rawFormat = Library.GetType("ImageTool.Formats.Raw.RawFormat", throwOnError: true)!;
-        Assert.That(FormatReferences(rawFormat), Has.Some.Contains("ImageTool.Formats.Raw.RawImage"));
+        Assert.That(FormatReferences(rawFormat), Has.Some.Contains("ImageTool.Formats.Raw.RawVolumeImage"));
     }
 
     private static IEnumerable<string> FormatReferences(Type type)
