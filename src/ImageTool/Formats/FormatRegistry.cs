@@ -179,7 +179,8 @@ internal static class FormatRegistry
     {
         if (HostPath.ProtocolPrefix(name) is not { } prefix) return;
         if (prefix is "file" or "json" || prefix.StartsWith("nbd+", StringComparison.Ordinal) || IsProtocol(prefix)) return;
-        if (global::ImageTool.Protocols.Vvfat.VvfatName.IsVvfat(name)) return;
+        // fat:DIR (vvfat) and tftp:// URLs are opened by name, without a driver of their own in the list above.
+        if (prefix == "tftp" || global::ImageTool.Protocols.Vvfat.VvfatName.IsVvfat(name)) return;
         throw new ImageFormatException($"Unknown protocol '{prefix}'");
     }
 
