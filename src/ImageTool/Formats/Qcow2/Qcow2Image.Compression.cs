@@ -30,7 +30,7 @@ internal sealed partial class Qcow2Image : ICompressedClusterWriter
         lock (_lock)
         {
             ThrowIfUnusable(offset);
-            MarkBitmapsDirty(offset, ClusterSize);
+            _bitmaps.MarkDirty(offset, ClusterSize);
             long l1Index = offset >> (_clusterBits + _l2Bits);
             BeginMetadataChange();
             var table = GetL2ForWrite(l1Index);

@@ -10,7 +10,7 @@ internal sealed partial class Qcow2Image
 {
     /// <summary>Kinds of metadata, in qemu's order of checking.</summary>
     [Flags]
-    private enum Metadata
+    internal enum Metadata
     {
         None = 0,
         Header = 1,

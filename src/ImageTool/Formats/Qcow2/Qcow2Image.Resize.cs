@@ -16,9 +16,7 @@ internal sealed partial class Qcow2Image : IResizable
         lock (_lock)
         {
             if (_header.SnapshotCount > 0 && _header.Version < 3) throw new UnsupportedFeatureException("Can't resize a v2 image which has snapshots");
-            // qemu resizes the bitmaps with the image, which an inconsistent one cannot be.
-            if (_liveBitmaps?.FirstOrDefault(b => b.Bits == null) is { } stale)
-                throw new ImageFormatException($"Bitmap '{stale.Entry.Name}' is inconsistent and cannot be used\nTry block-dirty-bitmap-remove to delete this bitmap from disk");
+            _bitmaps.ThrowIfAnyInconsistent();
             long oldLength = Length;
             // falloc/full clusters read as zeros already: qemu sets no zero flags on them.
             bool hideBacking = size > oldLength && _backing != null && _backing.Length > oldLength && preallocation is "off" or "metadata";

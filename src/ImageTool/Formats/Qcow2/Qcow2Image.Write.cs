@@ -36,7 +36,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             _header.IncompatibleFeatures &= ~Qcow2Header.IncompatDirty;
             WriteHeader();
         }
-        OpenBitmapsForWriting(directoryOffset, directorySize, bitmaps);
+        _bitmaps.OpenForWriting(directoryOffset, directorySize, bitmaps);
     }
 
     private void WriteHeader() => _headerStore.WriteAll();
@@ -59,7 +59,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             long start = offset;
             try
             {
-                MarkBitmapsDirty(offset, buffer.Length);
+                _bitmaps.MarkDirty(offset, buffer.Length);
                 while (buffer.Length > 0)
                 {
                     int n = _extendedL2 ? WriteInCluster(offset, buffer) : WriteInTable(offset, buffer);
@@ -243,7 +243,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         lock (_lock)
         {
             ThrowIfUnusable(offset);
-            MarkBitmapsDirty(offset, length);
+            _bitmaps.MarkDirty(offset, length);
             try { ZeroRange(offset, length, mayDeallocate); }
             catch (ImageCorruptException e)
             {
@@ -421,7 +421,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             _dataFile?.Flush();
             try
             {
-                StoreBitmaps();
+                _bitmaps.Store();
                 WriteBackMetadata();
             }
             catch (ImageCorruptException e)

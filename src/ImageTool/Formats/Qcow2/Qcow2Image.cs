@@ -21,6 +21,7 @@ internal sealed partial class Qcow2Image : IImage
     private readonly int _clusterBits;
     private readonly int _l2Bits;
     private readonly Dictionary<long, ulong[]> _l2Cache = [];
+    private readonly Qcow2DirtyBitmaps _bitmaps;
     private ulong[] _l1;
     private IImage? _backing;
     private Action<ImageWarning>? _warning;
@@ -35,6 +36,7 @@ internal sealed partial class Qcow2Image : IImage
         _extendedL2 = (header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0;
         _l2Bits = _clusterBits - (_extendedL2 ? 4 : 3);
         _l1 = ReadL1(file, header);
+        _bitmaps = new Qcow2DirtyBitmaps(file, header, _headerStore, () => Refcounts, CheckOverlap);
     }
 
     public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null,
@@ -49,7 +51,7 @@ internal sealed partial class Qcow2Image : IImage
             var image = new Qcow2Image(file, header, format) { _warning = options?.Warning };
             image.OpenDataFile(options ?? new OpenOptions(), createdDataFile);
             image.LoadSnapshots();
-            image.ValidateBitmaps();
+            image._bitmaps.Validate(image._warning);
             image.SetupEncryption(options ?? new OpenOptions());
             if (!file.IsReadOnly && !forRepair) image.OpenForWriting();
             return image;
