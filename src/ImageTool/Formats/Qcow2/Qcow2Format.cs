@@ -161,7 +161,7 @@ internal sealed class Qcow2Format : IImageFormat, IAmendableFormat, IMeasurableF
         if (format is not ("aes" or "luks")) throw new ImageFormatException($"Parameter 'format' does not accept value '{format}'");
         string secretId = o.GetString("encrypt.key-secret")
             ?? throw new ImageFormatException("Parameter 'encrypt.key-secret' is required for cipher");
-        string password = Qcow2Image.LookupSecret(secrets, secretId);
+        string password = Options.SecretObjects.Lookup(secrets, secretId);
         Crypto.LuksCipherSpec? cipher = null;
         string hash = o.GetString("encrypt.hash-alg") ?? "sha256";
         if (format == "luks")

@@ -31,8 +31,8 @@ internal sealed partial class Qcow2Image : IAmendable
         bool encryptionUpdate = options.Values.Keys.Any(k => k.StartsWith("encrypt.", StringComparison.Ordinal));
         if (encryptionUpdate)
         {
-            if (!IsEncrypted) throw new ImageFormatException("Can't amend encryption options - encryption not present");
-            if (_header.CryptMethod != CryptLuks) throw new ImageFormatException("Only LUKS encryption options can be amended");
+            if (!_encryption.IsEnabled) throw new ImageFormatException("Can't amend encryption options - encryption not present");
+            if (!_encryption.IsLuks) throw new ImageFormatException("Only LUKS encryption options can be amended");
         }
         long? size = options.GetSize("size");
         int version = (int)_header.Version;
@@ -63,7 +63,7 @@ internal sealed partial class Qcow2Image : IAmendable
             if (encryptionUpdate)
             {
                 progress.Step = Qcow2AmendStep.UpdatingEncryption;
-                AmendEncryption(options, force);
+                _encryption.AmendKeySlots(options, force);
             }
             if (refcountBits != _header.RefcountBits)
             {
@@ -96,15 +96,6 @@ internal sealed partial class Qcow2Image : IAmendable
         {
             lock (_lock) Downgrade(progress);
         }
-    }
-
-    /// <summary>Adds or erases LUKS key slots; the image is open with its key (amend needs it, as in qemu).</summary>
-    private void AmendEncryption(ImageOptions options, bool force)
-    {
-        var amendment = LuksKeySlotAmendment.Parse(options, "encrypt.");
-        var (offset, _) = LuksArea();
-        amendment.Apply(_luks!, _luksMasterKey!, force, id => LookupSecret(_secrets, id),
-            (off, buf) => _file.Read(offset + off, buf), (off, buf) => _file.Write(offset + off, buf), _file.Flush);
     }
 
     /// <summary>qemu's qcow2_upgrade (v2 to v3), with its three progress points.</summary>

@@ -139,7 +139,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             long newHost = HasDataFile ? clusterStart : Refcounts.Allocate(count);
             // New clusters past the end of the file read as zeros already: copying zeros there is left out, and the file
             // is only extended over them (qemu zeroes such clusters with fallocate rather than writing either).
-            bool pastEnd = !HasDataFile && !IsEncrypted && newHost >= _file.Length;
+            bool pastEnd = !HasDataFile && !_encryption.IsEnabled && newHost >= _file.Length;
             if (pos > clusterStart && !(pastEnd && ReadsAsZeros(table[i], clusterStart)))
                 CopyOnWrite(table[i], clusterStart, newHost, 0, (int)(pos - clusterStart));
             WriteData(newHost + (pos - clusterStart), pos, data[(int)(pos - offset)..(int)(runEnd - offset)]);

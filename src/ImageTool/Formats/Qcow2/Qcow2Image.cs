@@ -22,6 +22,7 @@ internal sealed partial class Qcow2Image : IImage
     private readonly int _l2Bits;
     private readonly Dictionary<long, ulong[]> _l2Cache = [];
     private readonly Qcow2DirtyBitmaps _bitmaps;
+    private readonly Qcow2Encryption _encryption;
     private ulong[] _l1;
     private IImage? _backing;
     private Action<ImageWarning>? _warning;
@@ -36,6 +37,7 @@ internal sealed partial class Qcow2Image : IImage
         _extendedL2 = (header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0;
         _l2Bits = _clusterBits - (_extendedL2 ? 4 : 3);
         _l1 = ReadL1(file, header);
+        _encryption = new Qcow2Encryption(file, header, _headerStore);
         _bitmaps = new Qcow2DirtyBitmaps(file, header, _headerStore, () => Refcounts, CheckOverlap);
     }
 
@@ -52,7 +54,7 @@ internal sealed partial class Qcow2Image : IImage
             image.OpenDataFile(options ?? new OpenOptions(), createdDataFile);
             image.LoadSnapshots();
             image._bitmaps.Validate(image._warning);
-            image.SetupEncryption(options ?? new OpenOptions());
+            image._encryption.Open(options ?? new OpenOptions());
             if (!file.IsReadOnly && !forRepair) image.OpenForWriting();
             return image;
         }
@@ -61,6 +63,12 @@ internal sealed partial class Qcow2Image : IImage
             file.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Turns a freshly created, empty image into an encrypted one (after its L1 is laid out, as qemu orders it).</summary>
+    internal void InitializeEncryption(string format, string password, int iterTimeMs, Crypto.LuksCipherSpec? cipher, string hash)
+    {
+        lock (_lock) _encryption.Initialize(format, password, iterTimeMs, cipher, hash, Refcounts);
     }
 
     private static ulong[] ReadL1(HostFile file, Qcow2Header header)
@@ -269,7 +277,7 @@ internal sealed partial class Qcow2Image : IImage
                 return (InfoNode)new InfoObject().Add("flags", new InfoList(flags)).Add("name", b.Name).Add("granularity", 1L << b.GranularityBits);
             }).ToList()));
         }
-        data.Add("encrypt", EncryptionInfo());
+        data.Add("encrypt", _encryption.Info());
         return new ImageInfo
         {
             Format = Format.Name,
@@ -295,7 +303,7 @@ internal sealed partial class Qcow2Image : IImage
             _file.Dispose();
             _backing?.Dispose();
             _dataFile?.Dispose();
-            DisposeEncryption();
+            _encryption.Dispose();
         }
     }
 }
