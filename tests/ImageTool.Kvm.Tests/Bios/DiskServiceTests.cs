@@ -7,16 +7,10 @@ public class DiskServiceTests
 {
     // Reads LBA 1 with AH=42h and LBA 2 with AH=02h (CHS 0/0/3), checks AH=41h/08h/48h, writes LBA 3 with AH=43h
     // and LBA 4 with AH=03h (CHS 0/0/5), reads both back and prints everything through INT 10h.
-    private const string Int13Program = """
+    private const string Int13Program = $"""
         bits 16
         org 0x7c00
-            cli
-            xor ax, ax
-            mov ds, ax
-            mov es, ax
-            mov ss, ax
-            mov sp, 0x7c00
-            sti
+        {RealMode.Setup}
             mov [drive], dl
             mov byte [step], '1'
             mov ah, 0x41
@@ -108,22 +102,7 @@ public class DiskServiceTests
             mov si, s_done
             call puts
             jmp halt
-        fail:
-            mov si, s_fail
-            call puts
-        halt:
-            cli
-            hlt
-            jmp halt
-        puts:
-            lodsb
-            test al, al
-            jz .r
-            mov ah, 0x0e
-            mov bx, 7
-            int 0x10
-            jmp puts
-        .r: ret
+        {RealMode.FailHaltPuts}
         drive: db 0
         dap: db 16, 0
             dw 1, 0x8000, 0

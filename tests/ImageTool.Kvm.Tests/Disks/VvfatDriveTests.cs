@@ -10,14 +10,7 @@ public class VvfatDriveTests
     private static string ReadSectorProgram(long lba) => $$"""
         bits 16
         org 0x7c00
-            cli
-            xor ax, ax
-            mov ds, ax
-            mov es, ax
-            mov ss, ax
-            mov sp, 0x7c00
-            sti
-            mov byte [0x8200], 0
+        {{RealMode.Setup}}
             mov si, dap
             mov ah, 0x42
             mov dl, 0x81
@@ -30,22 +23,7 @@ public class VvfatDriveTests
             mov si, s_end
             call puts
             jmp halt
-        fail:
-            mov si, s_fail
-            call puts
-        halt:
-            cli
-            hlt
-            jmp halt
-        puts:
-            lodsb
-            test al, al
-            jz .r
-            mov ah, 0x0e
-            mov bx, 7
-            int 0x10
-            jmp puts
-        .r: ret
+        {{RealMode.FailHaltPuts}}
         dap: db 16, 0
             dw 1, 0x8000, 0
             dq {{lba}}
