@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using ImageTool.Tests.Support;
 
 namespace ImageTool.Cli.Tests;
@@ -57,6 +58,10 @@ public class ConvertOffloadTests
         return frag.Stdout.Split('\n').Count(l => l.Contains("shared", StringComparison.Ordinal));
     }
 
+    // Where the clusters sit in the file may differ; which guest ranges are data, zero or holes may not.
+    private static string GuestMap(string path) =>
+        Regex.Replace(Tools.QemuImg("map", "--output=json", path).Ok().Stdout, @", ""offset"": \d+", "");
+
     private static string Map(string path) => Tools.QemuImg("map", "--output=json", "-f", "raw", path).Ok().Stdout;
 
     [TestCase("xfs", "raw")]
@@ -94,6 +99,25 @@ public class ConvertOffloadTests
         Tools.QemuImg("compare", "-F", "raw", fs["src.qcow2"], fs["img.raw"]).Ok();
     }
 
+    [TestCase("xfs", "")]
+    [TestCase("xfs", "-C")]
+    [TestCase("btrfs", "")]
+    public void Convert_RawToQcow2OnReflinkFs_ClustersShared_CheckClean(string fsType, string flag)
+    {
+        var fs = Mount(fsType);
+        WriteSource(fs["src.raw"]);
+        string[] flags = flag.Length > 0 ? [flag] : [];
+        Img.Run(fs.Path, ["convert", .. flags, "-O", "qcow2", "src.raw", "img.qcow2"]).Ok();
+        Tools.QemuImg(["convert", .. flags, "-O", "qcow2", fs["src.raw"], fs["qemu.qcow2"]]).Ok();
+        Assert.Multiple(() =>
+        {
+            Assert.That(SharedExtents(fs["img.qcow2"]), Is.GreaterThan(0), "img's target shares no clusters with the source");
+            Assert.That(Tools.QemuImg("check", fs["img.qcow2"]).ExitCode, Is.Zero);
+            Assert.That(Tools.QemuImg("compare", "-F", "raw", fs["img.qcow2"], fs["src.raw"]).ExitCode, Is.Zero);
+            Assert.That(GuestMap(fs["img.qcow2"]), Is.EqualTo(GuestMap(fs["qemu.qcow2"])));
+        });
+    }
+
     [TestCase("-C")]
     [TestCase("-S", "0")]
     [TestCase("-S", "4k")]
@@ -109,6 +133,7 @@ public class ConvertOffloadTests
     [TestCase("raw", "-C")]
     [TestCase("raw")]
     [TestCase("qcow2")]
+    [TestCase("qcow2", "-C")]
     public void Convert_NoSpaceLeftMidCopy_OneImgLine(string targetFormat, params string[] flags)
     {
         // ext4 cannot share blocks: copy_file_range (or the writes) run out of space half-way.

@@ -21,6 +21,9 @@ internal sealed class HostCopy(HostFile target)
 
     private bool _canCopy = target.IsKernelCopyable;
 
+    /// <summary>Whether a call may still move anything: with <paramref name="cloneOnly"/>, whether blocks may still be shared.</summary>
+    public bool MayMove(bool cloneOnly) => CanClone || (!cloneOnly && _canCopy);
+
     /// <summary>
     /// Moves up to <paramref name="length"/> bytes of <paramref name="source"/> at <paramref name="sourceOffset"/>
     /// to <paramref name="targetOffset"/>; with <paramref name="cloneOnly"/> only whole blocks the file system can

@@ -34,15 +34,17 @@ public static partial class ConvertOperation
                 for (long done = 0; done < length;)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    var (run, pieceLength) = HostPiece(source, sourceOffset + done, Math.Min(length - done, ChunkSize * 64L));
-                    long moved = run is { } r ? target.CopyFromHostFile(r.File, r.HostOffset, targetOffset + done, pieceLength, cloneOnly: false) : 0;
-                    for (long at = moved; at < pieceLength; at += ChunkSize)
+                    long at = targetOffset + done, from = sourceOffset + done;
+                    var (run, pieceLength) = HostPiece(source, from, Math.Min(length - done, ChunkSize * 64L));
+                    long moved = 0;
+                    if (run is { } r)
                     {
-                        buffer ??= ArrayPool<byte>.Shared.Rent(ChunkSize);
-                        var span = buffer.AsSpan(0, (int)Math.Min(ChunkSize, pieceLength - at));
-                        SourceErrors.Read(source, sourceOffset + done + at, span);
-                        output.Write(targetOffset + done + at, span);
+                        // The target takes whole blocks (its clusters): the part before the first boundary is written.
+                        moved = Math.Min(pieceLength, (_block - at % _block) % _block);
+                        WriteThrough(source, from, at, moved, ref buffer);
+                        moved += target.CopyFromHostFile(r.File, r.HostOffset + moved, at + moved, pieceLength - moved, cloneOnly: false);
                     }
+                    WriteThrough(source, from + moved, at + moved, pieceLength - moved, ref buffer);
                     done += pieceLength;
                     Reached = targetOffset + done;
                     Copied(pieceLength);
@@ -51,6 +53,18 @@ public static partial class ConvertOperation
             finally
             {
                 if (buffer != null) ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        /// <summary>Reads and writes a range the kernel did not move, a chunk at a time.</summary>
+        private void WriteThrough(IImage source, long sourceOffset, long targetOffset, long length, ref byte[]? buffer)
+        {
+            for (long at = 0; at < length; at += ChunkSize)
+            {
+                buffer ??= ArrayPool<byte>.Shared.Rent(ChunkSize);
+                var span = buffer.AsSpan(0, (int)Math.Min(ChunkSize, length - at));
+                SourceErrors.Read(source, sourceOffset + at, span);
+                output.Write(targetOffset + at, span);
             }
         }
 
