@@ -118,6 +118,17 @@ public class ConvertOffloadTests
         });
     }
 
+    [Test]
+    public void Convert_RawToQcow2WhereBlocksCannotBeShared_SameBytesAsQemuImg()
+    {
+        // ext4 refuses the clone of the first clusters: they are given back and written, as without offload.
+        var fs = Mount("ext4", 128L << 20);
+        WriteSource(fs["src.raw"]);
+        Img.Run(fs.Path, "convert", "-O", "qcow2", "src.raw", "img.qcow2").Ok();
+        Tools.QemuImg("convert", "-O", "qcow2", fs["src.raw"], fs["qemu.qcow2"]).Ok();
+        Assert.That(File.ReadAllBytes(fs["img.qcow2"]), Is.EqualTo(File.ReadAllBytes(fs["qemu.qcow2"])));
+    }
+
     [TestCase("-C")]
     [TestCase("-S", "0")]
     [TestCase("-S", "4k")]

@@ -37,16 +37,20 @@ wanted() {
 }
 # Inputs in other formats, made by qemu-img once (so img reads what qemu writes).
 ensure() { [ -s "$1" ] || { echo "building $1 ..." >&2; shift; "$@"; }; }
-# Each input is built only when a selected row reads it.
-wanted "qcow2" && ensure fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2
-wanted "vmdk" && ensure fs.vmdk "$QEMU" convert -O vmdk fs.raw fs.vmdk
-wanted "vpc" && ensure fs.vhd "$QEMU" convert -O vpc fs.raw fs.vhd
-wanted "vhdx" && ensure fs.vhdx "$QEMU" convert -O vhdx fs.raw fs.vhdx
-wanted "streamOptimized" && ensure fs-stream.vmdk "$QEMU" convert -O vmdk -o subformat=streamOptimized fs.raw fs-stream.vmdk
-wanted "(zlib)" && ensure fs-zlib.qcow2 "$QEMU" convert -c -O qcow2 fs.raw fs-zlib.qcow2
-wanted "(zstd)" && ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw fs-zstd.qcow2
-wanted "qcow->" && ensure fs.qcow "$QEMU" convert -O qcow fs.raw fs.qcow
-wanted "cloop" && ensure fs.cloop create_compressed_fs -q -B 65536 fs.raw fs.cloop
+# input ARG: builds the cached input ARG names the first time a selected row reads it.
+input() {
+  case "$1" in
+    fs.qcow2) ensure fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2 ;;
+    fs.vmdk) ensure fs.vmdk "$QEMU" convert -O vmdk fs.raw fs.vmdk ;;
+    fs.vhd) ensure fs.vhd "$QEMU" convert -O vpc fs.raw fs.vhd ;;
+    fs.vhdx) ensure fs.vhdx "$QEMU" convert -O vhdx fs.raw fs.vhdx ;;
+    fs-stream.vmdk) ensure fs-stream.vmdk "$QEMU" convert -O vmdk -o subformat=streamOptimized fs.raw fs-stream.vmdk ;;
+    fs-zlib.qcow2) ensure fs-zlib.qcow2 "$QEMU" convert -c -O qcow2 fs.raw fs-zlib.qcow2 ;;
+    fs-zstd.qcow2) ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw fs-zstd.qcow2 ;;
+    fs.qcow) ensure fs.qcow "$QEMU" convert -O qcow fs.raw fs.qcow ;;
+    fs.cloop) ensure fs.cloop create_compressed_fs -q -B 65536 fs.raw fs.cloop ;;
+  esac
+}
 
 
 printf '| %-34s | %9s | %9s | %6s |\n' "operation" "img s" "qemu s" "ratio"
@@ -66,7 +70,7 @@ row() {
   local name="$1" prepare="$2"; shift 2
   wanted "$name" || return 0
   local img_args=() qemu_args=()
-  while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
+  while [ "$1" != "--" ]; do img_args+=("$1"); input "$1"; shift; done; shift
   qemu_args=("$@")
   if ! ( eval "$prepare"; "$IMG" "${img_args[@]}" ) >/dev/null 2>&1; then
     printf '| %-34s | %9s | %9s | %6s |\n' "$name" "n/a" "" ""; return 0
@@ -79,7 +83,7 @@ tool_row() {
   local name="$1" prepare="$2"; shift 2
   wanted "$name" || return 0
   local img_args=() other=()
-  while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
+  while [ "$1" != "--" ]; do img_args+=("$1"); input "$1"; shift; done; shift
   other=("$@")
   time_pair "$name" "$prepare" "$IMG ${img_args[*]}" "${other[*]}"
 }
@@ -89,7 +93,7 @@ rss() {
   local name="$1" prepare="$2"; shift 2
   wanted "$name" || return 0
   local img_args=() qemu_args=()
-  while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
+  while [ "$1" != "--" ]; do img_args+=("$1"); input "$1"; shift; done; shift
   qemu_args=("$@")
   local t; t=$(mktemp)
   eval "$prepare"; /usr/bin/time -o "$t" -f %M "$IMG" "${img_args[@]}" >/dev/null 2>&1; local a; a=$(tail -1 "$t")
@@ -144,8 +148,7 @@ rss "convert vhdx->raw" "$rm_out" convert -O raw fs.vhdx "$out" -- convert -O ra
 # is 50 files deep (the base and 49 overlays, each overlay writing its own 8 MiB), flat.qcow2 the same disk in one
 # file; frag.raw has 100 000 data extents (4 KiB of data every 8 KiB).
 if wanted "scale"; then
-  ensure data.raw "$QEMU" convert -O raw fs.raw data.raw
-  [ "$(stat -c %s data.raw)" -eq $((1 << 30)) ] || "$QEMU" resize -q -f raw --shrink data.raw 1G
+  ensure data.raw sh -c 'cp --sparse=always fs.raw data.raw && truncate -s 1G data.raw'
   ensure small.qcow2 sh -c "'$QEMU' convert -O qcow2 data.raw small.qcow2 && '$QEMU' resize -q small.qcow2 4G"
   ensure big.qcow2 sh -c "'$QEMU' convert -O qcow2 data.raw big.qcow2 && '$QEMU' resize -q big.qcow2 1T"
   if [ ! -s chain50.qcow2 ]; then

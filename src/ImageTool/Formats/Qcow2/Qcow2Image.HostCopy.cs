@@ -64,8 +64,9 @@ internal sealed partial class Qcow2Image : IHostFileCopyTarget
         }
         finally
         {
-            // Clusters that did not arrive are given back once the new mapping is on disk.
-            if (mapped < count) _deferredFrees.Add((host + mapped * cs, count - mapped));
+            // Clusters that did not arrive were never referenced: they are given back at once, so the writes that
+            // follow allocate them again and the file is laid out as without the attempt.
+            if (mapped < count) Refcounts.Free(host + mapped * cs, count - mapped);
         }
         for (int k = 0; k < mapped; k++)
         {
