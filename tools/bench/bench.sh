@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of img against qemu-img (hyperfine, same run, median of RUNS, ratio img/qemu-img).
-# usage: tools/bench/bench.sh [ROW_FILTER]     env: RUNS (default 5), BENCH_SIZE (default 4G), RBD_BENCH_SIZE (512M)
+# usage: tools/bench/bench.sh [ROW_FILTER]     env: RUNS (default 5), BENCH_SIZE (default 4G), RBD_BENCH_SIZE (512M),
+#   TMPDIR (where outputs go: tmpfs such as /dev/shm to time the copy, not the disk), REFLINK_DIR (reflink rows)
 # ROW_FILTER: rows whose name contains it; several filters separated by | ("qcow2->raw|bench 4k").
 # The input is built once and cached in tools/bench/cache: a raw disk holding an ext4 file system filled
 # with /usr/share (mkfs.ext4 -d), i.e. real files, free space and holes, like an OS image.
@@ -27,18 +28,6 @@ if [ ! -s fs.raw ]; then
   mkfs.ext4 -q -F -d /usr/share fs.raw
 fi
 [ -s small.raw ] || "$QEMU" create -q -f raw small.raw 10M
-# Inputs in other formats, made by qemu-img once (so img reads what qemu writes).
-ensure() { [ -s "$1" ] || { echo "building $1 ..." >&2; shift; "$@"; }; }
-ensure fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2
-ensure fs.vmdk "$QEMU" convert -O vmdk fs.raw fs.vmdk
-ensure fs.vhd "$QEMU" convert -O vpc fs.raw fs.vhd
-ensure fs.vhdx "$QEMU" convert -O vhdx fs.raw fs.vhdx
-ensure fs-stream.vmdk "$QEMU" convert -O vmdk -o subformat=streamOptimized fs.raw fs-stream.vmdk
-ensure fs-zlib.qcow2 "$QEMU" convert -c -O qcow2 fs.raw fs-zlib.qcow2
-ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw fs-zstd.qcow2
-ensure fs.qcow "$QEMU" convert -O qcow fs.raw fs.qcow
-ensure fs.cloop create_compressed_fs -q -B 65536 fs.raw fs.cloop
-
 # wanted NAME: the row is selected by the filter
 wanted() {
   [ -z "$filter" ] && return 0
@@ -46,6 +35,23 @@ wanted() {
   for f in $filter; do [[ "$1" == *"$f"* ]] && return 0; done
   return 1
 }
+# Inputs in other formats, made by qemu-img once (so img reads what qemu writes).
+ensure() { [ -s "$1" ] || { echo "building $1 ..." >&2; shift; "$@"; }; }
+# input ARG: builds the cached input ARG names the first time a selected row reads it.
+input() {
+  case "$1" in
+    fs.qcow2) ensure fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2 ;;
+    fs.vmdk) ensure fs.vmdk "$QEMU" convert -O vmdk fs.raw fs.vmdk ;;
+    fs.vhd) ensure fs.vhd "$QEMU" convert -O vpc fs.raw fs.vhd ;;
+    fs.vhdx) ensure fs.vhdx "$QEMU" convert -O vhdx fs.raw fs.vhdx ;;
+    fs-stream.vmdk) ensure fs-stream.vmdk "$QEMU" convert -O vmdk -o subformat=streamOptimized fs.raw fs-stream.vmdk ;;
+    fs-zlib.qcow2) ensure fs-zlib.qcow2 "$QEMU" convert -c -O qcow2 fs.raw fs-zlib.qcow2 ;;
+    fs-zstd.qcow2) ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw fs-zstd.qcow2 ;;
+    fs.qcow) ensure fs.qcow "$QEMU" convert -O qcow fs.raw fs.qcow ;;
+    fs.cloop) ensure fs.cloop create_compressed_fs -q -B 65536 fs.raw fs.cloop ;;
+  esac
+}
+
 
 printf '| %-34s | %9s | %9s | %6s |\n' "operation" "img s" "qemu s" "ratio"
 printf '|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "-----------" "--------"
@@ -64,7 +70,7 @@ row() {
   local name="$1" prepare="$2"; shift 2
   wanted "$name" || return 0
   local img_args=() qemu_args=()
-  while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
+  while [ "$1" != "--" ]; do img_args+=("$1"); input "$1"; shift; done; shift
   qemu_args=("$@")
   if ! ( eval "$prepare"; "$IMG" "${img_args[@]}" ) >/dev/null 2>&1; then
     printf '| %-34s | %9s | %9s | %6s |\n' "$name" "n/a" "" ""; return 0
@@ -77,7 +83,7 @@ tool_row() {
   local name="$1" prepare="$2"; shift 2
   wanted "$name" || return 0
   local img_args=() other=()
-  while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
+  while [ "$1" != "--" ]; do img_args+=("$1"); input "$1"; shift; done; shift
   other=("$@")
   time_pair "$name" "$prepare" "$IMG ${img_args[*]}" "${other[*]}"
 }
@@ -87,7 +93,7 @@ rss() {
   local name="$1" prepare="$2"; shift 2
   wanted "$name" || return 0
   local img_args=() qemu_args=()
-  while [ "$1" != "--" ]; do img_args+=("$1"); shift; done; shift
+  while [ "$1" != "--" ]; do img_args+=("$1"); input "$1"; shift; done; shift
   qemu_args=("$@")
   local t; t=$(mktemp)
   eval "$prepare"; /usr/bin/time -o "$t" -f %M "$IMG" "${img_args[@]}" >/dev/null 2>&1; local a; a=$(tail -1 "$t")
@@ -137,6 +143,54 @@ rss "convert vpc->raw" "$rm_out" convert -O raw fs.vhd "$out" -- convert -O raw 
 row "convert raw->vhdx" "$rm_out" convert -O vhdx fs.raw "$out" -- convert -O vhdx fs.raw "$out"
 row "convert vhdx->raw" "$rm_out" convert -O raw fs.vhdx "$out" -- convert -O raw fs.vhdx "$out"
 rss "convert vhdx->raw" "$rm_out" convert -O raw fs.vhdx "$out" -- convert -O raw fs.vhdx "$out"
+# Scale: time and memory grow with the data, not the virtual size or the chain length (issue 22).
+# data.raw is the first GiB of fs.raw; big.qcow2 and small.qcow2 hold it in 1 TiB and 4 GiB disks; chain50.qcow2
+# is 50 files deep (the base and 49 overlays, each overlay writing its own 8 MiB), flat.qcow2 the same disk in one
+# file; frag.raw has 100 000 data extents (4 KiB of data every 8 KiB).
+if wanted "scale"; then
+  ensure data.raw sh -c 'cp --sparse=always fs.raw data.raw && truncate -s 1G data.raw'
+  ensure small.qcow2 sh -c "'$QEMU' convert -O qcow2 data.raw small.qcow2 && '$QEMU' resize -q small.qcow2 4G"
+  ensure big.qcow2 sh -c "'$QEMU' convert -O qcow2 data.raw big.qcow2 && '$QEMU' resize -q big.qcow2 1T"
+  if [ ! -s chain50.qcow2 ]; then
+    echo "building chain50.qcow2 ..." >&2
+    cp small.qcow2 chain0.qcow2
+    for i in $(seq 1 49); do
+      "$QEMU" create -q -f qcow2 -b "chain$((i - 1)).qcow2" -F qcow2 "chain$i.qcow2"
+      qemu-io -f qcow2 -c "write -P $((i % 250 + 1)) $((i * 64))M 8M" "chain$i.qcow2" >/dev/null
+    done
+    mv chain49.qcow2 chain50.qcow2
+  fi
+  ensure flat.qcow2 "$QEMU" convert -O qcow2 chain50.qcow2 flat.qcow2
+  ensure frag.raw python3 -c '
+import os
+fd = os.open("frag.raw", os.O_WRONLY | os.O_CREAT, 0o644)
+block = os.urandom(4096)
+for i in range(100000): os.pwrite(fd, block, i * 8192)
+os.ftruncate(fd, 100000 * 8192)
+os.close(fd)'
+  row "convert scale 1TiB qcow2 (1GiB)->raw" "$rm_out" convert -O raw big.qcow2 "$out" -- convert -O raw big.qcow2 "$out"
+  rss "convert scale 1TiB qcow2 (1GiB)->raw" "$rm_out" convert -O raw big.qcow2 "$out" -- convert -O raw big.qcow2 "$out"
+  row "convert scale 4GiB qcow2 (1GiB)->raw" "$rm_out" convert -O raw small.qcow2 "$out" -- convert -O raw small.qcow2 "$out"
+  row "convert scale 50-deep chain->raw" "$rm_out" convert -O raw chain50.qcow2 "$out" -- convert -O raw chain50.qcow2 "$out"
+  rss "convert scale 50-deep chain->raw" "$rm_out" convert -O raw chain50.qcow2 "$out" -- convert -O raw chain50.qcow2 "$out"
+  row "convert scale flat chain->raw" "$rm_out" convert -O raw flat.qcow2 "$out" -- convert -O raw flat.qcow2 "$out"
+  row "convert scale frag raw->qcow2" "$rm_out" convert -O qcow2 frag.raw "$out" -- convert -O qcow2 frag.raw "$out"
+  rss "convert scale frag raw->qcow2" "$rm_out" convert -O qcow2 frag.raw "$out" -- convert -O qcow2 frag.raw "$out"
+  row "map scale frag raw" "true" map --output=json frag.raw -- map --output=json frag.raw
+fi
+# Copy offload where the file system shares blocks: REFLINK_DIR is a mount of xfs (mkfs.xfs -m reflink=1) or btrfs
+# with room for fs.raw and fs.qcow2 (~4 GiB); the inputs are copied there once, the outputs written there.
+if [ -n "${REFLINK_DIR:-}" ] && wanted "reflink"; then
+  [ -s "$REFLINK_DIR/fs.raw" ] || cp --sparse=always fs.raw "$REFLINK_DIR/fs.raw"
+  [ -s "$REFLINK_DIR/fs.qcow2" ] || "$QEMU" convert -O qcow2 fs.raw "$REFLINK_DIR/fs.qcow2"
+  rout="$REFLINK_DIR/out.img"
+  rm_rout="rm -f $rout"
+  row "convert raw->raw (reflink)" "$rm_rout" convert -O raw "$REFLINK_DIR/fs.raw" "$rout" -- convert -O raw "$REFLINK_DIR/fs.raw" "$rout"
+  row "convert -C raw->raw (reflink)" "$rm_rout" convert -C -O raw "$REFLINK_DIR/fs.raw" "$rout" -- convert -C -O raw "$REFLINK_DIR/fs.raw" "$rout"
+  row "convert raw->qcow2 (reflink)" "$rm_rout" convert -O qcow2 "$REFLINK_DIR/fs.raw" "$rout" -- convert -O qcow2 "$REFLINK_DIR/fs.raw" "$rout"
+  row "convert qcow2->raw (reflink)" "$rm_rout" convert -O raw "$REFLINK_DIR/fs.qcow2" "$rout" -- convert -O raw "$REFLINK_DIR/fs.qcow2" "$rout"
+  rm -f "$rout"
+fi
 row "compare raw qcow2" "true" compare fs.raw fs.qcow2 -- compare fs.raw fs.qcow2
 row "map qcow2" "true" map --output=json fs.qcow2 -- map --output=json fs.qcow2
 # bench: 4 KiB requests at depth 1, stepping 64 MiB + 4 KiB so that the offsets hop across the whole disk

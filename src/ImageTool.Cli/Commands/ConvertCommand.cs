@@ -107,6 +107,7 @@ internal static class ConvertCommand
                 OutputFormat = outFormat,
                 OutputOptions = targetOptions,
                 Compress = compressed,
+                CopyOffload = copyOffloading,
                 Snapshot = result.GetValue(snapshot),
                 SparseSize = sparseSize,
                 SkipCreate = skipCreate,

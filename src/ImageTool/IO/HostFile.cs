@@ -232,6 +232,9 @@ internal sealed class HostFile : IDisposable
 
     internal SafeFileHandle Handle => _handle;
 
+    /// <summary>A regular local file under the page cache: the kernel can copy or share its blocks (copy_file_range, FICLONERANGE).</summary>
+    internal bool IsKernelCopyable => _remote == null && _kind == HostFileKind.Regular && _direct == null;
+
     /// <summary>Reads exactly buffer.Length bytes; bytes past the end of the file read as zeros.</summary>
     public void Read(long offset, Span<byte> buffer)
     {

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace ImageTool.IO;
 
-/// <summary>The few libc calls the BCL lacks: SEEK_DATA/SEEK_HOLE, fallocate, statx, fsync, ioctl.</summary>
+/// <summary>The few libc calls the BCL lacks: SEEK_DATA/SEEK_HOLE, fallocate, statx, fsync, ioctl, copy_file_range.</summary>
 internal static partial class Native
 {
     public const int SeekData = 3;
@@ -29,6 +29,15 @@ internal static partial class Native
 
     [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
     public static unsafe partial int Ioctl(int fd, ulong request, void* argument);
+
+    [LibraryImport("libc", EntryPoint = "copy_file_range", SetLastError = true)]
+    public static unsafe partial nint CopyFileRange(int fdIn, long* offIn, int fdOut, long* offOut, nuint length, uint flags);
+
+    /// <summary>_IOW(0x94, 13, struct file_clone_range): share a range of one file's blocks with another.</summary>
+    public const ulong FiCloneRange = 0x4020940D;
+    public const int Eio = 5;
+    public const int Enospc = 28;
+    public const int Edquot = 122;
 
     public const int AtFdCwd = -100;
     public const int AtEmptyPath = 0x1000;

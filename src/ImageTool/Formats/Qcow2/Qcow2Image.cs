@@ -9,7 +9,7 @@ namespace ImageTool.Formats.Qcow2;
 /// An opened qcow2 image: L1/L2 lookup with an L2 cache, reads through the backing chain, block status and
 /// info. Writing, allocation and check live in the other parts of this partial class.
 /// </summary>
-internal sealed partial class Qcow2Image : IImage
+internal sealed partial class Qcow2Image : IImage, IHostFileRuns
 {
     private const int MaxCachedL2Bytes = 32 << 20;
 
@@ -163,6 +163,8 @@ internal sealed partial class Qcow2Image : IImage
             _ => new BlockStatus(offset, run.Length, BlockState.Data, HostOffset: run.HostOffset, HostFile: DataFile.Path),
         };
     }
+
+    public HostRun? FindHostRun(long offset, long length) => HostRun.Of(GetBlockStatus(offset, length), DataFile);
 
     /// <summary>
     /// The run starting at <paramref name="offset"/>: clusters of one type (and, when stored, contiguous on

@@ -1,12 +1,14 @@
+using ImageTool.Capabilities;
 using ImageTool.Info;
 using ImageTool.IO;
 
 namespace ImageTool.Formats.Raw;
 
 /// <summary>An opened raw image: the file's bytes are the disk's bytes.</summary>
-internal sealed class RawImage : IImage, IResizable
+internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCopyTarget
 {
     private readonly HostFile _file;
+    private readonly HostCopy _copy;
     private readonly bool _guardBlockZero;
 
     public RawImage(HostFile file, IImageFormat format, bool guardBlockZero)
@@ -14,6 +16,7 @@ internal sealed class RawImage : IImage, IResizable
         _file = file;
         Format = format;
         _guardBlockZero = guardBlockZero;
+        _copy = new HostCopy(file);
     }
 
     /// <summary>The granularity of block status (1, or 512 under cache.direct=on): a data run ending in a partial last sector covers it.</summary>
@@ -83,6 +86,18 @@ internal sealed class RawImage : IImage, IResizable
         long hole = Math.Min(_file.NextHole(offset), limit);
         if (hole == fileLength && hole % StatusAlignment != 0) hole = Math.Min(limit, hole + StatusAlignment - hole % StatusAlignment);
         return new BlockStatus(offset, hole - offset, BlockState.Data, HostOffset: offset, HostFile: _file.Path);
+    }
+
+    public HostRun? FindHostRun(long offset, long length) => HostRun.Of(GetBlockStatus(offset, length), _file);
+
+    public bool CanClone => _copy.CanClone;
+
+    public long CopyFromHostFile(HostFile source, long sourceOffset, long offset, long length, bool cloneOnly)
+    {
+        BlockDeviceChecks.CheckWrite(this, offset, length);
+        // Sector 0 of a probed raw image is checked byte by byte (GuardBlockZero): that takes a plain write.
+        if (_guardBlockZero && offset < 512) return 0;
+        return _copy.Copy(source, sourceOffset, offset, Math.Min(length, _file.Length - offset), cloneOnly);
     }
 
     public void Flush() => _file.Flush();

@@ -9,7 +9,7 @@ namespace ImageTool.Formats.Vhdx;
 /// (1-256 MiB) mapped by the BAT. A log left by an interrupted writer is replayed on a read-write open and
 /// refused on a read-only one, as qemu does. New blocks are appended at the end of the file, MiB-aligned.
 /// </summary>
-internal sealed partial class VhdxImage : IImage
+internal sealed partial class VhdxImage : IImage, IHostFileRuns
 {
     private const long MiB = 1 << 20;
     private const long MaxImageSize = 64L << 40;
@@ -219,6 +219,8 @@ internal sealed partial class VhdxImage : IImage
     /// Present blocks are data at their file offset, ZERO blocks read as zeros, the other states are not stored
     /// (qemu 7.2 has no block status for vhdx and reports everything as data).
     /// </summary>
+    public HostRun? FindHostRun(long offset, long length) => HostRun.Of(GetBlockStatus(offset, length), _file);
+
     public BlockStatus GetBlockStatus(long offset, long length)
     {
         BlockDeviceChecks.CheckRange(this, offset, length);

@@ -6,7 +6,7 @@ namespace ImageTool.Formats.Vmdk;
 /// <summary>
 /// An opened VMDK disk: the descriptor (embedded in a sparse file or standalone) and its extents in order.
 /// </summary>
-internal sealed partial class VmdkImage : IImage, ICompressedClusterWriter
+internal sealed partial class VmdkImage : IImage, ICompressedClusterWriter, IHostFileRuns
 {
     private readonly HostFile _file;
     private readonly VmdkExtent[] _extents;
@@ -168,6 +168,12 @@ internal sealed partial class VmdkImage : IImage, ICompressedClusterWriter
             : desc.Length;
         _file.Write(_descriptorOffset, desc.AsSpan(0, length));
         _cidUpdated = true;
+    }
+
+    public HostRun? FindHostRun(long offset, long length)
+    {
+        var status = GetBlockStatus(offset, length);
+        return HostRun.Of(status, _extents[FindExtent(offset)].File);
     }
 
     public BlockStatus GetBlockStatus(long offset, long length)

@@ -6,7 +6,7 @@ namespace ImageTool.Operations;
 /// <c>img convert</c>: copies one or more sources (concatenated) into a new or existing target. Ranges that
 /// block status reports as unallocated or zero are never read; zero runs of at least -S stay holes.
 /// </summary>
-public static class ConvertOperation
+public static partial class ConvertOperation
 {
     private const int ChunkSize = 2 << 20;
     // -c: what the batches in flight may hold (source clusters and their stored forms).
@@ -158,7 +158,7 @@ public static class ConvertOperation
         });
 
     /// <summary>The copy loop for one target; keeps the buffers and progress state.</summary>
-    private sealed class Copier(IImage output, ConvertOptions options, long toCopy, ICompressedClusterWriter? compressor,
+    private sealed partial class Copier(IImage output, ConvertOptions options, long toCopy, ICompressedClusterWriter? compressor,
         IProgress<double>? progress, CancellationToken cancellationToken)
     {
         // Chunks read and scanned ahead of the writer on as many threads: reading overlaps writing, as with qemu-img's
@@ -179,9 +179,11 @@ public static class ConvertOperation
 
         private enum SegmentKind { Write, Zero, Skip }
 
-        private sealed class Chunk(long at, int length)
+        private sealed class Chunk(long at, int length, IImage source, long sourceOffset)
         {
             public long At { get; } = at;
+            public IImage Source { get; } = source;
+            public long SourceOffset { get; } = sourceOffset;
             public int Length { get; } = length;
             public byte[] Buffer { get; } = ArrayPool<byte>.Shared.Rent(ChunkSize);
             public List<(int Start, int End, SegmentKind Kind)> Segments { get; } = [];
@@ -208,7 +210,7 @@ public static class ConvertOperation
                 cancellationToken.ThrowIfCancellationRequested();
                 // Holes are taken whole (one step, as qemu's progress shows); data goes in 2 MiB chunks.
                 long remaining = source.Length - offset;
-                var status = options.SparseSize == 0 && _targetBase == null
+                var status = options.SparseSize == 0 && _targetBase == null && !MayOffload(source)
                     ? new BlockStatus(offset, remaining, BlockState.Data)
                     : SourceErrors.Status(source, offset, remaining, BlockStatusError(offset));
                 long runEnd = offset + status.Length;
@@ -234,7 +236,12 @@ public static class ConvertOperation
                     if (alignedEnd <= offset) copy = true;
                     else runEnd = alignedEnd;
                 }
-                if (copy)
+                if (copy && OffloadsRun(source, status))
+                {
+                    while (pending.Count > 0) Commit(pending.Dequeue());
+                    Offload(source, offset, targetOffset + offset, runEnd - offset);
+                }
+                else if (copy)
                 {
                     runEnd = Math.Min(source.Length, AlignUp(targetOffset + runEnd, _block) - targetOffset);
                     // One status query per run (asking per chunk would rescan long runs); chunks end on 2 MiB
@@ -243,7 +250,7 @@ public static class ConvertOperation
                     {
                         long chunkEnd = Math.Min(runEnd, AlignDown(targetOffset + offset + ChunkSize, ChunkSize) - targetOffset);
                         long from = offset;
-                        var chunk = new Chunk(targetOffset + offset, (int)(chunkEnd - offset));
+                        var chunk = new Chunk(targetOffset + offset, (int)(chunkEnd - offset), source, offset);
                         pending.Enqueue((chunk, readers.Run(() => Prepare(source, from, chunk))));
                         if (pending.Count >= Depth)
                         {
@@ -320,7 +327,7 @@ public static class ConvertOperation
             {
                 foreach (var (start, end, kind) in chunk.Segments)
                 {
-                    if (kind == SegmentKind.Write) output.Write(chunk.At + start, chunk.Buffer.AsSpan(start, end - start));
+                    if (kind == SegmentKind.Write) WriteOrClone(chunk, start, end);
                     else if (kind == SegmentKind.Zero) output.WriteZeroes(chunk.At + start, end - start, mayDeallocate: true);
                 }
                 Reached = chunk.At + chunk.Length;

@@ -13,6 +13,13 @@ public sealed record ConvertOptions
     public bool Compress { get; init; }
     /// <summary>-S: aligned zero runs at least this long stay holes; 0 writes everything.</summary>
     public long SparseSize { get; init; } = 4096;
+    /// <summary>
+    /// -C: copy offloading as qemu-img means it: data runs are copied whole, without zero detection, by the
+    /// kernel (copy_file_range, or shared blocks on xfs/btrfs) where source and target are local files.
+    /// Without it img still offloads, but only where the target ends up the same as with plain writes.
+    /// </summary>
+    public bool CopyOffload { get; init; }
+
     /// <summary>-n: write into an existing target instead of creating it.</summary>
     public bool SkipCreate { get; init; }
     /// <summary>-B / -F: the target gets this backing file and only what differs from it is written.</summary>
