@@ -11,12 +11,13 @@ namespace ImageTool.Kvm.Tests.Network;
 internal static class NetGuest
 {
     /// <param name="dir">Where the image goes.</param>
-    /// <param name="model">qemu's model name: virtio or e1000.</param>
+    /// <param name="model">qemu's model name: virtio, e1000 or ne2k_pci.</param>
     /// <param name="port">The host port the guest connects to through 10.0.2.2.</param>
     /// <param name="sendBytes">Bytes each side sends in each session.</param>
     public static string Build(TempDir dir, string model, int port, int sendBytes)
     {
-        string source = $"%define PORT {port}\n%define SEND {sendBytes}\n" + (model == "e1000" ? "%define E1000\n" : "") + Source;
+        string define = model switch { "e1000" => "%define E1000\n", "ne2k_pci" => "%define NE2K\n", _ => "" };
+        string source = $"%define PORT {port}\n%define SEND {sendBytes}\n" + define + Source;
         var image = Guest.Assemble(dir, "netguest", source);
         string path = dir["netguest.img"];
         using (var file = File.Create(path))
@@ -63,8 +64,8 @@ internal static class NetGuest
     }
 
     private const string Source = """
-; A tiny network guest for a legacy virtio-net NIC (or an 82540EM with -DE1000): 32-bit protected mode,
-; polling, no interrupts.
+; A tiny network guest for a legacy virtio-net NIC (an 82540EM with -DE1000, an RTL8029 with -DNE2K): 32-bit
+; protected mode, polling, no interrupts.
 ; DHCP DISCOVER -> OFFER, ARP for the gateway, ping it, a TCP connection to 10.0.2.2:PORT moving SEND bytes
 ; each way (host checks what the guest sent, the guest checks what the host sent: byte i = i ^ i>>8 ^ i>>16),
 ; then it listens on port 7 (hostfwd) and does the same. Results on COM1; ends with cli/hlt.
@@ -109,6 +110,9 @@ ST_LISTEN equ 1
 ST_SYNSENT equ 2
 ST_SYNRCVD equ 3
 ST_EST equ 4
+NE_TPSR equ 0x40          ; ne2k: transmit buffer pages 0x40-0x45, receive ring 0x46-0x7f
+NE_PSTART equ 0x46
+NE_PSTOP equ 0x80
 
     cli
     xor ax, ax
@@ -162,7 +166,9 @@ pm:
     out dx, eax
     mov dx, 0xcfc
     in eax, dx
-%ifdef E1000
+%ifdef NE2K
+    cmp eax, 0x802910ec
+%elifdef E1000
     cmp eax, 0x100e8086
 %else
     cmp eax, 0x10001af4
@@ -173,6 +179,7 @@ pm:
     jb .scan
     mov esi, msg_nodev
     jmp fail
+
 %ifdef E1000
 .found:
     lea eax, [ebx + 4]
@@ -246,6 +253,89 @@ pm:
     mov dword [ebx + 0x3810], 0
     mov dword [ebx + 0x3818], 0
     mov dword [ebx + 0x0400], 0x0004010A ; EN, PSP, CT 0x10, COLD 0x40
+%elifdef NE2K
+.found:
+    lea eax, [ebx + 4]
+    mov dx, 0xcf8
+    out dx, eax
+    mov dx, 0xcfc
+    in ax, dx
+    or ax, 5                  ; I/O space + bus master
+    out dx, ax
+    lea eax, [ebx + 0x10]
+    mov dx, 0xcf8
+    out dx, eax
+    mov dx, 0xcfc
+    in eax, dx
+    and eax, 0xfffc
+    mov [iobase], eax
+    mov edx, eax
+    add edx, 0x1f
+    in al, dx                 ; reset port: read resets, write ends the pulse
+    out dx, al
+    sub edx, 0x18             ; ISR
+    mov ecx, 100000
+.rst:
+    in al, dx
+    test al, 0x80
+    jnz .rstdone
+    loop .rst
+    mov esi, msg_nodev
+    jmp fail
+.rstdone:
+    mov al, 0xff
+    out dx, al                ; clear ISR
+    mov esi, ne_init
+.init:
+    lodsw                     ; al = register, ah = value
+    cmp al, 0xff
+    je .initdone
+    movzx edx, al
+    add edx, [iobase]
+    mov al, ah
+    out dx, al
+    jmp .init
+.initdone:
+    xor eax, eax              ; PROM: 16 words, each MAC byte doubled
+    mov ecx, 32
+    mov edi, RXBUF
+    mov bl, 0x0a
+    call ne_dma
+    xor ecx, ecx
+.mac:
+    mov al, [RXBUF + ecx * 2]
+    mov [mymac + ecx], al
+    inc ecx
+    cmp ecx, 6
+    jb .mac
+    mov edx, [iobase]
+    mov al, 0x61              ; page 1, stop
+    out dx, al
+    xor ecx, ecx
+.par:
+    inc edx
+    mov al, [mymac + ecx]
+    out dx, al                ; PAR0-5
+    inc ecx
+    cmp ecx, 6
+    jb .par
+    inc edx
+    mov al, NE_PSTART + 1
+    out dx, al                ; CURR
+    mov [rx_last], al
+    mov esi, ne_start
+    jmp .init2
+.init2:
+    lodsw
+    cmp al, 0xff
+    je .started
+    movzx edx, al
+    add edx, [iobase]
+    mov al, ah
+    out dx, al
+    jmp .init2
+.started:
+
 %else
 .found:
     lea eax, [ebx + 4]
@@ -552,6 +642,134 @@ tx_send:
 .wait:
     test byte [TXQ + edi + 12], 1
     jz .wait
+    ret
+
+%elifdef NE2K
+; DP8390 remote DMA: eax = card address, ecx = bytes (rounded up to even), edi = destination (read) or
+; esi = source (write); bl = CR command (0x0A read, 0x12 write). Word transfers (DCR.WTS), one rep per block.
+ne_dma:
+    inc ecx
+    and ecx, ~1
+    mov edx, [iobase]
+    add edx, 8
+    out dx, al                ; RSAR0
+    inc edx
+    mov al, ah
+    out dx, al                ; RSAR1
+    inc edx
+    mov al, cl
+    out dx, al                ; RBCR0
+    inc edx
+    mov al, ch
+    out dx, al                ; RBCR1
+    sub edx, 0x0b
+    mov al, bl
+    out dx, al                ; CR: remote read or write, start
+    add edx, 0x10             ; data port
+    shr ecx, 1
+    cmp bl, 0x0a
+    jne .write
+    rep insw
+    ret
+.write:
+    rep outsw
+    ret
+
+rx_kick:
+    ret
+
+; CF=1 when nothing; else esi = frame, ecx = length
+rx_poll:
+    mov edx, [iobase]
+    mov al, 0x62              ; page 1, start
+    out dx, al
+    add edx, 7
+    in al, dx                 ; CURR
+    mov bh, al
+    sub edx, 7
+    mov al, 0x22              ; page 0, start
+    out dx, al
+    cmp bh, [rx_last]
+    je .none
+    movzx eax, byte [rx_last]
+    shl eax, 8
+    mov ecx, 4
+    mov edi, RXBUF
+    mov bl, 0x0a
+    call ne_dma
+    movzx ecx, word [RXBUF + 2]
+    sub ecx, 4
+    cmp ecx, 1514
+    ja .bad
+    mov al, [RXBUF + 1]
+    mov [rx_id], al
+    movzx eax, byte [rx_last]
+    shl eax, 8
+    add eax, 4
+    push ecx
+    mov edi, RXBUF + 4
+    mov bl, 0x0a
+    call ne_dma
+    pop ecx
+    mov esi, RXBUF + 4
+    clc
+    ret
+.none:
+    stc
+    ret
+.bad:
+    mov esi, msg_badhdr
+    jmp fail
+
+; BNRY = the page before the next unread one
+rx_recycle:
+    mov al, [rx_id]
+    mov [rx_last], al
+    dec al
+    cmp al, NE_PSTART
+    jae .set
+    mov al, NE_PSTOP - 1
+.set:
+    mov edx, [iobase]
+    add edx, 3
+    out dx, al
+    ret
+
+poll_all:
+    call rx_poll
+    jc .done
+    call handle_frame
+    call rx_recycle
+    jmp poll_all
+.done:
+    ret
+
+; ecx = frame length at TXF
+tx_send:
+    cmp ecx, 60
+    jae .len
+    mov ecx, 60
+.len:
+    push ecx
+    mov eax, NE_TPSR << 8
+    mov esi, TXF
+    mov bl, 0x12
+    call ne_dma
+    pop ecx
+    mov edx, [iobase]
+    add edx, 5
+    mov al, cl
+    out dx, al                ; TBCR0
+    inc edx
+    mov al, ch
+    out dx, al                ; TBCR1
+    sub edx, 6
+    mov al, 0x26              ; transmit, start, no DMA
+    out dx, al
+.wait:
+    in al, dx
+    test al, 4
+    jnz .wait
     ret
 
 %else
@@ -1053,8 +1271,16 @@ print_hex:
 
 hex: db "0123456789ABCDEF"
 bcast: db 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+; ne2k register writes as (offset, value) pairs, 0xff ends: stopped, word DMA, no interrupts, monitor and
+; loopback while the ring is set up; then started, broadcast accepted.
+ne_init: db 0x00, 0x21, 0x0e, 0x49, 0x0a, 0, 0x0b, 0, 0x0f, 0, 0x07, 0xff, 0x0c, 0x20, 0x0d, 0x02
+         db 0x01, NE_PSTART, 0x02, NE_PSTOP, 0x03, NE_PSTART, 0x04, NE_TPSR, 0xff, 0xff
+ne_start: db 0x00, 0x22, 0x07, 0xff, 0x0d, 0x00, 0x0c, 0x04, 0xff, 0xff
+msg_badhdr: db "BAD RING HEADER", 10, 0
 %ifdef E1000
 msg_hello: db "NET e1000", 10, 0
+%elifdef NE2K
+msg_hello: db "NET ne2k_pci", 10, 0
 %else
 msg_hello: db "NET virtio", 10, 0
 %endif

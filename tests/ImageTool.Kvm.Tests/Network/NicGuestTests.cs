@@ -17,6 +17,7 @@ public class NicGuestTests
 
     [TestCase("virtio")]
     [TestCase("e1000")]
+    [TestCase("ne2k_pci")]
     public void ImgRun_DhcpPingTcpBothWaysAndHostForward(string model)
     {
         Guest.RequireKvm();
@@ -29,6 +30,7 @@ public class NicGuestTests
 
     [TestCase("virtio")]
     [TestCase("e1000")]
+    [TestCase("ne2k_pci")]
     public void QemuReference_SameGuestSameNic(string model)
     {
         Guest.RequireKvm();
