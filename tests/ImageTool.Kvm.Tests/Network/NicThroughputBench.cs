@@ -37,9 +37,9 @@ public class NicThroughputBench
                     return "n/a | n/a";
                 }
             }
-            string img = model == "ne2k_pci" ? "n/a | n/a" : Rate((image, forward) => new NicGuestTests.ImgGuest(["-drive", $"file={image},format=raw",
+            string img = Rate((image, forward) => new NicGuestTests.ImgGuest(["-drive", $"file={image},format=raw",
                 "-nic", $"user,model={model},hostfwd=tcp:127.0.0.1:{forward}-:7"]));
-            string reference = model == "ne2k_pci" ? "n/a | n/a" : Rate((image, forward) => new NicGuestTests.QemuGuest(qemu, ["-enable-kvm", "-M", "pc", "-m", "64",
+            string reference = Rate((image, forward) => new NicGuestTests.QemuGuest(qemu, ["-enable-kvm", "-M", "pc", "-m", "64",
                 "-display", "none", "-vga", "none", "-serial", "stdio", "-drive", $"file={image},format=raw",
                 "-nic", $"user,model={model},hostfwd=tcp:127.0.0.1:{forward}-:7"]));
             table.Append($"| {model} | {tutorial} | {img} | {reference} |\n");
