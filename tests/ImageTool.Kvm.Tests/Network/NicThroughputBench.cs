@@ -32,7 +32,7 @@ public class NicThroughputBench
                     using var dir = new TempDir();
                     return NicGuestTests.RunGuest(dir, model, start, bytes, oneWay: true);
                 }
-                catch (Exception e) when (e is ArgumentException or AssertionException or IOException)
+                catch (Exception e) when (e is ArgumentException or AssertionException or IOException or AggregateException or System.Net.Sockets.SocketException)
                 {
                     TestContext.Out.WriteLine($"{model}: {e.Message}");
                     return null;
