@@ -122,7 +122,6 @@ public static class KvmRunner
         int index = 0;
         foreach (var nic in nics)
         {
-            if (nic.Model == NicModel.Ne2kPci) throw new ArgumentException("NIC model ne2k_pci is not available in img run yet (use model=virtio or e1000)");
             if (index >= irqs.Count) throw new ArgumentException($"At most {irqs.Count} NICs are supported");
             UserNetwork? network = null;
             if (nic.Backend != null)
@@ -139,6 +138,13 @@ public static class KvmRunner
                 bus.Add(ioBase, E1000.IoSize, e1000);
                 mmio.Add(mmioBase, E1000.MmioSize, e1000);
                 pci.Add(FirstNicSlot + index, e1000);
+            }
+            else if (nic.Model == NicModel.Ne2kPci)
+            {
+                var ne2k = new Ne2kPci(network, nic.Mac, vm.SetIrq, irqs[index], ioBase);
+                owned.Add(ne2k);
+                bus.Add(ioBase, Ne2kPci.BarSize, ne2k);
+                pci.Add(FirstNicSlot + index, ne2k);
             }
             else
             {

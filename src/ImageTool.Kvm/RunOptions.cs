@@ -130,10 +130,8 @@ public sealed record RunOptions
         string? file = null, format = null;
         var bus = DriveInterface.Ide;
         bool cdrom = false, readOnly = false, snapshot = false, boot = false;
-        foreach (string part in SplitOptions(value))
+        foreach (var (key, v) in OptionList.Keys(OptionList.Split(value)))
         {
-            int eq = part.IndexOf('=');
-            string key = eq < 0 ? part : part[..eq], v = eq < 0 ? "on" : part[(eq + 1)..];
             switch (key)
             {
                 case "file": file = v; break;
@@ -165,27 +163,6 @@ public sealed record RunOptions
         if (file == null) throw new ArgumentException($"-drive {value}: a file= is required");
         if (cdrom && bus == DriveInterface.Virtio) throw new ArgumentException($"-drive {value}: media=cdrom needs if=ide");
         return new DriveSpec(file, format, bus, cdrom, readOnly, snapshot, boot);
-    }
-
-    // qemu option syntax: comma separates, a doubled comma is a literal comma.
-    private static IEnumerable<string> SplitOptions(string value)
-    {
-        var current = new System.Text.StringBuilder();
-        for (int i = 0; i < value.Length; i++)
-        {
-            if (value[i] == ',' && i + 1 < value.Length && value[i + 1] == ',')
-            {
-                current.Append(',');
-                i++;
-            }
-            else if (value[i] == ',')
-            {
-                yield return current.ToString();
-                current.Clear();
-            }
-            else current.Append(value[i]);
-        }
-        if (current.Length > 0) yield return current.ToString();
     }
 
     private static bool OnOff(string value, string key, string v) => v switch

@@ -45,4 +45,22 @@ public class RunCommandTests
         Assert.That(result.ExitCode, Is.EqualTo(1));
         Assert.That(result.Stderr, Is.EqualTo(stderr));
     }
+
+    [Test]
+    public void Run_SmbDirectoryMissing_OneImgLineAsQemu()
+    {
+        if (!File.Exists("/dev/kvm"))
+        {
+            if (Tools.InCi) Assert.Fail("/dev/kvm is required under CI=true");
+            Assert.Ignore("/dev/kvm is missing");
+        }
+        Tools.Require("smbd");
+        using var dir = new TempDir();
+        File.WriteAllBytes(dir["disk.img"], new byte[512]);
+
+        var result = Img.Run(dir.Path, "run", "-drive", "file=disk.img,format=raw", "-nic", "user,model=ne2k_pci,smb=no-such-dir");
+
+        Assert.That(result.ExitCode, Is.EqualTo(1));
+        Assert.That(result.Stderr, Is.EqualTo("img: Error accessing shared directory 'no-such-dir': No such file or directory\n"));
+    }
 }

@@ -56,7 +56,8 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
             TcpConnection.Reset(network, source, destination, tcp);
             return;
         }
-        if (network.Options.Restrict || UserNetwork.IsVirtualLocal(destination) || destination >= 0xE0000000)
+        var target = Target(destination, tcp.DestinationPort);
+        if (target == null)
         {
             TcpConnection.Reset(network, source, destination, tcp);
             return;
@@ -64,7 +65,16 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         connection = new TcpConnection(network, socket, source, tcp.SourcePort, destination, tcp.DestinationPort, () => _connections.Remove(key));
         _connections[key] = connection;
-        connection.AcceptSyn(tcp, new IPEndPoint(UserNetwork.HostAddress(destination), tcp.DestinationPort));
+        connection.AcceptSyn(tcp, target);
+    }
+
+    // Where a guest SYN goes on the host; null answers RST. The smb service at 10.0.2.4:139/445 stays reachable
+    // under restrict=on, as qemu's exec services do.
+    private IPEndPoint? Target(uint destination, ushort port)
+    {
+        if (destination == UserNetwork.SmbAddress && network.Smb != null && port is 139 or 445) return new IPEndPoint(IPAddress.Loopback, network.Smb.Port);
+        if (network.Options.Restrict || UserNetwork.IsVirtualLocal(destination) || destination >= 0xE0000000) return null;
+        return new IPEndPoint(UserNetwork.HostAddress(destination), port);
     }
 
     public void Tick()

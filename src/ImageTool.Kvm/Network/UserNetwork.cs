@@ -17,6 +17,7 @@ internal sealed class UserNetwork : IDisposable
     public static readonly uint Gateway = Packet.Ip(10, 0, 2, 2);
     public static readonly uint Dns = Packet.Ip(10, 0, 2, 3);
     public static readonly uint FirstLease = Packet.Ip(10, 0, 2, 15);
+    public static readonly uint SmbAddress = Packet.Ip(10, 0, 2, 4);
     public static readonly byte[] GatewayMac = Packet.VirtualMac(Gateway);
 
     private readonly Lock _lock = new();
@@ -36,6 +37,7 @@ internal sealed class UserNetwork : IDisposable
         _tcp = new TcpNat(this);
         try
         {
+            if (options.SmbDirectory != null) Smb = SmbServer.Start(options.SmbDirectory);
             foreach (var forward in options.HostForwards)
             {
                 if (forward.Udp) _udp.Forward(forward);
@@ -51,6 +53,9 @@ internal sealed class UserNetwork : IDisposable
     }
 
     public UserNetOptions Options { get; }
+
+    /// <summary>The smbd behind 10.0.2.4 with <c>smb=DIR</c>, else null.</summary>
+    internal SmbServer? Smb { get; }
 
     /// <summary>The guest's MAC once it has sent anything; broadcast before.</summary>
     internal byte[] GuestMac { get; private set; } = Packet.Broadcast;
@@ -119,6 +124,7 @@ internal sealed class UserNetwork : IDisposable
         _timer?.Dispose();
         _tcp.Dispose();
         _udp.Dispose();
+        Smb?.Dispose();
     }
 
     /// <summary>Queues a frame for the guest; call under the lock, then <see cref="Notify"/> outside it.</summary>
@@ -138,7 +144,7 @@ internal sealed class UserNetwork : IDisposable
     /// <summary>Builds an IPv4 frame to the guest from one of the virtual hosts (or the NAT'ed outside world).</summary>
     internal byte[] ToGuest(uint source, uint destination, byte protocol, int payload, byte ttl, out Span<byte> body)
     {
-        byte[] mac = source == Dns ? Packet.VirtualMac(Dns) : GatewayMac;
+        byte[] mac = source == Dns || source == SmbAddress ? Packet.VirtualMac(source) : GatewayMac;
         return Packet.Ipv4(GuestMac, mac, source, destination, protocol, payload, ttl, NextIpId(), out body);
     }
 
@@ -175,7 +181,7 @@ internal sealed class UserNetwork : IDisposable
         // Ethernet/IPv4 request: htype 1, ptype 0x0800, hlen 6, plen 4, op 1.
         if (arp.Length < 28 || BinaryPrimitives.ReadUInt16BigEndian(arp[6..]) != 1 || arp[4] != 6 || arp[5] != 4) return;
         uint target = BinaryPrimitives.ReadUInt32BigEndian(arp[24..]);
-        if (target != Gateway && target != Dns) return;
+        if (target != Gateway && target != Dns && (target != SmbAddress || Smb == null)) return;
         byte[] mac = Packet.VirtualMac(target);
         var frame = Packet.Ethernet(arp.Slice(8, 6), mac, Packet.TypeArp, 28, out var reply);
         arp[..6].CopyTo(reply);

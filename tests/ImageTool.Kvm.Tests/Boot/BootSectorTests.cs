@@ -135,4 +135,22 @@ public class BootSectorTests
             new DriveSpec("v.qcow2", "qcow2", DriveInterface.Virtio, ReadOnly: true),
         }));
     }
+
+    [Test]
+    public void Parse_DriveOptionList_DoubledCommaIsPartOfTheFileName()
+    {
+        var options = RunOptions.Parse(["-drive", "file=a,,b.img,format=raw,,,if=virtio"]);
+
+        Assert.That(options.Drives.Single(), Is.EqualTo(new DriveSpec("a,b.img", "raw,", DriveInterface.Virtio)));
+    }
+
+    [TestCase("file=x.img,bogus=1", "-drive file=x.img,bogus=1: Invalid parameter 'bogus'")]
+    [TestCase("file=x.img,readonly=maybe", "-drive file=x.img,readonly=maybe: Parameter 'readonly' expects 'on' or 'off'")]
+    [TestCase("format=raw", "-drive format=raw: a file= is required")]
+    public void Parse_BadDrive_NamesTheOptionList(string value, string message)
+    {
+        var e = Assert.Throws<ArgumentException>(() => RunOptions.Parse(["-drive", value]));
+
+        Assert.That(e!.Message, Is.EqualTo(message));
+    }
 }

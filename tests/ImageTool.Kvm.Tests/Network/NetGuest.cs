@@ -11,12 +11,14 @@ namespace ImageTool.Kvm.Tests.Network;
 internal static class NetGuest
 {
     /// <param name="dir">Where the image goes.</param>
-    /// <param name="model">qemu's model name: virtio or e1000.</param>
+    /// <param name="model">qemu's model name: virtio, e1000 or ne2k_pci.</param>
     /// <param name="port">The host port the guest connects to through 10.0.2.2.</param>
     /// <param name="sendBytes">Bytes each side sends in each session.</param>
-    public static string Build(TempDir dir, string model, int port, int sendBytes)
+    /// <param name="serverSendBytes">Bytes the guest sends in the hostfwd session, when not <paramref name="sendBytes"/>.</param>
+    public static string Build(TempDir dir, string model, int port, int sendBytes, int? serverSendBytes = null)
     {
-        string source = $"%define PORT {port}\n%define SEND {sendBytes}\n" + (model == "e1000" ? "%define E1000\n" : "") + Source;
+        string define = model switch { "e1000" => "%define E1000\n", "ne2k_pci" => "%define NE2K\n", _ => "" };
+        string source = $"%define PORT {port}\n%define SEND {sendBytes}\n%define SEND2 {serverSendBytes ?? sendBytes}\n" + define + Source;
         var image = Guest.Assemble(dir, "netguest", source);
         string path = dir["netguest.img"];
         using (var file = File.Create(path))
@@ -63,8 +65,8 @@ internal static class NetGuest
     }
 
     private const string Source = """
-; A tiny network guest for a legacy virtio-net NIC (or an 82540EM with -DE1000): 32-bit protected mode,
-; polling, no interrupts.
+; A tiny network guest for a legacy virtio-net NIC (an 82540EM with -DE1000, an RTL8029 with -DNE2K): long mode,
+; polling, no interrupts; ring 0 finds and sets up the NIC, the data path runs in ring 3.
 ; DHCP DISCOVER -> OFFER, ARP for the gateway, ping it, a TCP connection to 10.0.2.2:PORT moving SEND bytes
 ; each way (host checks what the guest sent, the guest checks what the host sent: byte i = i ^ i>>8 ^ i>>16),
 ; then it listens on port 7 (hostfwd) and does the same. Results on COM1; ends with cli/hlt.
@@ -109,6 +111,9 @@ ST_LISTEN equ 1
 ST_SYNSENT equ 2
 ST_SYNRCVD equ 3
 ST_EST equ 4
+NE_TPSR equ 0x40          ; ne2k: transmit buffer pages 0x40-0x45, receive ring 0x46-0x7f
+NE_PSTART equ 0x46
+NE_PSTOP equ 0x80
 
     cli
     xor ax, ax
@@ -129,9 +134,14 @@ ST_EST equ 4
     jmp 0x08:pm
 align 8
 gdt: dq 0
-     dq 0x00CF9A000000FFFF
-     dq 0x00CF92000000FFFF
-gdtr: dw 23
+     dq 0x00CF9A000000FFFF    ; 0x08 32-bit code
+     dq 0x00CF92000000FFFF    ; 0x10 data
+     dq 0x00AF9A000000FFFF    ; 0x18 64-bit code
+     dq 0x00CFF2000000FFFF    ; 0x23 user data
+     dq 0x00AFFA000000FFFF    ; 0x2B user 64-bit code
+     dq 0x0000890010000067    ; 0x30 TSS at 0x1000
+     dq 0
+gdtr: dw 63
       dd gdt
 times 510-($-$$) db 0
 dw 0xaa55
@@ -144,6 +154,49 @@ pm:
     mov ss, ax
     mov esp, 0x7000
     cld
+    ; long mode: 4 GiB identity-mapped with user-accessible 2 MiB pages (PML4 0x10000, PDPT 0x11000, PDs 0x12000)
+    mov edi, 0x1000
+    mov ecx, 0x1000 / 4
+    xor eax, eax
+    rep stosd
+    mov edi, 0x10000
+    mov ecx, 0x6000 / 4
+    rep stosd
+    mov dword [0x10000], 0x11007
+    mov edi, 0x11000
+    mov eax, 0x12007
+    mov ecx, 4
+.pdpt:
+    mov [edi], eax
+    add eax, 0x1000
+    add edi, 8
+    loop .pdpt
+    mov edi, 0x12000
+    mov eax, 0x87
+    xor edx, edx
+    mov ecx, 2048
+.pd:
+    mov [edi], eax
+    mov [edi + 4], edx
+    add eax, 0x200000
+    adc edx, 0
+    add edi, 8
+    loop .pd
+    mov eax, cr4
+    or eax, 0x20
+    mov cr4, eax
+    mov eax, 0x10000
+    mov cr3, eax
+    mov ecx, 0xC0000080
+    rdmsr
+    or eax, 0x100
+    wrmsr
+    mov eax, cr0
+    or eax, 0x80000000
+    mov cr0, eax
+    jmp 0x18:lm
+bits 64
+lm:
     mov edi, V
     mov ecx, 256
     xor eax, eax
@@ -162,7 +215,9 @@ pm:
     out dx, eax
     mov dx, 0xcfc
     in eax, dx
-%ifdef E1000
+%ifdef NE2K
+    cmp eax, 0x802910ec
+%elifdef E1000
     cmp eax, 0x100e8086
 %else
     cmp eax, 0x10001af4
@@ -173,6 +228,7 @@ pm:
     jb .scan
     mov esi, msg_nodev
     jmp fail
+
 %ifdef E1000
 .found:
     lea eax, [ebx + 4]
@@ -246,6 +302,89 @@ pm:
     mov dword [ebx + 0x3810], 0
     mov dword [ebx + 0x3818], 0
     mov dword [ebx + 0x0400], 0x0004010A ; EN, PSP, CT 0x10, COLD 0x40
+%elifdef NE2K
+.found:
+    lea eax, [ebx + 4]
+    mov dx, 0xcf8
+    out dx, eax
+    mov dx, 0xcfc
+    in ax, dx
+    or ax, 5                  ; I/O space + bus master
+    out dx, ax
+    lea eax, [ebx + 0x10]
+    mov dx, 0xcf8
+    out dx, eax
+    mov dx, 0xcfc
+    in eax, dx
+    and eax, 0xfffc
+    mov [iobase], eax
+    mov edx, eax
+    add edx, 0x1f
+    in al, dx                 ; reset port: read resets, write ends the pulse
+    out dx, al
+    sub edx, 0x18             ; ISR
+    mov ecx, 100000
+.rst:
+    in al, dx
+    test al, 0x80
+    jnz .rstdone
+    loop .rst
+    mov esi, msg_nodev
+    jmp fail
+.rstdone:
+    mov al, 0xff
+    out dx, al                ; clear ISR
+    mov esi, ne_init
+.init:
+    lodsw                     ; al = register, ah = value
+    cmp al, 0xff
+    je .initdone
+    movzx edx, al
+    add edx, [iobase]
+    mov al, ah
+    out dx, al
+    jmp .init
+.initdone:
+    xor eax, eax              ; PROM: 16 words, each MAC byte doubled
+    mov ecx, 32
+    mov edi, RXBUF
+    mov bl, 0x0a
+    call ne_dma
+    xor ecx, ecx
+.mac:
+    mov al, [RXBUF + ecx * 2]
+    mov [mymac + ecx], al
+    inc ecx
+    cmp ecx, 6
+    jb .mac
+    mov edx, [iobase]
+    mov al, 0x61              ; page 1, stop
+    out dx, al
+    xor ecx, ecx
+.par:
+    inc edx
+    mov al, [mymac + ecx]
+    out dx, al                ; PAR0-5
+    inc ecx
+    cmp ecx, 6
+    jb .par
+    inc edx
+    mov al, NE_PSTART + 1
+    out dx, al                ; CURR
+    mov [rx_last], al
+    mov esi, ne_start
+    jmp .init2
+.init2:
+    lodsw
+    cmp al, 0xff
+    je .started
+    movzx edx, al
+    add edx, [iobase]
+    mov al, ah
+    out dx, al
+    jmp .init2
+.started:
+
 %else
 .found:
     lea eax, [ebx + 4]
@@ -327,6 +466,26 @@ pm:
     call rx_kick
 
 %endif
+    ; Ring 3 from here: ring 0 is emulated instruction by instruction on PVM hosts, ring 3 runs natively.
+    ; Port I/O from ring 3 faults (#GP) into port_trap, which does it in ring 0.
+    mov dword [0x1004], 0x7000    ; TSS RSP0
+    mov word [0x1066], 104        ; no I/O bitmap
+    mov ax, 0x30
+    ltr ax
+    mov rax, port_trap
+    mov [0x1100 + 13 * 16], ax
+    mov word [0x1100 + 13 * 16 + 2], 0x18
+    mov word [0x1100 + 13 * 16 + 4], 0x8E00
+    shr rax, 16
+    mov [0x1100 + 13 * 16 + 6], ax
+    lidt [idtr]
+    push 0x23
+    push 0x6800
+    push 0x2
+    push 0x2B
+    push user
+    iretq
+user:
     ; DHCP DISCOVER
     mov edi, TXF + 42
     mov ecx, 300
@@ -449,6 +608,7 @@ pm:
 
     ; TCP server on port 7 (hostfwd)
     mov dword [lport], 7
+    mov dword [to_send], SEND2
     mov dword [iss], 0x20000000
     mov byte [state], ST_LISTEN
     mov byte [peer_fin], 0
@@ -468,6 +628,75 @@ pm:
     cli
     hlt
     jmp $
+
+; #GP from ring 3 at an in/out/ins/outs (with 66/F3 prefixes): the same transfer in ring 0 with the user's
+; registers, then back past the instruction. Anything else (cli, hlt) stops the guest.
+port_trap:
+    add rsp, 8
+    push rbx
+    push rbp
+    mov rbx, [rsp + 16]
+    xor ebp, ebp
+.prefix:
+    cmp byte [rbx], 0x66
+    jne .rep
+    or ebp, 1
+    inc rbx
+    jmp .prefix
+.rep:
+    cmp byte [rbx], 0xf3
+    jne .op
+    or ebp, 2
+    inc rbx
+    jmp .prefix
+.op:
+    cmp byte [rbx], 0xee
+    je .outb
+    cmp byte [rbx], 0xef
+    je .outw
+    cmp byte [rbx], 0xec
+    je .inb
+    cmp byte [rbx], 0xed
+    je .inw
+    cmp byte [rbx], 0x6d
+    je .insw
+    cmp byte [rbx], 0x6f
+    je .outsw
+    cli
+    hlt
+.outb:
+    out dx, al
+    jmp .next
+.outw:
+    test ebp, 1
+    jz .outd
+    out dx, ax
+    jmp .next
+.outd:
+    out dx, eax
+    jmp .next
+.inb:
+    in al, dx
+    jmp .next
+.inw:
+    test ebp, 1
+    jz .ind
+    in ax, dx
+    jmp .next
+.ind:
+    in eax, dx
+    jmp .next
+.insw:
+    rep insw
+    jmp .next
+.outsw:
+    rep outsw
+.next:
+    inc rbx
+    mov [rsp + 16], rbx
+    pop rbp
+    pop rbx
+    iretq
 
 fail:
     call print
@@ -554,6 +783,134 @@ tx_send:
     jz .wait
     ret
 
+%elifdef NE2K
+; DP8390 remote DMA: eax = card address, ecx = bytes (rounded up to even), edi = destination (read) or
+; esi = source (write); bl = CR command (0x0A read, 0x12 write). Word transfers (DCR.WTS), one rep per block.
+ne_dma:
+    inc ecx
+    and ecx, ~1
+    mov edx, [iobase]
+    add edx, 8
+    out dx, al                ; RSAR0
+    inc edx
+    mov al, ah
+    out dx, al                ; RSAR1
+    inc edx
+    mov al, cl
+    out dx, al                ; RBCR0
+    inc edx
+    mov al, ch
+    out dx, al                ; RBCR1
+    sub edx, 0x0b
+    mov al, bl
+    out dx, al                ; CR: remote read or write, start
+    add edx, 0x10             ; data port
+    shr ecx, 1
+    cmp bl, 0x0a
+    jne .write
+    rep insw
+    ret
+.write:
+    rep outsw
+    ret
+
+rx_kick:
+    ret
+
+; CF=1 when nothing; else esi = frame, ecx = length
+rx_poll:
+    mov edx, [iobase]
+    mov al, 0x62              ; page 1, start
+    out dx, al
+    add edx, 7
+    in al, dx                 ; CURR
+    mov bh, al
+    sub edx, 7
+    mov al, 0x22              ; page 0, start
+    out dx, al
+    cmp bh, [rx_last]
+    je .none
+    movzx eax, byte [rx_last]
+    shl eax, 8
+    mov ecx, 4
+    mov edi, RXBUF
+    mov bl, 0x0a
+    call ne_dma
+    movzx ecx, word [RXBUF + 2]
+    sub ecx, 4
+    cmp ecx, 1514
+    ja .bad
+    mov al, [RXBUF + 1]
+    mov [rx_id], al
+    movzx eax, byte [rx_last]
+    shl eax, 8
+    add eax, 4
+    push rcx
+    mov edi, RXBUF + 4
+    mov bl, 0x0a
+    call ne_dma
+    pop rcx
+    mov esi, RXBUF + 4
+    clc
+    ret
+.none:
+    stc
+    ret
+.bad:
+    mov esi, msg_badhdr
+    jmp fail
+
+; BNRY = the page before the next unread one
+rx_recycle:
+    mov al, [rx_id]
+    mov [rx_last], al
+    dec al
+    cmp al, NE_PSTART
+    jae .set
+    mov al, NE_PSTOP - 1
+.set:
+    mov edx, [iobase]
+    add edx, 3
+    out dx, al
+    ret
+
+poll_all:
+    call rx_poll
+    jc .done
+    call handle_frame
+    call rx_recycle
+    jmp poll_all
+.done:
+    ret
+
+; ecx = frame length at TXF
+tx_send:
+    cmp ecx, 60
+    jae .len
+    mov ecx, 60
+.len:
+    push rcx
+    mov eax, NE_TPSR << 8
+    mov esi, TXF
+    mov bl, 0x12
+    call ne_dma
+    pop rcx
+    mov edx, [iobase]
+    add edx, 5
+    mov al, cl
+    out dx, al                ; TBCR0
+    inc edx
+    mov al, ch
+    out dx, al                ; TBCR1
+    sub edx, 6
+    mov al, 0x26              ; transmit, start, no DMA
+    out dx, al
+.wait:
+    in al, dx
+    test al, 4
+    jnz .wait
+    ret
+
 %else
 rx_kick:
     mov edx, [iobase]
@@ -634,7 +991,7 @@ tx_send:
 ; esi = destination MAC, edx = source IP, eax = destination IP, bl = protocol, ecx = L4 length.
 ; Writes the Ethernet and IP headers at TXF; returns ecx = frame length.
 ip_finish:
-    push ecx
+    push rcx
     mov edi, TXF
     movsd
     movsw
@@ -659,7 +1016,7 @@ ip_finish:
     call csum_add
     call csum_fold
     mov [TXF + 24], ax
-    pop ecx
+    pop rcx
     add ecx, 34
     ret
 
@@ -715,7 +1072,7 @@ tcp_send_syn:
 tcp_send:
     mov bh, 0x50
 tcp_common:
-    push ecx
+    push rcx
     mov edi, TXF + 34
     mov eax, [lport]
     xchg al, ah
@@ -733,7 +1090,7 @@ tcp_common:
     mov [edi + 13], bl
     mov word [edi + 14], 0xffff
     mov dword [edi + 16], 0
-    pop ecx
+    pop rcx
     movzx eax, bh
     shr eax, 2
     add ecx, eax              ; L4 length = header + payload (or options)
@@ -741,28 +1098,28 @@ tcp_common:
     jne .plain
     sub ecx, 8
 .plain:
-    push ecx
+    push rcx
     mov esi, gwmac
     mov edx, [myip]
     mov eax, [rip]
     mov bl, 6
     call ip_finish
-    pop ecx                   ; L4 length
-    push ecx
+    pop rcx                   ; L4 length
+    push rcx
     mov eax, ecx
     xchg al, ah
     movzx eax, ax
     add eax, 0x0600
     mov esi, TXF + 26
-    push ecx
+    push rcx
     mov ecx, 8
     call csum_add
-    pop ecx
+    pop rcx
     mov esi, TXF + 34
     call csum_add
     call csum_fold
     mov [TXF + 34 + 16], ax
-    pop ecx
+    pop rcx
     add ecx, 34
     call tx_send
     ret
@@ -894,7 +1251,7 @@ tcp_input:
     mov [snd_una], edx
 .data:
     ; payload length = ip total - 20 - tcp header
-    push eax
+    push rax
     movzx edi, word [esi + 16]
     rol di, 8
     sub edi, 20
@@ -903,18 +1260,18 @@ tcp_input:
     and ebp, 0x3c
     sub edi, ebp              ; edi = payload length
     lea ebp, [esi + 34 + ebp] ; ebp = payload
-    pop eax
+    pop rax
     test edi, edi
     jz .fin
     mov byte [need_ack], 1
     cmp ecx, [rcv_nxt]
     jne .ret
     ; verify against the pattern
-    push eax
-    push esi
+    push rax
+    push rsi
     mov esi, ebp
     mov ebx, [rcv_bytes]
-    push ecx
+    push rcx
     mov ecx, edi
 .check:
     mov eax, ebx
@@ -930,9 +1287,9 @@ tcp_input:
     inc esi
     inc ebx
     loop .check
-    pop ecx
-    pop esi
-    pop eax
+    pop rcx
+    pop rsi
+    pop rax
     mov [rcv_bytes], ebx
     add ecx, edi
     mov [rcv_nxt], ecx
@@ -974,15 +1331,15 @@ session:
     jbe .size
     mov ecx, 1460
 .size:
-    push ecx
+    push rcx
     mov ebx, eax
     mov edi, TXF + 54
     call pattern_fill
-    pop ecx
-    push ecx
+    pop rcx
+    push rcx
     mov bl, 0x18
     call tcp_send
-    pop ecx
+    pop rcx
     add [snd_nxt], ecx
     jmp .check_done
 .maybe_fin:
@@ -1051,10 +1408,20 @@ print_hex:
     loop .l
     ret
 
+idtr: dw 14 * 16 - 1
+      dq 0x1100
 hex: db "0123456789ABCDEF"
 bcast: db 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+; ne2k register writes as (offset, value) pairs, 0xff ends: stopped, word DMA, no interrupts, monitor and
+; loopback while the ring is set up; then started, broadcast accepted.
+ne_init: db 0x00, 0x21, 0x0e, 0x49, 0x0a, 0, 0x0b, 0, 0x0f, 0, 0x07, 0xff, 0x0c, 0x20, 0x0d, 0x02
+         db 0x01, NE_PSTART, 0x02, NE_PSTOP, 0x03, NE_PSTART, 0x04, NE_TPSR, 0xff, 0xff
+ne_start: db 0x00, 0x22, 0x07, 0xff, 0x0d, 0x00, 0x0c, 0x04, 0xff, 0xff
+msg_badhdr: db "BAD RING HEADER", 10, 0
 %ifdef E1000
 msg_hello: db "NET e1000", 10, 0
+%elifdef NE2K
+msg_hello: db "NET ne2k_pci", 10, 0
 %else
 msg_hello: db "NET virtio", 10, 0
 %endif
