@@ -19,9 +19,9 @@ internal sealed class NbdRemoteFile(NbdAddress address, NbdClient client, bool r
         }
     }
 
-    public static NbdRemoteFile Open(NbdAddress address, bool readOnly)
+    public static NbdRemoteFile Open(NbdAddress address, bool readOnly, NbdClientTls? tls = null)
     {
-        var client = NbdClient.Connect(address, Timeout);
+        var client = NbdClient.Connect(address, Timeout, tls);
         if (!readOnly && client.IsReadOnly)
         {
             client.Dispose();

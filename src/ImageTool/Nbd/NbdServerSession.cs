@@ -10,10 +10,11 @@ namespace ImageTool.Nbd;
 /// that breaks framing (bad magic, a write payload too large to skip) is disconnected. Nothing is written that
 /// the client did not send.
 /// </summary>
-internal sealed partial class NbdServerSession(NbdSocket socket, NbdExport export, TimeSpan timeout)
+internal sealed partial class NbdServerSession(NbdSocket socket, NbdExport export, TimeSpan timeout, NbdServerTls? tls)
 {
     private readonly NbdSocket _socket = socket;
     private readonly NbdExport _export = export;
+    private readonly NbdServerTls? _tls = tls;
     private const int MaxExtentsPerReply = 1024;
 
     public void Run()

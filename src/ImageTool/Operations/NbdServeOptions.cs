@@ -41,4 +41,10 @@ internal sealed record NbdServeOptions
 
     /// <summary>-A: offer the qemu:allocation-depth meta context.</summary>
     public bool AllocationDepth { get; init; }
+
+    /// <summary>--tls-creds: the id of a tls-creds-x509 object (endpoint=server); clients must then use TLS.</summary>
+    public string? TlsCreds { get; init; }
+
+    /// <summary>--tls-authz: the id of an authz-simple object naming the one client certificate let in.</summary>
+    public string? TlsAuthz { get; init; }
 }
