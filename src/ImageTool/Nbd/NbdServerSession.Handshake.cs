@@ -6,12 +6,12 @@ namespace ImageTool.Nbd;
 // The server's side of the fixed-newstyle handshake.
 internal sealed partial class NbdServerSession
 {
-    private const uint AllocationContextId = 0, DepthContextId = 1;
+    private const uint AllocationContextId = 0, DepthContextId = 1, BitmapContextId = 2;
     private const int MaxOptionLength = 64 * 1024;
 
     private bool _structured;
     private bool _noZeroes;
-    private bool _baseAllocation, _allocationDepth;
+    private bool _baseAllocation, _allocationDepth, _dirtyBitmap;
 
     /// <summary>Runs the option phase; true when the client entered transmission, false when it left.</summary>
     private bool Negotiate()
@@ -195,18 +195,21 @@ internal sealed partial class NbdServerSession
             SendError(option, NbdReplyType.ErrUnknown, $"export '{name}' not present");
             return;
         }
-        bool allocation = false, depth = false;
+        bool allocation = false, depth = false, bitmap = false;
+        string? bitmapContext = _export.DirtyBitmapContext;
         if (option == NbdOption.ListMetaContext && queries.Count == 0)
-            (allocation, depth) = (true, _export.AllocationDepth);
+            (allocation, depth, bitmap) = (true, _export.AllocationDepth, bitmapContext != null);
         foreach (string query in queries)
         {
             bool list = option == NbdOption.ListMetaContext;
             if (query == NbdMetaContexts.BaseAllocation || (list && query == "base:")) allocation = true;
             if (_export.AllocationDepth && (query == NbdMetaContexts.AllocationDepth || (list && query == "qemu:"))) depth = true;
+            if (bitmapContext != null && (query == bitmapContext || (list && query is "qemu:" or NbdMetaContexts.DirtyBitmapPrefix))) bitmap = true;
         }
-        if (option == NbdOption.SetMetaContext) (_baseAllocation, _allocationDepth) = (allocation, depth);
+        if (option == NbdOption.SetMetaContext) (_baseAllocation, _allocationDepth, _dirtyBitmap) = (allocation, depth, bitmap);
         if (allocation) SendContext(option, AllocationContextId, NbdMetaContexts.BaseAllocation);
         if (depth) SendContext(option, DepthContextId, NbdMetaContexts.AllocationDepth);
+        if (bitmap) SendContext(option, BitmapContextId, bitmapContext!);
         SendReply(option, NbdReplyType.Ack, []);
     }
 

@@ -25,13 +25,17 @@ internal static class NbdServeOperation
         try
         {
             if (options.Snapshot && !options.ReadOnly) image = CreateOverlay(image);
+            (string, BitmapContents)? bitmap = options.Bitmap != null ? (options.Bitmap, FindBitmap(image, options.Bitmap)) : null;
             Socket listener = options.SocketPath != null
                 ? NbdServer.ListenUnix(options.SocketPath)
                 : NbdServer.ListenTcp(options.Bind, options.Port);
             try
             {
                 var export = new NbdExport(options.ExportName, options.Description, image, options.ReadOnly, options.Discard, options.AllocationDepth,
-                    MultiConn: options.Shared > 1);
+                    MultiConn: options.Shared > 1)
+                {
+                    DirtyBitmap = bitmap,
+                };
                 var server = new NbdServer(export, listener, Math.Max(1, options.Shared), options.Persistent, log) { Tls = tls };
                 using var registration = stop.Register(server.Stop);
                 ready();
@@ -47,6 +51,17 @@ internal static class NbdServeOperation
         {
             image.Dispose();
         }
+    }
+
+    /// <summary>-B as qemu-nbd finds it: the first image down the backing chain that has a bitmap of that name.</summary>
+    private static BitmapContents FindBitmap(IImage image, string name)
+    {
+        for (IImage? layer = image; layer != null; layer = layer.Backing)
+        {
+            if (layer is IPersistentBitmaps bitmaps && bitmaps.StoredBitmaps.Any(b => b.Name == name))
+                return bitmaps.ReadBitmap(name);
+        }
+        throw new ArgumentException($"Bitmap '{name}' is not found");
     }
 
     /// <summary>The TLS --tls-creds and --tls-authz ask for, with qemu-nbd's errors; null without --tls-creds.</summary>

@@ -112,6 +112,23 @@ internal sealed partial class Qcow2Image
         }
     }
 
+    /// <summary>A consistent bitmap's bits: the live ones when open for writing, else as stored.</summary>
+    public BitmapContents ReadBitmap(string name)
+    {
+        lock (_lock)
+        {
+            if (_liveBitmaps != null)
+            {
+                var live = UsableBitmap(name);
+                return new BitmapContents(1L << live.Entry.GranularityBits, live.Bits!);
+            }
+            var stored = StoredBitmaps.FirstOrDefault(b => b.Name == name) ?? throw new ImageFormatException($"Dirty bitmap '{name}' not found");
+            if (stored.InUse)
+                throw new ImageFormatException($"Bitmap '{name}' is inconsistent and cannot be used\nTry block-dirty-bitmap-remove to delete this bitmap from disk");
+            return new BitmapContents(1L << stored.GranularityBits, LoadBitmapBits(stored));
+        }
+    }
+
     /// <summary>The persistent bitmaps as the directory lists them (also of an image opened read-only).</summary>
     public IReadOnlyList<Qcow2Bitmap> StoredBitmaps => Qcow2Bitmap.ReadDirectory(_file, _header).Bitmaps;
 

@@ -17,6 +17,8 @@ internal sealed partial class Qcow2Image : IInternalSnapshots, IPersistentBitmap
     IReadOnlyList<PersistentBitmap> IPersistentBitmaps.StoredBitmaps =>
         [.. StoredBitmaps.Select(b => new PersistentBitmap(b.Name, 1L << b.GranularityBits, (b.Flags & Qcow2Bitmap.FlagAuto) != 0, b.InUse))];
 
+    BitmapContents IPersistentBitmaps.ReadBitmap(string name) => ReadBitmap(name);
+
     // Bits come only from another qcow2 image: for qemu a bitmap of another driver is not there to merge.
     void IPersistentBitmaps.MergeBitmap(string source, string target, IPersistentBitmaps? from) =>
         MergeBitmap(source, target, from == null ? null : from as Qcow2Image ?? throw new ImageFormatException($"Dirty bitmap '{source}' not found"));
