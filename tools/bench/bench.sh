@@ -200,6 +200,20 @@ bench_reads=(bench -c 100000 -d 1 -s 4k -S "$step" fs.qcow2)
 row "bench 4k reads qcow2 (d1)" "true" "${bench_reads[@]}" -- "${bench_reads[@]}"
 bench_writes=(bench -w -c 50000 -d 1 -s 4k -S "$step" "$scratch/w.qcow2")
 row "bench 4k writes qcow2 (d1)" "cp fs.qcow2 $scratch/w.qcow2" "${bench_writes[@]}" -- "${bench_writes[@]}"
+# nbd: fs.qcow2 served read-only on a Unix socket (-e 4: both servers then offer multi-conn, which nbdcopy uses),
+# read end to end by nbdcopy into null: (img nbd against qemu-nbd); then img convert from nbd:// served by qemu-nbd
+# into a local qcow2 against qemu-img doing the same.
+nbdcopy_row="nbdcopy qcow2 from img nbd (vs qemu-nbd)" nbd_convert_row="convert nbd->qcow2 (qemu-nbd)"
+if { wanted "$nbdcopy_row" || wanted "$nbd_convert_row"; } && command -v qemu-nbd >/dev/null && command -v nbdcopy >/dev/null; then
+  img_sock="$scratch/img-nbd.sock" qemu_sock="$scratch/qemu-nbd.sock"
+  "$IMG" nbd -t -r -e 4 -f qcow2 -k "$img_sock" --fork --pid-file "$scratch/img-nbd.pid" fs.qcow2
+  qemu-nbd -t -r -e 4 -f qcow2 -k "$qemu_sock" --fork --pid-file "$scratch/qemu-nbd.pid" fs.qcow2
+  if wanted "$nbdcopy_row"; then
+    time_pair "$nbdcopy_row" "true" "nbdcopy nbd+unix:///?socket=$img_sock null:" "nbdcopy nbd+unix:///?socket=$qemu_sock null:"
+  fi
+  row "$nbd_convert_row" "$rm_out" convert -O qcow2 "nbd+unix:///?socket=$qemu_sock" "$out" -- convert -O qcow2 "nbd+unix:///?socket=$qemu_sock" "$out"
+  kill "$(cat "$scratch/img-nbd.pid")" "$(cat "$scratch/qemu-nbd.pid")"
+fi
 # rbd: a one-node Ceph cluster (tools/ceph-cluster, memstore OSD) on free loopback ports, the first RBD_BENCH_SIZE
 # (default 512M) of fs.raw converted into a pool and back out.
 if wanted "rbd" && command -v ceph-mon >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so ]; then

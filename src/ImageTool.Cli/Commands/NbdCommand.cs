@@ -9,7 +9,7 @@ namespace ImageTool.Cli.Commands;
 /// <summary><c>img nbd</c>: qemu-nbd's server, with its options.</summary>
 internal static class NbdCommand
 {
-    public const string Synopsis = "[-p port] [-b addr] [-k socket] [-e shared] [-t] [-x name] [-D text] [-f fmt] [-r] [-s] [-A] [--discard=mode] [--object objectdef] [--image-opts] [--fork] [--pid-file=path] filename";
+    public const string Synopsis = "[-p port] [-b addr] [-k socket] [-e shared] [-t] [-x name] [-D text] [-f fmt] [-r] [-s] [-A] [-B bitmap] [--discard=mode] [--object objectdef] [--tls-creds=id] [--tls-authz=id] [--image-opts] [--fork] [--pid-file=path] filename";
 
     // Set in the child of --fork: it says "ready" on stdout once listening, which lets the parent exit.
     private const string ForkedVariable = "IMG_NBD_FORKED";
@@ -39,13 +39,14 @@ internal static class NbdCommand
         var pidFile = new Option<string?>("--pid-file") { HelpName = "path" };
         var connect = new Option<string?>("--connect", "-c") { HelpName = "dev" };
         var tlsCreds = new Option<string?>("--tls-creds") { HelpName = "id" };
+        var tlsAuthz = new Option<string?>("--tls-authz") { HelpName = "id" };
         var offset = new Option<string?>("--offset", "-o") { HelpName = "offset" };
         var bitmap = new Option<string?>("--bitmap", "-B") { HelpName = "name" };
         var files = CommonOptions.Files();
         var command = new Command("nbd", "serve an image over NBD, as qemu-nbd")
         {
             port, bind, socket, shared, persistent, exportName, description, format, readOnly, snapshot, allocationDepth, verbose,
-            discard, cache, nocache, aio, detectZeroes, objects, imageOpts, fork, pidFile, connect, tlsCreds, offset, bitmap, files,
+            discard, cache, nocache, aio, detectZeroes, objects, imageOpts, fork, pidFile, connect, tlsCreds, tlsAuthz, offset, bitmap, files,
         };
         command.SetAction(result =>
         {
@@ -54,9 +55,7 @@ internal static class NbdCommand
                 throw new UsageException(File.Exists(device)
                     ? $"Failed to connect to {device}: the kernel NBD client (-c) is not supported"
                     : $"Failed to open {device}: No such file or directory", showTryHint: false);
-            if (result.GetValue(tlsCreds) != null) throw new UsageException("TLS (--tls-creds) is not supported", showTryHint: false);
             if (result.GetValue(offset) != null) throw new UsageException("-o/--offset is not supported", showTryHint: false);
-            if (result.GetValue(bitmap) != null) throw new UsageException("-B/--bitmap is not supported", showTryHint: false);
             if (names.Length != 1) throw new UsageException("Expected exactly one image file name");
             int portNumber = 10809;
             if (result.GetValue(port) is { } portText
@@ -98,6 +97,9 @@ internal static class NbdCommand
                 SocketPath = result.GetValue(socket),
                 Discard = unmap,
                 AllocationDepth = result.GetValue(allocationDepth),
+                TlsCreds = result.GetValue(tlsCreds),
+                TlsAuthz = result.GetValue(tlsAuthz),
+                Bitmap = result.GetValue(bitmap),
             };
             if (result.GetValue(fork) && Environment.GetEnvironmentVariable(ForkedVariable) != "1")
                 return Fork(context);

@@ -12,6 +12,12 @@ internal interface IPersistentBitmaps
     /// <summary>False where the format can have bitmaps but this image cannot (qcow2 v2).</summary>
     bool CanStoreBitmaps { get; }
 
+    /// <summary>
+    /// The bits of a consistent bitmap (qemu's errors for one that is missing or in use); of an image open for
+    /// writing, the live bitmap that writes keep setting.
+    /// </summary>
+    BitmapContents ReadBitmap(string name);
+
     /// <summary>Adds an empty bitmap; a null <paramref name="granularity"/> takes the format's default.</summary>
     void AddBitmap(string name, long? granularity, bool disabled);
 

@@ -75,7 +75,7 @@ internal sealed class HostFile : IDisposable
             t_pendingLock = null;
             return new HostFile(VvfatDisk.Open(path, options.ReadOnly, options.Warning));
         }
-        var file = Open(path, options.ReadOnly);
+        var file = Open(path, options.ReadOnly, options.DriverOptions);
         file._syncOnFlush = options.Cache != CacheMode.Unsafe;
         // Like qemu's cache.direct (-t none, directsync): O_DIRECT, here for block devices only, whose
         // I/O is then aligned to the logical sector size.
@@ -118,7 +118,9 @@ internal sealed class HostFile : IDisposable
     }
 
     /// <summary>Opens an existing file; errors are worded as qemu's "Could not open" reasons.</summary>
-    public static HostFile Open(string path, bool readOnly)
+    public static HostFile Open(string path, bool readOnly) => Open(path, readOnly, driverOptions: null);
+
+    private static HostFile Open(string path, bool readOnly, Options.ImageOptions? driverOptions)
     {
         // Remote images take no host locks (qemu's curl driver has none).
         if (CurlProtocol.ForUrl(path) != null)
@@ -126,7 +128,7 @@ internal sealed class HostFile : IDisposable
             t_pendingLock = null;
             return OpenRemote(path, new OpenOptions { ReadOnly = readOnly }, null);
         }
-        if (RemoteFiles.TryOpen(path, readOnly) is { } remote)
+        if (RemoteFiles.TryOpen(path, readOnly, driverOptions) is { } remote)
         {
             // qemu takes no image locks on network protocols either.
             if (t_pendingLock?.Path == path) t_pendingLock = null;

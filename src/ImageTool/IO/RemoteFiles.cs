@@ -12,12 +12,18 @@ internal static class RemoteFiles
     /// <summary>Whether the name is a volume of a block store (rbd:), which is created rather than opened as a file.</summary>
     public static bool IsVolume(string name) => RbdSpec.IsRbdName(name);
 
-    /// <summary>Connects when <paramref name="name"/> is a URL of a known protocol; null for a host path.</summary>
-    public static IRemoteFile? TryOpen(string name, bool readOnly) =>
-        NbdAddress.IsNbdUrl(name) ? NbdRemoteFile.Open(NbdAddress.ParseUrl(name), readOnly)
+    /// <summary>
+    /// Connects when <paramref name="name"/> is a URL of a known protocol; null for a host path.
+    /// <paramref name="driverOptions"/> (--image-opts, json:) add what a URL cannot say, such as NBD's tls-creds.
+    /// </summary>
+    public static IRemoteFile? TryOpen(string name, bool readOnly, ImageOptions? driverOptions = null) =>
+        NbdAddress.IsNbdUrl(name) ? OpenNbd(NbdAddress.ParseUrl(name), readOnly, driverOptions)
         : Protocols.Vvfat.VvfatName.IsVvfat(name) ? Protocols.Vvfat.VvfatDisk.Open(name, readOnly, warning: null)
         : RbdSpec.IsRbdName(name) ? RbdRemoteFile.Open(name, readOnly)
         : null;
+
+    private static NbdRemoteFile OpenNbd(NbdAddress address, bool readOnly, ImageOptions? driverOptions) =>
+        NbdRemoteFile.Open(address, readOnly, NbdClientTls.FromOptions(driverOptions, address));
 
     /// <summary>The creation options of the volume protocol of <paramref name="name"/> (size, cluster_size), or null.</summary>
     public static IReadOnlyList<OptionSpec>? VolumeCreateOptions(string name) => RbdSpec.IsRbdName(name) ? RbdFormat.Instance.CreateOptions : null;

@@ -6,20 +6,29 @@ namespace ImageTool.Nbd;
 // The client's side of the fixed-newstyle handshake (proto.md "Fixed newstyle negotiation").
 internal sealed partial class NbdClient
 {
-    /// <summary>Connects and negotiates: structured replies, base:allocation, then OPT_GO (OPT_EXPORT_NAME on old servers).</summary>
-    public static NbdClient Connect(NbdAddress address, TimeSpan timeout)
+    /// <summary>
+    /// Connects and negotiates: TLS when asked for (NBD_OPT_STARTTLS first, as qemu does), structured replies,
+    /// base:allocation, then OPT_GO (OPT_EXPORT_NAME on old servers).
+    /// </summary>
+    public static NbdClient Connect(NbdAddress address, TimeSpan timeout, NbdClientTls? tls = null)
     {
         var socket = NbdSocket.Connect(address, timeout);
+        var client = new NbdClient(socket);
         try
         {
-            var client = new NbdClient(socket);
-            client.Negotiate(address.Export);
+            client.Negotiate(address.Export, tls);
             return client;
         }
         catch (NbdConnectionException e)
         {
             socket.Dispose();
             throw new ImageFormatException($"NBD handshake failed: {e.Message}", e);
+        }
+        catch when (client._tlsStarted)
+        {
+            // A failed or half-made TLS session cannot carry a polite NBD_OPT_ABORT.
+            socket.Dispose();
+            throw;
         }
         catch
         {
@@ -50,6 +59,7 @@ internal sealed partial class NbdClient
     }
 
     private bool _noZeroes;
+    private bool _tlsStarted;
 
     // A soft disconnect (NBD_OPT_ABORT) after a refused option, as the spec asks of clients, then close.
     private static void AbortQuietly(NbdSocket socket)
@@ -82,9 +92,10 @@ internal sealed partial class NbdClient
         _socket.Write(reply);
     }
 
-    private void Negotiate(string export)
+    private void Negotiate(string export, NbdClientTls? tls)
     {
         Greet();
+        if (tls != null) StartTls(tls);
         byte[] name = Encoding.UTF8.GetBytes(export);
         if (name.Length > NbdConstants.MaxString) throw new ImageFormatException("export name too long to send to server");
 
@@ -150,6 +161,16 @@ internal sealed partial class NbdClient
             if (context != NbdMetaContexts.BaseAllocation) throw Protocol($"Unexpected context name '{context}'");
             _allocationContext = BinaryPrimitives.ReadUInt32BigEndian(reply);
         }
+    }
+
+    private void StartTls(NbdClientTls tls)
+    {
+        SendOption(NbdOption.StartTls, []);
+        var (type, data) = ReadOptionReply(NbdOption.StartTls);
+        if (type != NbdReplyType.Ack) throw new ImageFormatException($"Server rejected request to start TLS {(uint)type:x}");
+        if (data.Length != 0) throw Protocol($"Start TLS response was not zero {data.Length}");
+        _tlsStarted = true;
+        _socket.StartTlsClient(tls.Credentials, tls.Hostname);
     }
 
     private void ExportNameFallback(byte[] name)

@@ -159,6 +159,10 @@ internal static class NbdMetaContexts
 {
     public const string BaseAllocation = "base:allocation";
     public const string AllocationDepth = "qemu:allocation-depth";
+    public const string DirtyBitmapPrefix = "qemu:dirty-bitmap:";
+
+    /// <summary>qemu:dirty-bitmap:NAME's one status bit.</summary>
+    public const uint StateDirty = 1;
 
     /// <summary>base:allocation status bits.</summary>
     public const uint StateHole = 1;

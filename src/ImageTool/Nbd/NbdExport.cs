@@ -10,6 +10,12 @@ namespace ImageTool.Nbd;
 /// <param name="MultiConn">NBD_FLAG_CAN_MULTI_CONN: qemu-nbd offers it when more than one client may connect (-e).</param>
 internal sealed record NbdExport(string Name, string? Description, IBlockDevice Device, bool ReadOnly, bool Discard, bool AllocationDepth, bool MultiConn)
 {
+    /// <summary>A persistent bitmap offered as the qemu:dirty-bitmap:NAME meta context (qemu-nbd -B), or null.</summary>
+    public (string Name, BitmapContents Contents)? DirtyBitmap { get; init; }
+
+    /// <summary>The meta context name of <see cref="DirtyBitmap"/>.</summary>
+    public string? DirtyBitmapContext => DirtyBitmap is { } bitmap ? NbdMetaContexts.DirtyBitmapPrefix + bitmap.Name : null;
+
     /// <summary>The transmission flags qemu-nbd 7.2 sends for such an export (nbdinfo shows the same can_* set).</summary>
     public NbdTransmissionFlags Flags(bool structured)
     {

@@ -27,7 +27,7 @@ internal static class NbdOptionText
             NbdReplyType.ErrPolicy => $"Denied by server for option {what}",
             NbdReplyType.ErrInvalid => $"Invalid parameters for option {what}",
             NbdReplyType.ErrPlatform => $"Server lacks support for option {what}",
-            NbdReplyType.ErrTlsReqd => $"TLS negotiation required before option {what}",
+            NbdReplyType.ErrTlsReqd => $"TLS negotiation required before option {what}\nDid you forget a valid tls-creds?",
             NbdReplyType.ErrUnknown => "Requested export not available",
             NbdReplyType.ErrShutdown => $"Server shutting down before option {what}",
             NbdReplyType.ErrBlockSizeReqd => $"Server requires INFO_BLOCK_SIZE for option {what}",

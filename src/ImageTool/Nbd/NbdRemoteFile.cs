@@ -1,10 +1,38 @@
+using System.Collections.Concurrent;
 using ImageTool.IO;
 
 namespace ImageTool.Nbd;
 
-/// <summary>An NBD export as an image's container: reads, writes, trims and base:allocation for SEEK_DATA/SEEK_HOLE.</summary>
-internal sealed class NbdRemoteFile(NbdAddress address, NbdClient client, bool readOnly) : IRemoteFile
+/// <summary>
+/// An NBD export as an image's container: reads, writes, trims and base:allocation for SEEK_DATA/SEEK_HOLE.
+/// When the server allows multi-conn (NBD_FLAG_CAN_MULTI_CONN: every connection sees the same data), reads
+/// spread over a few more connections, opened in the background at the first read, so the read-ahead of
+/// convert's workers runs in parallel instead of taking turns on one socket.
+/// </summary>
+internal sealed class NbdRemoteFile : IRemoteFile
 {
+    /// <summary>Connections reads may use at once: nbdcopy's default too.</summary>
+    private const int ReadConnections = 4;
+
+    private readonly NbdAddress _address;
+    private readonly NbdClient _client;
+    private readonly NbdClientTls? _tls;
+    private readonly bool _readOnly;
+    private readonly BlockingCollection<NbdClient>? _idleReaders;
+    private readonly List<NbdClient> _extraClients = [];
+    private readonly Lock _lock = new();
+    private int _extraStarted;
+    private bool _disposed;
+
+    private NbdRemoteFile(NbdAddress address, NbdClient client, NbdClientTls? tls, bool readOnly)
+    {
+        _address = address;
+        _client = client;
+        _tls = tls;
+        _readOnly = readOnly;
+        if (client.Flags.HasFlag(NbdTransmissionFlags.CanMultiConn)) _idleReaders = new BlockingCollection<NbdClient> { client };
+    }
+
     /// <summary>
     /// How long any wait on the server may last (connect, handshake, each request): IMG_NBD_TIMEOUT seconds,
     /// default 30. qemu waits for ever; a hung server should not hang img.
@@ -19,47 +47,95 @@ internal sealed class NbdRemoteFile(NbdAddress address, NbdClient client, bool r
         }
     }
 
-    public static NbdRemoteFile Open(NbdAddress address, bool readOnly)
+    public static NbdRemoteFile Open(NbdAddress address, bool readOnly, NbdClientTls? tls = null)
     {
-        var client = NbdClient.Connect(address, Timeout);
+        var client = NbdClient.Connect(address, Timeout, tls);
         if (!readOnly && client.IsReadOnly)
         {
             client.Dispose();
             throw new ImageFormatException("Read-only NBD export cannot be opened for writing: Operation not permitted");
         }
-        return new NbdRemoteFile(address, client, readOnly);
+        return new NbdRemoteFile(address, client, tls, readOnly);
     }
 
-    public NbdClient Client => client;
+    public NbdClient Client => _client;
 
-    public string Name => address.ToString();
+    public string Name => _address.ToString();
 
-    public long Length => client.Size;
+    public long Length => _client.Size;
 
-    public bool IsReadOnly => readOnly;
+    public bool IsReadOnly => _readOnly;
 
-    public void Read(long offset, Span<byte> buffer) => client.Read(offset, buffer);
+    public void Read(long offset, Span<byte> buffer)
+    {
+        if (_idleReaders == null)
+        {
+            _client.Read(offset, buffer);
+            return;
+        }
+        if (Interlocked.Exchange(ref _extraStarted, 1) == 0) _ = Task.Run(OpenExtraReaders);
+        var reader = _idleReaders.Take();
+        try
+        {
+            reader.Read(offset, buffer);
+        }
+        finally
+        {
+            _idleReaders.Add(reader);
+        }
+    }
+
+    /// <summary>
+    /// Opens the extra read connections one by one. A server that takes fewer clients (qemu-nbd -e) leaves one
+    /// unanswered in its backlog: a short handshake timeout gives up on it, and reads go on over those there are.
+    /// </summary>
+    private void OpenExtraReaders()
+    {
+        var timeout = TimeSpan.FromSeconds(Math.Min(5, Timeout.TotalSeconds));
+        for (int i = 1; i < ReadConnections; i++)
+        {
+            NbdClient extra;
+            try
+            {
+                extra = NbdClient.Connect(_address, timeout, _tls);
+            }
+            catch (Exception e) when (e is IOException or ImageFormatException)
+            {
+                return;
+            }
+            lock (_lock)
+            {
+                if (_disposed || extra.Size != _client.Size)
+                {
+                    extra.Dispose();
+                    return;
+                }
+                _extraClients.Add(extra);
+                _idleReaders!.Add(extra);
+            }
+        }
+    }
 
     public void Write(long offset, ReadOnlySpan<byte> buffer)
     {
-        if (readOnly) throw new IOException("Operation not permitted");
-        client.Write(offset, buffer);
+        if (_readOnly) throw new IOException("Operation not permitted");
+        _client.Write(offset, buffer);
     }
 
     public void Flush()
     {
-        if (!readOnly) client.Flush();
+        if (!_readOnly) _client.Flush();
     }
 
     public bool PunchHole(long offset, long length) =>
-        !readOnly && client.WriteZeroes(offset, length, mayDeallocate: true);
+        !_readOnly && _client.WriteZeroes(offset, length, mayDeallocate: true);
 
     public long? NextData(long offset)
     {
         // A hole the server does not promise to read as zeros counts as data: it must be read.
-        while (offset < client.Size)
+        while (offset < _client.Size)
         {
-            var (length, flags) = client.BlockStatus(offset, client.Size - offset);
+            var (length, flags) = _client.BlockStatus(offset, _client.Size - offset);
             if ((flags & NbdMetaContexts.StateHole) == 0 || (flags & NbdMetaContexts.StateZero) == 0) return offset;
             offset += length;
         }
@@ -68,14 +144,25 @@ internal sealed class NbdRemoteFile(NbdAddress address, NbdClient client, bool r
 
     public long NextHole(long offset)
     {
-        while (offset < client.Size)
+        while (offset < _client.Size)
         {
-            var (length, flags) = client.BlockStatus(offset, client.Size - offset);
+            var (length, flags) = _client.BlockStatus(offset, _client.Size - offset);
             if ((flags & NbdMetaContexts.StateHole) != 0 && (flags & NbdMetaContexts.StateZero) != 0) return offset;
             offset += length;
         }
-        return client.Size;
+        return _client.Size;
     }
 
-    public void Dispose() => client.Dispose();
+    public void Dispose()
+    {
+        List<NbdClient> extras;
+        lock (_lock)
+        {
+            _disposed = true;
+            extras = [.. _extraClients];
+        }
+        foreach (var extra in extras) extra.Dispose();
+        _client.Dispose();
+        _idleReaders?.Dispose();
+    }
 }

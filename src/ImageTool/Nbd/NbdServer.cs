@@ -10,6 +10,9 @@ namespace ImageTool.Nbd;
 /// </summary>
 internal sealed class NbdServer(NbdExport export, Socket listener, int maxClients, bool persistent, Action<string>? log)
 {
+    /// <summary>Clients must start TLS with these credentials before anything else (qemu-nbd --tls-creds); null for none.</summary>
+    public NbdServerTls? Tls { get; init; }
+
     /// <summary>qemu-nbd gives a client 10 seconds to finish the handshake.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -104,7 +107,7 @@ internal sealed class NbdServer(NbdExport export, Socket listener, int maxClient
     {
         try
         {
-            new NbdServerSession(socket, export, HandshakeTimeout).Run();
+            new NbdServerSession(socket, export, HandshakeTimeout, Tls).Run();
         }
         catch (IOException e) when (!_stop.IsCancellationRequested)
         {

@@ -6,12 +6,12 @@ namespace ImageTool.Nbd;
 // The server's side of the fixed-newstyle handshake.
 internal sealed partial class NbdServerSession
 {
-    private const uint AllocationContextId = 0, DepthContextId = 1;
+    private const uint AllocationContextId = 0, DepthContextId = 1, BitmapContextId = 2;
     private const int MaxOptionLength = 64 * 1024;
 
     private bool _structured;
     private bool _noZeroes;
-    private bool _baseAllocation, _allocationDepth;
+    private bool _baseAllocation, _allocationDepth, _dirtyBitmap;
 
     /// <summary>Runs the option phase; true when the client entered transmission, false when it left.</summary>
     private bool Negotiate()
@@ -39,6 +39,11 @@ internal sealed partial class NbdServerSession
             }
             var data = new byte[header.Length];
             _socket.ReadExactly(data);
+            if (_tls != null && !_socket.IsTls)
+            {
+                if (!BeforeTls(header.Option, data)) return false;
+                continue;
+            }
             switch (header.Option)
             {
                 case NbdOption.ExportName:
@@ -76,12 +81,43 @@ internal sealed partial class NbdServerSession
                     HandleMetaContext(header.Option, data);
                     break;
                 case NbdOption.StartTls:
-                    SendError(header.Option, NbdReplyType.ErrPolicy, "TLS not configured");
+                    if (data.Length != 0) SendError(header.Option, NbdReplyType.ErrInvalid, "option 'STARTTLS' has unexpected length");
+                    else if (_socket.IsTls) SendError(header.Option, NbdReplyType.ErrInvalid, "TLS already enabled");
+                    else SendError(header.Option, NbdReplyType.ErrPolicy, "TLS not configured");
                     break;
                 default:
                     SendError(header.Option, NbdReplyType.ErrUnsup, $"Unsupported option {(uint)header.Option} ({NbdOptionText.Name(header.Option)})");
                     break;
             }
+        }
+    }
+
+    /// <summary>
+    /// An option while TLS is required and not yet started (qemu-nbd's rules): STARTTLS upgrades the connection,
+    /// EXPORT_NAME (which cannot be refused) ends it, anything else is refused with ERR_TLS_REQD. False when the
+    /// client has gone (ABORT).
+    /// </summary>
+    private bool BeforeTls(NbdOption option, byte[] data)
+    {
+        switch (option)
+        {
+            case NbdOption.StartTls:
+                if (data.Length != 0)
+                {
+                    SendError(option, NbdReplyType.ErrInvalid, "option 'STARTTLS' has unexpected length");
+                    throw new NbdConnectionException("STARTTLS with a payload");
+                }
+                SendReply(option, NbdReplyType.Ack, []);
+                _socket.StartTlsServer(_tls!.Credentials, _tls.Authorization);
+                return true;
+            case NbdOption.ExportName:
+                throw new NbdConnectionException($"Option 0x{(uint)option:x} not permitted before TLS");
+            case NbdOption.Abort:
+                TrySendReply(option, NbdReplyType.ErrTlsReqd, Encoding.UTF8.GetBytes($"Option 0x{(uint)option:x} not permitted before TLS"));
+                return false;
+            default:
+                SendError(option, NbdReplyType.ErrTlsReqd, $"Option 0x{(uint)option:x} not permitted before TLS");
+                return true;
         }
     }
 
@@ -159,18 +195,21 @@ internal sealed partial class NbdServerSession
             SendError(option, NbdReplyType.ErrUnknown, $"export '{name}' not present");
             return;
         }
-        bool allocation = false, depth = false;
+        bool allocation = false, depth = false, bitmap = false;
+        string? bitmapContext = _export.DirtyBitmapContext;
         if (option == NbdOption.ListMetaContext && queries.Count == 0)
-            (allocation, depth) = (true, _export.AllocationDepth);
+            (allocation, depth, bitmap) = (true, _export.AllocationDepth, bitmapContext != null);
         foreach (string query in queries)
         {
             bool list = option == NbdOption.ListMetaContext;
             if (query == NbdMetaContexts.BaseAllocation || (list && query == "base:")) allocation = true;
             if (_export.AllocationDepth && (query == NbdMetaContexts.AllocationDepth || (list && query == "qemu:"))) depth = true;
+            if (bitmapContext != null && (query == bitmapContext || (list && query is "qemu:" or NbdMetaContexts.DirtyBitmapPrefix))) bitmap = true;
         }
-        if (option == NbdOption.SetMetaContext) (_baseAllocation, _allocationDepth) = (allocation, depth);
+        if (option == NbdOption.SetMetaContext) (_baseAllocation, _allocationDepth, _dirtyBitmap) = (allocation, depth, bitmap);
         if (allocation) SendContext(option, AllocationContextId, NbdMetaContexts.BaseAllocation);
         if (depth) SendContext(option, DepthContextId, NbdMetaContexts.AllocationDepth);
+        if (bitmap) SendContext(option, BitmapContextId, bitmapContext!);
         SendReply(option, NbdReplyType.Ack, []);
     }
 

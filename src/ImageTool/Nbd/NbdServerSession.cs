@@ -10,10 +10,11 @@ namespace ImageTool.Nbd;
 /// that breaks framing (bad magic, a write payload too large to skip) is disconnected. Nothing is written that
 /// the client did not send.
 /// </summary>
-internal sealed partial class NbdServerSession(NbdSocket socket, NbdExport export, TimeSpan timeout)
+internal sealed partial class NbdServerSession(NbdSocket socket, NbdExport export, TimeSpan timeout, NbdServerTls? tls)
 {
     private readonly NbdSocket _socket = socket;
     private readonly NbdExport _export = export;
+    private readonly NbdServerTls? _tls = tls;
     private const int MaxExtentsPerReply = 1024;
 
     public void Run()
@@ -82,7 +83,7 @@ internal sealed partial class NbdServerSession(NbdSocket socket, NbdExport expor
             return request.Command is NbdCommand.Write or NbdCommand.WriteZeroes or NbdCommand.Trim ? NbdError.NoSpc : NbdError.Inval;
         if (request.Command == NbdCommand.Read && request.Length > NbdConstants.MaxPayload) return NbdError.Overflow;
         if (request.Command is NbdCommand.Write or NbdCommand.Trim or NbdCommand.WriteZeroes && _export.ReadOnly) return NbdError.Perm;
-        if (request.Command == NbdCommand.BlockStatus && (request.Length == 0 || !_structured || !(_baseAllocation || _allocationDepth))) return NbdError.Inval;
+        if (request.Command == NbdCommand.BlockStatus && (request.Length == 0 || !_structured || !(_baseAllocation || _allocationDepth || _dirtyBitmap))) return NbdError.Inval;
         return 0;
     }
 
@@ -170,17 +171,35 @@ internal sealed partial class NbdServerSession(NbdSocket socket, NbdExport expor
     {
         long end = offset + request.Length;
         bool one = request.Flags.HasFlag(NbdCommandFlags.ReqOne);
-        var contexts = new List<(uint Id, Func<BlockStatus, uint> Value)>();
-        if (_baseAllocation) contexts.Add((AllocationContextId, AllocationFlags));
-        if (_allocationDepth) contexts.Add((DepthContextId, s => s.IsAllocated ? (uint)s.Depth + 1 : 0));
+        // Each context tells the run of one state that starts at an offset: its length (within the limit) and value.
+        var contexts = new List<(uint Id, Func<long, long, (long Length, uint Value)> Extent)>();
+        if (_baseAllocation)
+        {
+            contexts.Add((AllocationContextId, (at, limit) =>
+            {
+                var status = Status(at, limit);
+                return (status.Length, AllocationFlags(status));
+            }
+            ));
+        }
+        if (_allocationDepth)
+        {
+            contexts.Add((DepthContextId, (at, limit) =>
+            {
+                var status = Status(at, limit);
+                return (status.Length, status.IsAllocated ? (uint)status.Depth + 1 : 0);
+            }
+            ));
+        }
+        if (_dirtyBitmap && _export.DirtyBitmap is { } bitmap)
+            contexts.Add((BitmapContextId, (at, limit) => (bitmap.Contents.Run(at, limit), bitmap.Contents.IsDirty(at) ? NbdMetaContexts.StateDirty : 0)));
         for (int c = 0; c < contexts.Count; c++)
         {
             var extents = new List<(uint Length, uint Flags)>();
             for (long at = offset; at < end && extents.Count < MaxExtentsPerReply;)
             {
-                var status = Status(at, end - at);
-                uint value = contexts[c].Value(status);
-                uint length = (uint)Math.Min(status.Length, uint.MaxValue);
+                var (runLength, value) = contexts[c].Extent(at, end - at);
+                uint length = (uint)Math.Min(runLength, uint.MaxValue);
                 if (extents.Count > 0 && extents[^1].Flags == value && extents[^1].Length + (ulong)length <= uint.MaxValue)
                     extents[^1] = (extents[^1].Length + length, value);
                 else if (one && extents.Count == 1)

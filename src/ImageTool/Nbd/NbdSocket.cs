@@ -1,16 +1,42 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using ImageTool.Tls;
 
 namespace ImageTool.Nbd;
 
 /// <summary>
 /// One NBD connection's byte stream, used by client and server alike: exact reads and whole writes on a
-/// socket, each bounded by a timeout, so no wait on a peer lasts for ever.
+/// socket, each bounded by a timeout, so no wait on a peer lasts for ever. After NBD_OPT_STARTTLS the same calls
+/// go through the TLS session (whose reads and writes the socket's timeouts still bound).
 /// </summary>
 internal sealed class NbdSocket : IDisposable
 {
     private readonly Socket _socket;
+    private Stream? _tls;
+
+    /// <summary>Whether the connection has been upgraded to TLS.</summary>
+    public bool IsTls => _tls != null;
+
+    /// <summary>Upgrades to TLS as the client; refusals are qemu's words (ImageFormatException).</summary>
+    public void StartTlsClient(X509Credentials credentials, string? hostname) =>
+        _tls = Guarded(() => TlsSession.Client(new NetworkStream(_socket, ownsSocket: false), credentials, hostname));
+
+    /// <summary>Upgrades to TLS as the server; a refused client ends in an IOException.</summary>
+    public void StartTlsServer(X509Credentials credentials, SimpleAuthorization? authorization) =>
+        _tls = Guarded(() => TlsSession.Server(new NetworkStream(_socket, ownsSocket: false), credentials, authorization));
+
+    private T Guarded<T>(Func<T> handshake)
+    {
+        try
+        {
+            return handshake();
+        }
+        catch (IOException e) when (e is not NbdConnectionException)
+        {
+            throw e.InnerException is SocketException se ? Failure(se) : new NbdConnectionException($"TLS handshake failed: {e.Message}", e);
+        }
+    }
 
     public NbdSocket(Socket socket)
     {
@@ -95,11 +121,15 @@ internal sealed class NbdSocket : IDisposable
             int n;
             try
             {
-                n = _socket.Receive(buffer[done..]);
+                n = _tls != null ? _tls.Read(buffer[done..]) : _socket.Receive(buffer[done..]);
             }
             catch (SocketException e)
             {
                 throw Failure(e);
+            }
+            catch (IOException e) when (_tls != null && e is not NbdConnectionException)
+            {
+                throw TlsFailure(e);
             }
             if (n == 0) throw new NbdConnectionException($"Connection closed by the {PeerName}");
             done += n;
@@ -110,6 +140,11 @@ internal sealed class NbdSocket : IDisposable
     {
         try
         {
+            if (_tls != null)
+            {
+                _tls.Write(buffer);
+                return;
+            }
             while (buffer.Length > 0)
             {
                 int n = _socket.Send(buffer);
@@ -120,7 +155,15 @@ internal sealed class NbdSocket : IDisposable
         {
             throw Failure(e);
         }
+        catch (IOException e) when (_tls != null && e is not NbdConnectionException)
+        {
+            throw TlsFailure(e);
+        }
     }
+
+    private NbdConnectionException TlsFailure(IOException e) => e.InnerException is SocketException se
+        ? Failure(se)
+        : new NbdConnectionException($"Connection to the {PeerName} failed: {e.Message}", e);
 
     /// <summary>Reads and drops <paramref name="count"/> bytes (an option or payload the reader does not want).</summary>
     public void Skip(long count)
@@ -171,5 +214,9 @@ internal sealed class NbdSocket : IDisposable
         }
     }
 
-    public void Dispose() => _socket.Dispose();
+    public void Dispose()
+    {
+        _tls?.Dispose();
+        _socket.Dispose();
+    }
 }

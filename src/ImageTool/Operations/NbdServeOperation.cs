@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using ImageTool.Nbd;
 using ImageTool.Options;
+using ImageTool.Tls;
 
 namespace ImageTool.Operations;
 
@@ -18,19 +19,24 @@ internal static class NbdServeOperation
     /// <param name="stop">Ends the server (SIGTERM).</param>
     public static void Run(NbdServeOptions options, Action<string> log, Action ready, CancellationToken stop)
     {
+        var tls = ServerTls(options);
         bool readOnly = options.ReadOnly || options.Snapshot;
         IImage image = DiskImage.Open(options.Path, options.Open with { ReadOnly = readOnly });
         try
         {
             if (options.Snapshot && !options.ReadOnly) image = CreateOverlay(image);
+            (string, BitmapContents)? bitmap = options.Bitmap != null ? (options.Bitmap, FindBitmap(image, options.Bitmap)) : null;
             Socket listener = options.SocketPath != null
                 ? NbdServer.ListenUnix(options.SocketPath)
                 : NbdServer.ListenTcp(options.Bind, options.Port);
             try
             {
                 var export = new NbdExport(options.ExportName, options.Description, image, options.ReadOnly, options.Discard, options.AllocationDepth,
-                    MultiConn: options.Shared > 1);
-                var server = new NbdServer(export, listener, Math.Max(1, options.Shared), options.Persistent, log);
+                    MultiConn: options.Shared > 1)
+                {
+                    DirtyBitmap = bitmap,
+                };
+                var server = new NbdServer(export, listener, Math.Max(1, options.Shared), options.Persistent, log) { Tls = tls };
                 using var registration = stop.Register(server.Stop);
                 ready();
                 server.Run();
@@ -45,6 +51,38 @@ internal static class NbdServeOperation
         {
             image.Dispose();
         }
+    }
+
+    /// <summary>-B as qemu-nbd finds it: the first image down the backing chain that has a bitmap of that name.</summary>
+    private static BitmapContents FindBitmap(IImage image, string name)
+    {
+        for (IImage? layer = image; layer != null; layer = layer.Backing)
+        {
+            if (layer is IPersistentBitmaps bitmaps && bitmaps.StoredBitmaps.Any(b => b.Name == name))
+                return bitmaps.ReadBitmap(name);
+        }
+        throw new ArgumentException($"Bitmap '{name}' is not found");
+    }
+
+    /// <summary>The TLS --tls-creds and --tls-authz ask for, with qemu-nbd's errors; null without --tls-creds.</summary>
+    private static NbdServerTls? ServerTls(NbdServeOptions options)
+    {
+        if (options.TlsCreds == null)
+        {
+            if (options.TlsAuthz != null) throw new ArgumentException("--tls-authz is not permitted without --tls-creds");
+            return null;
+        }
+        X509Credentials credentials;
+        try
+        {
+            credentials = TlsObjects.Credentials(options.TlsCreds, server: true);
+        }
+        catch (ImageFormatException e)
+        {
+            throw new ArgumentException($"Failed to get TLS creds: {e.Message}", e);
+        }
+        var authorization = options.TlsAuthz != null ? TlsObjects.Authorization(options.TlsAuthz) : null;
+        return new NbdServerTls(credentials, authorization);
     }
 
     /// <summary>

@@ -41,4 +41,13 @@ internal sealed record NbdServeOptions
 
     /// <summary>-A: offer the qemu:allocation-depth meta context.</summary>
     public bool AllocationDepth { get; init; }
+
+    /// <summary>--tls-creds: the id of a tls-creds-x509 object (endpoint=server); clients must then use TLS.</summary>
+    public string? TlsCreds { get; init; }
+
+    /// <summary>--tls-authz: the id of an authz-simple object naming the one client certificate let in.</summary>
+    public string? TlsAuthz { get; init; }
+
+    /// <summary>-B: a persistent dirty bitmap of the image (or its backing chain) offered as qemu:dirty-bitmap:NAME.</summary>
+    public string? Bitmap { get; init; }
 }

@@ -13,6 +13,11 @@ internal static class SecretObjects
     {
         var o = new ImageOptions().Parse(objectDefinition, implicitKey: "qom-type");
         string type = o.GetString("qom-type") ?? "";
+        if (Tls.TlsObjects.Makes(type))
+        {
+            Tls.TlsObjects.Add(o);
+            return;
+        }
         if (type != "secret") throw new ArgumentException($"invalid object type: {type}");
         string id = o.GetString("id") ?? throw new ArgumentException("Parameter 'id' is missing");
         string? data = o.GetString("data");

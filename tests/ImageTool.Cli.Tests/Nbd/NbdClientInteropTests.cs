@@ -67,6 +67,22 @@ public class NbdClientInteropTests : QemuGoldenTestBase
     }
 
     [Test]
+    public void Convert_FromMultiConnServer_ReadsOverSeveralConnections()
+    {
+        Tools.Require("nbdkit");
+        Tools.QemuImg("create", "-f", "raw", Dir["src.raw"], "64M").Ok();
+        Tools.QemuIo("-f", "raw", "-c", "write -P 0x19 0 40M", "-c", "write -P 0x2a 50M 3M", Dir["src.raw"]).Ok();
+        // nbdkit's file plugin offers multi-conn; its log filter names the connection of every request.
+        using (var server = NbdPeer.Nbdkit(Dir, "k", "--filter=log", "file", Dir["src.raw"], $"logfile={Dir["k.log"]}"))
+            Img.Run(Dir.Path, "convert", "-f", "raw", "-O", "raw", server.Url, "copy.raw").Ok();
+
+        Tools.QemuImg("compare", "-f", "raw", "-F", "raw", Dir["src.raw"], Dir["copy.raw"]).Ok();
+        var readers = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(Dir["k.log"]), @"connection=(\d+) Read")
+            .Select(m => m.Groups[1].Value).Distinct().Count();
+        Assert.That(readers, Is.GreaterThan(1), "reads went over more than one connection");
+    }
+
+    [Test]
     public void Info_NbdkitFilePluginServingQcow2_ProbesQcow2()
     {
         Tools.Require("nbdkit");

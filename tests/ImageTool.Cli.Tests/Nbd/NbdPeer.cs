@@ -14,11 +14,11 @@ public sealed class NbdPeer : IDisposable
     public string Socket { get; }
     public string Url { get; }
 
-    private NbdPeer(int pid, string socket, string export)
+    private NbdPeer(int pid, string socket, string url)
     {
         _pid = pid;
         Socket = socket;
-        Url = $"nbd+unix:///{export}?socket={socket}";
+        Url = url;
     }
 
     /// <summary>qemu-nbd serving <paramref name="file"/> (extra options such as -f raw, -r, -A).</summary>
@@ -31,6 +31,15 @@ public sealed class NbdPeer : IDisposable
         Start(dir, name, "", pidFile => Tests.Img.Run(dir.Path,
             ["nbd", .. options, "--fork", "--pid-file", pidFile, "-k", dir[name + ".sock"], file]));
 
+    /// <summary>img nbd serving <paramref name="file"/> on TCP (127.0.0.1:<paramref name="port"/>).</summary>
+    public static NbdPeer ImgOnTcp(TempDir dir, string name, string file, int port, params string[] options)
+    {
+        string portText = port.ToString(CultureInfo.InvariantCulture);
+        var peer = Start(dir, name, "", pidFile => Tests.Img.Run(dir.Path,
+            ["nbd", .. options, "--fork", "--pid-file", pidFile, "-b", "127.0.0.1", "-p", portText, file]));
+        return new NbdPeer(peer._pid, "", $"nbd://127.0.0.1:{portText}");
+    }
+
     /// <summary>nbdkit with a plugin and its arguments, filters before them (--filter=error ...).</summary>
     public static NbdPeer Nbdkit(TempDir dir, string name, params string[] pluginAndArgs) =>
         Start(dir, name, "", pidFile => Tools.RunIn(dir.Path, "nbdkit", ["-U", dir[name + ".sock"], "-P", pidFile, .. pluginAndArgs]));
@@ -42,7 +51,7 @@ public sealed class NbdPeer : IDisposable
         // nbdkit writes its pid file just after forking; give it a moment.
         for (int i = 0; i < 100 && !File.Exists(pidFile); i++) Thread.Sleep(20);
         int pid = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
-        return new NbdPeer(pid, dir[name + ".sock"], export);
+        return new NbdPeer(pid, dir[name + ".sock"], $"nbd+unix:///{export}?socket={dir[name + ".sock"]}");
     }
 
     public bool HasExited

@@ -111,6 +111,19 @@ internal sealed class Qcow2DirtyBitmaps(
             if (live.Tracks) SetRange(live, offset, length);
     }
 
+    /// <summary>A consistent bitmap's bits: the live ones when open for writing, else as stored.</summary>
+    public BitmapContents Read(string name)
+    {
+        if (_live != null)
+        {
+            var live = Usable(name);
+            return new BitmapContents(1L << live.Entry.GranularityBits, live.Bits!);
+        }
+        var stored = Stored.FirstOrDefault(b => b.Name == name) ?? throw NotFound(name);
+        if (stored.InUse) throw Inconsistent(name);
+        return new BitmapContents(1L << stored.GranularityBits, LoadBits(stored));
+    }
+
     public void Add(string name, long? granularity, bool disabled)
     {
         var bitmaps = Writable;

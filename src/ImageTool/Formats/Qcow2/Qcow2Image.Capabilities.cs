@@ -40,6 +40,11 @@ internal sealed partial class Qcow2Image : IInternalSnapshots, IPersistentBitmap
         lock (_lock) _bitmaps.Enable(name, enabled);
     }
 
+    BitmapContents IPersistentBitmaps.ReadBitmap(string name)
+    {
+        lock (_lock) return _bitmaps.Read(name);
+    }
+
     // Bits come only from another qcow2 image: for qemu a bitmap of another driver is not there to merge.
     void IPersistentBitmaps.MergeBitmap(string source, string target, IPersistentBitmaps? from)
     {
