@@ -14,7 +14,7 @@ internal sealed partial class Qcow2Image : IHostFileCopyTarget
     private HostCopy HostCopy => _hostCopy ??= new HostCopy(_file);
 
     // Encrypted clusters are not the source's bytes; subclusters and external data files are left to Write.
-    private bool TakesHostCopies => !IsEncrypted && !HasDataFile && !_extendedL2;
+    private bool TakesHostCopies => !_encryption.IsEnabled && !HasDataFile && !_extendedL2;
 
     public bool CanClone => TakesHostCopies && HostCopy.CanClone;
 
@@ -41,7 +41,7 @@ internal sealed partial class Qcow2Image : IHostFileCopyTarget
             {
                 throw Fail(offset, e);
             }
-            MarkBitmapsDirty(offset, done << _clusterBits);
+            _bitmaps.MarkDirty(offset, done << _clusterBits);
         }
         return done << _clusterBits;
     }
