@@ -18,6 +18,7 @@ using ImageTool.Options;
 using ImageTool.Protocols;
 using ImageTool.Rbd;
 using ImageTool.Protocols.Curl;
+using ImageTool.Protocols.Blkdebug;
 using ImageTool.Protocols.Null;
 
 namespace ImageTool.Formats;
@@ -80,7 +81,8 @@ internal static class FormatRegistry
             ? options.GetString("filename") ?? nullDriver.UrlPrefix
             : IsProtocol(options.GetString("driver"))
             ? options.GetString("filename") ?? options.GetString("url")
-            : options.GetString("file.filename") ?? options.GetString("file") ?? options.GetString("file.url");
+            : options.GetString("file.filename") ?? options.GetString("file") ?? options.GetString("file.url")
+            ?? BlkdebugNode.NameFromOptions(options, "file.");
 
     public static IImageFormat ProbeBytes(ReadOnlySpan<byte> header, string? fileName = null)
     {
@@ -178,7 +180,7 @@ internal static class FormatRegistry
     internal static void CheckProtocolPrefix(string name)
     {
         if (HostPath.ProtocolPrefix(name) is not { } prefix) return;
-        if (prefix is "file" or "json" || prefix.StartsWith("nbd+", StringComparison.Ordinal) || IsProtocol(prefix)) return;
+        if (prefix is "file" or "json" or "blkdebug" || prefix.StartsWith("nbd+", StringComparison.Ordinal) || IsProtocol(prefix)) return;
         // fat:DIR (vvfat) and tftp:// URLs are opened by name, without a driver of their own in the list above.
         if (prefix == "tftp" || global::ImageTool.Protocols.Vvfat.VvfatName.IsVvfat(name)) return;
         throw new ImageFormatException($"Unknown protocol '{prefix}'");

@@ -56,7 +56,7 @@ internal sealed partial class Qcow2Image
             _warning?.Invoke(_header.Version < 3
                 ? "img: warning: This qcow2 v2 image contains bitmaps, but they may have been modified by a program without persistent bitmap support; so now they must all be considered inconsistent"
                 : "img: warning: a program lacking bitmap support modified this file, so all bitmaps are now considered inconsistent");
-            _warning?.Invoke(new ImageWarning("Some clusters may be leaked, run 'img check -r' on the image file to fix.", EndsLine: false));
+            _warning?.Invoke(new ImageWarning($"Some clusters may be leaked, run '{ProgramName.Current} check -r' on the image file to fix.", EndsLine: false));
             if (!_file.IsReadOnly)
             {
                 // qemu rewrites the header of an image opened for writing without the extension it ignored.

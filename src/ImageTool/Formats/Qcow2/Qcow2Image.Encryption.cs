@@ -1,3 +1,4 @@
+using ImageTool.Protocols.Blkdebug;
 using System.Buffers;
 using System.Buffers.Binary;
 using ImageTool.Crypto;
@@ -123,6 +124,7 @@ internal sealed partial class Qcow2Image
     /// <summary>Reads guest data stored at <paramref name="host"/>, decrypting whole sectors around it when encrypted.</summary>
     private void ReadData(long host, long guest, Span<byte> buffer)
     {
+        _file.DebugEvent(BlkdebugEvent.ReadAio);
         if (!IsEncrypted)
         {
             DataFile.Read(host, buffer);
@@ -151,6 +153,7 @@ internal sealed partial class Qcow2Image
     private void WriteData(long host, long guest, ReadOnlySpan<byte> data)
     {
         if (!HasDataFile) CheckOverlap(host, data.Length);
+        _file.DebugEvent(BlkdebugEvent.WriteAio);
         if (!IsEncrypted)
         {
             DataFile.Write(host, data);
