@@ -19,7 +19,7 @@ internal sealed class HostFile : IDisposable
     // file; _handle is then invalid.
     private readonly IRemoteFile? _remote;
 
-    public string Path { get; }
+    public string Path { get; private set; }
     public bool IsReadOnly { get; }
 
     private bool _syncOnFlush = true;
@@ -167,6 +167,7 @@ internal sealed class HostFile : IDisposable
         if (t_pendingLock is { } request && request.Path == name) t_pendingLock = request with { Path = image };
         var file = Open(image, readOnly);
         file._debug = node;
+        file.Path = name; // the image's name in messages, as qemu's blkdebug node reports its filename
         return file;
     }
 
