@@ -127,4 +127,37 @@ public class BlkdebugGoldenTests : QemuGoldenTestBase
         }
         Same(["info", "f.qcow2"]);
     }
+
+    [Test]
+    public void Map_ThroughBlkdebugAboveTheFormat_MapsAsQemuImg()
+    {
+        Qemu("create", "-q", "-f", "qcow2", "-o", "cluster_size=1M", "t.base", "128M");
+        Tools.RunIn(Dir.Path, "qemu-io", "-f", "qcow2", "-c", "write -P 11 0 128M", "t.base").Ok();
+        Qemu("create", "-q", "-f", "qcow2", "-o", "cluster_size=1M", "-b", "t.base", "-F", "qcow2", "t.qcow2");
+        QemuIo("t.qcow2", "write -P 22 0 110M");
+        QemuIo("t.qcow2", "write -z 32M 32M");
+        Same(["map", "--image-opts", "driver=blkdebug,image.driver=qcow2,image.file.driver=file,image.file.filename=t.qcow2,align=4k"]);
+    }
+
+    [Test]
+    public void ConvertSalvage_WithBlockStatusAndReadErrorsInjected_WarnsAndCopiesAsQemuImg()
+    {
+        Qemu("create", "-q", "-f", "qcow2", "o.qcow2", "64M");
+        QemuIo("o.qcow2", "write -P 42 0 64M");
+        var rules = new List<string>();
+        foreach (long ofs in new long[] { (16 << 20) + 8192, (33 << 20) + 512 })
+            rules.Add($"{{ 'event': 'none', 'iotype': 'block-status', 'errno': 5, 'sector': {ofs / 512} }}");
+        foreach (long ofs in new long[] { (32 << 20) - 65536, (33 << 20) + 512, 34 << 20, (34 << 20) + 512 })
+            rules.Add($"{{ 'event': 'none', 'iotype': 'read', 'errno': 5, 'sector': {ofs / 512} }}");
+        string source = "json:{'driver': 'blkdebug', 'image': {'driver': 'qcow2', 'file': {'driver': 'file', 'filename': 'o.qcow2'}}, " +
+            $"'inject-error': [{string.Join(", ", rules)}]}}";
+        var qemu = Tools.RunIn(Dir.Path, "qemu-img", "convert", "--salvage", source, "q.raw");
+        var img = Img.Run(Dir.Path, "convert", "--salvage", source, "i.raw");
+        Assert.Multiple(() =>
+        {
+            Assert.That(img.Stderr, Is.EqualTo(qemu.Stderr.Replace("qemu-img", "img", StringComparison.Ordinal)));
+            Assert.That(img.ExitCode, Is.EqualTo(qemu.ExitCode));
+        });
+        Tools.RunIn(Dir.Path, "qemu-img", "compare", "-f", "raw", "-F", "raw", "q.raw", "i.raw").Ok();
+    }
 }

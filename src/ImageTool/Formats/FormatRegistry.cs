@@ -77,7 +77,8 @@ internal static class FormatRegistry
     /// a format takes its file child's (<c>file.filename</c>, or <c>file</c>).
     /// </summary>
     public static string? ImageOptsPath(ImageOptions options) =>
-        Find(options.GetString("driver") ?? "") is NullProtocol nullDriver
+        options.GetString("driver") == BlkdebugImage.DriverName ? BlkdebugImage.PathOf(options)
+        : Find(options.GetString("driver") ?? "") is NullProtocol nullDriver
             ? options.GetString("filename") ?? nullDriver.UrlPrefix
             : IsProtocol(options.GetString("driver"))
             ? options.GetString("filename") ?? options.GetString("url")
@@ -126,6 +127,13 @@ internal static class FormatRegistry
     public static IImage OpenSingle(string path, OpenOptions options, bool isBacking = false)
     {
         (path, options) = ResolveName(path, options);
+        if (options.Format == BlkdebugImage.DriverName && options.DriverOptions is { } filterOptions)
+        {
+            var node = BlkdebugNode.FromOptions(filterOptions);
+            var inner = BlkdebugImage.ImageOptionsOf(filterOptions);
+            var image = OpenSingle(path, options with { Format = inner.GetString("driver"), DriverOptions = inner }, isBacking);
+            return new BlkdebugImage(image, node);
+        }
         IImageFormat format;
         bool probed = options.Format == null;
         if (options.Format != null)

@@ -48,6 +48,10 @@ internal sealed class BlkdebugNode
     public static BlkdebugNode Open(string name, ImageOptions? options, string prefix) =>
         new(BlkdebugConfig.Read(ParseName(name).Config, options, prefix));
 
+    /// <summary>The rules of a node given wholly by options (<c>driver=blkdebug,config=...,inject-error.0.event=...</c>).</summary>
+    public static BlkdebugNode FromOptions(ImageOptions options) =>
+        new(BlkdebugConfig.Read(options.GetString("config"), options, ""));
+
     /// <summary>
     /// A format reached one of its debug points: inject-error rules of this event and state replace the armed set,
     /// set-state rules move the node to their new state once every rule ran.
