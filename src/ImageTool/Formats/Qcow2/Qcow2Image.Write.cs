@@ -39,6 +39,15 @@ internal sealed partial class Qcow2Image
         OpenBitmapsForWriting(directoryOffset, directorySize, bitmaps);
     }
 
+    /// <summary>qemu clears autoclear bits it does not know whenever it opens an image writable, for repair too.</summary>
+    private void ClearUnknownAutoclearBits()
+    {
+        const ulong known = Qcow2Header.AutoclearDataFileRaw | Qcow2Header.AutoclearBitmaps;
+        if ((_header.AutoclearFeatures & ~known) == 0) return;
+        _header.AutoclearFeatures &= known;
+        WriteHeader();
+    }
+
     private void WriteHeader() => _headerStore.WriteAll();
 
     // With lazy refcounts qemu marks the image dirty before the first metadata change; we keep refcounts

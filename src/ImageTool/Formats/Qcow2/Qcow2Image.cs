@@ -52,6 +52,7 @@ internal sealed partial class Qcow2Image : IImage
             image.ValidateBitmaps();
             image.SetupEncryption(options ?? new OpenOptions());
             if (!file.IsReadOnly && !forRepair) image.OpenForWriting();
+            if (!file.IsReadOnly && forRepair) image.ClearUnknownAutoclearBits();
             return image;
         }
         catch
