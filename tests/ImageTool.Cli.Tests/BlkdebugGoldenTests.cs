@@ -31,16 +31,17 @@ public class BlkdebugGoldenTests : QemuGoldenTestBase
         Same(["compare", "blkdebug:blkdebug.conf:t.qcow2", "t2.qcow2"]);
     }
 
-    [Test]
-    public void Commit_IntoBackingWhoseWritesFailWithEnospc_ReportsTheJobFailure()
+    [TestCase("qcow2")]
+    [TestCase("vmdk")]
+    public void Commit_IntoBackingWhoseWritesFailWithEnospc_ReportsTheJobFailure(string format)
     {
-        string backing = "json:{'driver': 'qcow2', 'file': { 'driver': 'blkdebug', 'inject-error': [{ 'event': 'write_aio', " +
-            "'errno': 28, 'once': true }], 'image': { 'driver': 'file', 'filename': 'b.qcow2' }}}";
-        Same(["commit", "t.qcow2"], () =>
+        string backing = $"json:{{'driver': '{format}', 'file': {{ 'driver': 'blkdebug', 'inject-error': [{{ 'event': 'write_aio', " +
+            "'errno': 28, 'once': true }], 'image': { 'driver': 'file', 'filename': 'b.img' }}}";
+        Same(["commit", "t.img"], () =>
         {
-            Qemu("create", "-q", "-f", "qcow2", "b.qcow2", "1M");
-            Qemu("create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", "t.qcow2");
-            QemuIo("t.qcow2", "write 0 64k");
+            Qemu("create", "-q", "-f", format, "b.img", "1M");
+            Qemu("create", "-q", "-f", format, "-b", backing, "-F", format, "t.img");
+            Tools.RunIn(Dir.Path, "qemu-io", "-f", format, "-c", "write 0 64k", "t.img").Ok();
         });
     }
 

@@ -1,4 +1,3 @@
-using ImageTool.Protocols.Blkdebug;
 using System.Buffers;
 using System.Buffers.Binary;
 using ImageTool.Codecs;
@@ -115,7 +114,6 @@ internal sealed partial class QcowImage
     /// <summary>Writes guest data at a host offset, encrypting it with the guest sector numbers when the image is encrypted.</summary>
     private void WriteData(long host, ReadOnlySpan<byte> data, long guest)
     {
-        _file.DebugEvent(BlkdebugEvent.WriteAio);
         if (!Encrypted)
         {
             _file.Write(host, data);

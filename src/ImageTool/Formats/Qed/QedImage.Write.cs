@@ -1,4 +1,3 @@
-using ImageTool.Protocols.Blkdebug;
 using System.Buffers;
 using System.Buffers.Binary;
 
@@ -17,7 +16,6 @@ internal sealed partial class QedImage : IResizable
                 long n = Run(offset, buffer.Length, out var kind, out ulong host);
                 if (kind == Kind.Data)
                 {
-                    _file.DebugEvent(BlkdebugEvent.WriteAio);
                     _file.Write((long)host, buffer[..(int)n]);
                 }
                 else
@@ -52,7 +50,6 @@ internal sealed partial class QedImage : IResizable
         _fileSize += (ulong)count * (ulong)_clusterSize;
         long start = first << _clusterBits;
         CopyCurrent(start, offset - start, (long)host);
-        _file.DebugEvent(BlkdebugEvent.WriteAio);
         _file.Write((long)host + (offset - start), data);
         long end = offset + data.Length;
         long tail = ((last + 1) << _clusterBits) - end;
