@@ -6,6 +6,7 @@ internal static class Program
     {
         var invocation = Invocation.FromProcess();
         Cli.Program = invocation.Program;
+        ProgramName.Current = invocation.Program;
         return new Cli(Console.Out, Console.Error).Run(invocation.IsRunner ? ["run", .. args] : args);
     }
 }

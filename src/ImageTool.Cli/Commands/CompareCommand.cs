@@ -56,9 +56,14 @@ internal static class CompareCommand
                 var meter = showProgress
                     ? new ProgressMeter(p => context.Out.Write(string.Create(CultureInfo.InvariantCulture, $"    ({p:F2}/100%)\r")), minStep: 2)
                     : null;
+                // qemu's results go through stdio: into a pipe or file they arrive at exit, after a read error
+                // already written to stderr ("Warning: Image size mismatch!" then follows the error).
+                var held = Console.IsOutputRedirected && !showProgress ? new List<string>() : null;
                 void Print(string line)
                 {
-                    if (!quietMode) context.Out.WriteLine(line);
+                    if (quietMode) return;
+                    if (held != null) held.Add(line);
+                    else context.Out.WriteLine(line);
                 }
                 int exit;
                 try
@@ -70,6 +75,7 @@ internal static class CompareCommand
                     context.Err.WriteLine($"{Cli.Program}: {e.Message}");
                     exit = e.ExitCode;
                 }
+                foreach (string line in held ?? []) context.Out.WriteLine(line);
                 if (showProgress) context.Out.Write("\n");
                 return exit;
             }

@@ -18,6 +18,7 @@ using ImageTool.Options;
 using ImageTool.Protocols;
 using ImageTool.Rbd;
 using ImageTool.Protocols.Curl;
+using ImageTool.Protocols.Blkdebug;
 using ImageTool.Protocols.Null;
 
 namespace ImageTool.Formats;
@@ -76,11 +77,13 @@ internal static class FormatRegistry
     /// a format takes its file child's (<c>file.filename</c>, or <c>file</c>).
     /// </summary>
     public static string? ImageOptsPath(ImageOptions options) =>
-        Find(options.GetString("driver") ?? "") is NullProtocol nullDriver
+        options.GetString("driver") == BlkdebugImage.DriverName ? BlkdebugImage.PathOf(options)
+        : Find(options.GetString("driver") ?? "") is NullProtocol nullDriver
             ? options.GetString("filename") ?? nullDriver.UrlPrefix
             : IsProtocol(options.GetString("driver"))
             ? options.GetString("filename") ?? options.GetString("url")
-            : options.GetString("file.filename") ?? options.GetString("file") ?? options.GetString("file.url");
+            : options.GetString("file.filename") ?? options.GetString("file") ?? options.GetString("file.url")
+            ?? BlkdebugNode.NameFromOptions(options, "file.");
 
     public static IImageFormat ProbeBytes(ReadOnlySpan<byte> header, string? fileName = null)
     {
@@ -124,6 +127,13 @@ internal static class FormatRegistry
     public static IImage OpenSingle(string path, OpenOptions options, bool isBacking = false)
     {
         (path, options) = ResolveName(path, options);
+        if (options.Format == BlkdebugImage.DriverName && options.DriverOptions is { } filterOptions)
+        {
+            var node = BlkdebugNode.FromOptions(filterOptions);
+            var inner = BlkdebugImage.ImageOptionsOf(filterOptions);
+            var image = OpenSingle(path, options with { Format = inner.GetString("driver"), DriverOptions = inner }, isBacking);
+            return new BlkdebugImage(image, node);
+        }
         IImageFormat format;
         bool probed = options.Format == null;
         if (options.Format != null)
@@ -178,7 +188,7 @@ internal static class FormatRegistry
     internal static void CheckProtocolPrefix(string name)
     {
         if (HostPath.ProtocolPrefix(name) is not { } prefix) return;
-        if (prefix is "file" or "json" || prefix.StartsWith("nbd+", StringComparison.Ordinal) || IsProtocol(prefix)) return;
+        if (prefix is "file" or "json" or "blkdebug" || prefix.StartsWith("nbd+", StringComparison.Ordinal) || IsProtocol(prefix)) return;
         // fat:DIR (vvfat) and tftp:// URLs are opened by name, without a driver of their own in the list above.
         if (prefix == "tftp" || global::ImageTool.Protocols.Vvfat.VvfatName.IsVvfat(name)) return;
         throw new ImageFormatException($"Unknown protocol '{prefix}'");

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using ImageTool.Protocols;
+using ImageTool.Protocols.Blkdebug;
 using ImageTool.Protocols.Curl;
 using ImageTool.Protocols.Vvfat;
 using Microsoft.Win32.SafeHandles;
@@ -18,7 +19,7 @@ internal sealed class HostFile : IDisposable
     // file; _handle is then invalid.
     private readonly IRemoteFile? _remote;
 
-    public string Path { get; }
+    public string Path { get; private set; }
     public bool IsReadOnly { get; }
 
     private bool _syncOnFlush = true;
@@ -27,6 +28,9 @@ internal sealed class HostFile : IDisposable
     private readonly HostFileKind _kind;
     private readonly long _deviceLength;
     private DirectIO? _direct;
+
+    // Set when the file is named through blkdebug: its rules may fail requests after a format's debug events.
+    private BlkdebugNode? _debug;
 
     private static HostFile OpenRemote(string url, OpenOptions options, CurlProtocol? driver) =>
         new(new ReadOnlyRemoteFile(url, CurlProtocol.OpenSource(url, options, driver)));
@@ -64,6 +68,11 @@ internal sealed class HostFile : IDisposable
     /// <summary>Opens an image's file with the access and cache mode the open options ask for.</summary>
     public static HostFile Open(string path, OpenOptions options)
     {
+        if (BlkdebugNode.IsBlkdebugName(path))
+        {
+            bool inline = options.DriverOptions?.GetString("file.driver") == "blkdebug";
+            return OpenBlkdebug(path, options.ReadOnly, inline ? options.DriverOptions : null, "file.");
+        }
         // A protocol named with --image-opts (file.driver=...) or -f is checked against what the path is.
         string? protocol = options.DriverOptions?.GetString("file.driver")
             ?? (Formats.FormatRegistry.IsProtocol(options.Format) ? options.Format : null);
@@ -122,6 +131,7 @@ internal sealed class HostFile : IDisposable
 
     private static HostFile Open(string path, bool readOnly, Options.ImageOptions? driverOptions)
     {
+        if (BlkdebugNode.IsBlkdebugName(path)) return OpenBlkdebug(path, readOnly, null, "");
         // Remote images take no host locks (qemu's curl driver has none).
         if (CurlProtocol.ForUrl(path) != null)
         {
@@ -150,6 +160,21 @@ internal sealed class HostFile : IDisposable
         }
         return file;
     }
+
+    private static HostFile OpenBlkdebug(string name, bool readOnly, Options.ImageOptions? options, string prefix)
+    {
+        var node = BlkdebugNode.Open(name, options, prefix);
+        string image = BlkdebugNode.ParseName(name).Image;
+        // The locks belong to the file below, as qemu's blkdebug passes its permissions down.
+        if (t_pendingLock is { } request && request.Path == name) t_pendingLock = request with { Path = image };
+        var file = Open(image, readOnly);
+        file._debug = node;
+        file.Path = name; // the image's name in messages, as qemu's blkdebug node reports its filename
+        return file;
+    }
+
+    /// <summary>A format reached one of qemu's debug points (<see cref="BlkdebugEvent"/>); only blkdebug listens.</summary>
+    internal void DebugEvent(string name) => _debug?.Event(name);
 
     private static HostFile OpenUnlocked(string path, bool readOnly)
     {
@@ -241,6 +266,7 @@ internal sealed class HostFile : IDisposable
     public void Read(long offset, Span<byte> buffer)
     {
         CheckOffset(offset);
+        _debug?.Check(offset, buffer.Length, BlkdebugIoType.Read);
         if (_direct != null)
         {
             _direct.Read(_handle, offset, buffer, Length);
@@ -269,6 +295,7 @@ internal sealed class HostFile : IDisposable
     public int ReadAvailable(long offset, Span<byte> buffer)
     {
         CheckOffset(offset);
+        _debug?.Check(offset, buffer.Length, BlkdebugIoType.Read);
         if (_direct != null)
         {
             int n = (int)Math.Clamp(Length - offset, 0, buffer.Length);
@@ -289,6 +316,7 @@ internal sealed class HostFile : IDisposable
     public void Write(long offset, ReadOnlySpan<byte> buffer)
     {
         CheckOffset(offset);
+        _debug?.Check(offset, buffer.Length, BlkdebugIoType.Write);
         if (_remote != null)
         {
             // An export has a fixed size: qemu fails writes past its end with EIO too.
@@ -339,6 +367,7 @@ internal sealed class HostFile : IDisposable
     public void Flush()
     {
         if (IsReadOnly) return;
+        _debug?.Check(0, 0, BlkdebugIoType.Flush);
         if (_remote != null)
         {
             _remote.Flush();
@@ -349,7 +378,13 @@ internal sealed class HostFile : IDisposable
     }
 
     /// <summary>Deallocates a range (keeps the size); returns false where the file system cannot.</summary>
-    public bool PunchHole(long offset, long length) => _remote != null ? _remote.PunchHole(offset, length) :
+    public bool PunchHole(long offset, long length)
+    {
+        _debug?.Check(offset, length, BlkdebugIoType.Discard);
+        return PunchHostHole(offset, length);
+    }
+
+    private bool PunchHostHole(long offset, long length) => _remote != null ? _remote.PunchHole(offset, length) :
         _kind != HostFileKind.CharacterDevice
         && Native.FAllocate(Fd, Native.FallocPunchHole | Native.FallocKeepSize, offset, length) == 0;
 

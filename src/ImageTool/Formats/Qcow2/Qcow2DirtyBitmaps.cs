@@ -40,6 +40,9 @@ internal sealed class Qcow2DirtyBitmaps(
     /// <summary>The bitmaps as the directory lists them (also of an image opened read-only).</summary>
     public IReadOnlyList<Qcow2Bitmap> Stored => Qcow2Bitmap.ReadDirectory(file, header).Bitmaps;
 
+    /// <summary>Whether the image has a bitmap, stored or added since it was opened.</summary>
+    public bool Any => _live is { Count: > 0 } || Stored.Count > 0;
+
     /// <summary>qcow2 v2 images cannot hold bitmaps.</summary>
     public bool CanStore => header.Version >= 3;
 
@@ -58,7 +61,7 @@ internal sealed class Qcow2DirtyBitmaps(
             warning?.Invoke(header.Version < 3
                 ? "img: warning: This qcow2 v2 image contains bitmaps, but they may have been modified by a program without persistent bitmap support; so now they must all be considered inconsistent"
                 : "img: warning: a program lacking bitmap support modified this file, so all bitmaps are now considered inconsistent");
-            warning?.Invoke(new ImageWarning("Some clusters may be leaked, run 'img check -r' on the image file to fix.", EndsLine: false));
+            warning?.Invoke(new ImageWarning($"Some clusters may be leaked, run '{ProgramName.Current} check -r' on the image file to fix.", EndsLine: false));
             if (!file.IsReadOnly)
             {
                 // qemu rewrites the header of an image opened for writing without the extension it ignored.

@@ -62,7 +62,8 @@ internal sealed class Qcow2Header
     public string? BackingFormat { get; set; }
     public string? DataFile { get; set; }
     /// <summary>Feature names from the image's table: (type, bit) → name.</summary>
-    public Dictionary<(int Type, int Bit), string> FeatureNames { get; } = [];
+    /// <summary>The feature name table extension's entries in file order (qemu reads a partial last entry zero-padded).</summary>
+    public List<(int Type, int Bit, string Name)> FeatureNames { get; } = [];
     /// <summary>Extensions we do not interpret (bitmaps, crypto, unknown), preserved in order on rewrite.</summary>
     public List<(uint Type, byte[] Data)> OtherExtensions { get; } = [];
 
@@ -166,7 +167,8 @@ internal sealed class Qcow2Header
     private string DescribeUnsupported(ulong mask)
     {
         var names = new List<string>();
-        foreach (var ((type, bit), name) in FeatureNames.OrderBy(f => f.Key.Bit))
+        // As qemu's report_unsupported_feature: table order, up to the first entry without a name.
+        foreach (var (type, bit, name) in FeatureNames.TakeWhile(f => f.Name.Length > 0))
         {
             if (type == 0 && bit < 64 && (mask & (1UL << bit)) != 0)
             {
@@ -198,8 +200,13 @@ internal sealed class Qcow2Header
                     BackingFormat = CString.Decode(data);
                     break;
                 case ExtFeatureTable:
-                    for (int i = 0; i + 48 <= data.Length; i += 48)
-                        FeatureNames[(data[i], data[i + 1])] = Encoding.UTF8.GetString(data.Slice(i + 2, 46)).TrimEnd('\0');
+                    for (int i = 0; i < data.Length; i += 48)
+                    {
+                        var entry = new byte[48];
+                        data[i..Math.Min(data.Length, i + 48)].CopyTo(entry);
+                        int nameLength = Array.IndexOf(entry, (byte)0, 2) is var nul and >= 0 ? nul - 2 : 46;
+                        FeatureNames.Add((entry[0], entry[1], Encoding.UTF8.GetString(entry, 2, nameLength)));
+                    }
                     break;
                 case ExtDataFile:
                     DataFile = CString.DecodeName(data);

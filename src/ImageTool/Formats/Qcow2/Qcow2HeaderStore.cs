@@ -54,6 +54,19 @@ internal sealed class Qcow2HeaderStore(HostFile file, Qcow2Header header)
         WriteField(RefcountTableAt, b);
     }
 
+    /// <summary>qemu's make_completely_empty: the L1 and refcount table offsets and the table's size in one write.</summary>
+    public void SetL1AndRefcountTable(ulong l1Offset, ulong refcountTableOffset, uint refcountTableClusters)
+    {
+        header.L1TableOffset = l1Offset;
+        header.RefcountTableOffset = refcountTableOffset;
+        header.RefcountTableClusters = refcountTableClusters;
+        Span<byte> b = stackalloc byte[20];
+        BinaryPrimitives.WriteUInt64BigEndian(b, l1Offset);
+        BinaryPrimitives.WriteUInt64BigEndian(b[8..], refcountTableOffset);
+        BinaryPrimitives.WriteUInt32BigEndian(b[16..], refcountTableClusters);
+        WriteField(L1SizeAt + 4, b);
+    }
+
     public void SetSnapshotTable(uint count, ulong offset)
     {
         header.SnapshotCount = count;

@@ -79,7 +79,7 @@ internal sealed partial class Qcow2Image : IAmendable
             WriteHeader();
             if ((backingFile != null || backingFormat != null)
                 && (backingFile != _header.BackingFile || backingFormat != _header.BackingFormat))
-                throw new ImageFormatException("Cannot amend the backing file\nYou can use 'img rebase' instead.");
+                throw new ImageFormatException($"Cannot amend the backing file\nYou can use '{ProgramName.Current} rebase' instead.");
             if (lazy != ((_header.CompatibleFeatures & Qcow2Header.CompatLazyRefcounts) != 0))
             {
                 if (lazy && newVersion < 3)

@@ -116,7 +116,7 @@ internal sealed partial class Qcow2Image : ICheckable
             if (s.Refs[k] == MaxRefcount)
             {
                 log($"ERROR: overflow cluster offset=0x{k << _clusterBits:x}");
-                log("Use qemu-img amend to increase the refcount entry width or qemu-img convert to create a clean copy if the image cannot be opened for writing");
+                log($"Use {ProgramName.Current} amend to increase the refcount entry width or {ProgramName.Current} convert to create a clean copy if the image cannot be opened for writing");
                 s.Corruptions++;
                 continue;
             }

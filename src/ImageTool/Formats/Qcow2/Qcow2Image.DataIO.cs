@@ -1,4 +1,5 @@
 using System.Buffers;
+using ImageTool.Protocols.Blkdebug;
 
 namespace ImageTool.Formats.Qcow2;
 
@@ -13,6 +14,7 @@ internal sealed partial class Qcow2Image
     /// <summary>Reads guest data stored at <paramref name="host"/>, decrypting whole sectors around it when encrypted.</summary>
     private void ReadData(long host, long guest, Span<byte> buffer)
     {
+        _file.DebugEvent(BlkdebugEvent.ReadAio);
         if (!_encryption.IsEnabled)
         {
             DataFile.Read(host, buffer);
@@ -41,6 +43,7 @@ internal sealed partial class Qcow2Image
     private void WriteData(long host, long guest, ReadOnlySpan<byte> data)
     {
         if (!HasDataFile) CheckOverlap(host, data.Length);
+        _file.DebugEvent(BlkdebugEvent.WriteAio);
         if (!_encryption.IsEnabled)
         {
             DataFile.Write(host, data);

@@ -35,8 +35,9 @@ internal sealed partial class Qcow2Image
             var list = LoadSnapshots();
             WriteBackMetadata();
             // qemu fails with EINVAL when a reference would push a refcount past the width's maximum (refcount_bits=1
-            // holds only 1); img checks before writing anything, so the image stays as it was.
-            if (TreeWouldOverflow(_l1)) throw new ImageFormatException("-22 (Invalid argument)");
+            // holds only 1). It finds out after writing the L1 copy, whose cluster then stays allocated (leaked);
+            // img checks first and changes no other refcount, as qemu's rollback leaves them.
+            bool overflow = TreeWouldOverflow(_l1);
             BeginMetadataChange();
             long l1Offset = 0;
             if (_l1.Length > 0)
@@ -44,6 +45,11 @@ internal sealed partial class Qcow2Image
                 // A verbatim copy of the active L1, COPIED bits included (as qemu writes it).
                 l1Offset = Refcounts.Allocate(ClustersFor(_l1.Length * 8L));
                 _file.Write(l1Offset, L1Bytes(_l1));
+            }
+            if (overflow)
+            {
+                Refcounts.FlushBlocks();
+                throw new ImageFormatException("-22 (Invalid argument)");
             }
             AdjustTree(_l1, +1);
             FixCopiedFlags();
@@ -217,13 +223,12 @@ internal sealed partial class Qcow2Image
     private bool TreeWouldOverflow(ulong[] l1)
     {
         ulong max = Refcounts.MaxRefcount;
-        if (max == ulong.MaxValue) return false; // 64-bit refcounts: qemu's check cannot trip on a real image
         var added = new Dictionary<long, ulong>();
         bool Add(long cluster)
         {
             ulong n = added.GetValueOrDefault(cluster) + 1;
             added[cluster] = n;
-            return Refcounts.Get(cluster) + n > max;
+            return Refcounts.Get(cluster) > max - n;
         }
         for (int i = 0; i < l1.Length; i++)
         {

@@ -7,7 +7,7 @@ namespace ImageTool.Formats.Qcow2;
 /// The write path: cluster allocation, copy-on-write from the backing file, zero clusters and the ordered
 /// write-back of metadata (refcount increments, then L2, then L1; decrements last).
 /// </summary>
-internal sealed partial class Qcow2Image : IMakeEmpty
+internal sealed partial class Qcow2Image
 {
     private readonly HashSet<long> _dirtyL2 = [];
     private readonly List<(long Offset, long Count)> _deferredFrees = [];
@@ -37,6 +37,15 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             WriteHeader();
         }
         _bitmaps.OpenForWriting(directoryOffset, directorySize, bitmaps);
+    }
+
+    /// <summary>qemu clears autoclear bits it does not know whenever it opens an image writable, for repair too.</summary>
+    private void ClearUnknownAutoclearBits()
+    {
+        const ulong known = Qcow2Header.AutoclearDataFileRaw | Qcow2Header.AutoclearBitmaps;
+        if ((_header.AutoclearFeatures & ~known) == 0) return;
+        _header.AutoclearFeatures &= known;
+        WriteHeader();
     }
 
     private void WriteHeader() => _headerStore.WriteAll();
@@ -474,28 +483,6 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             }
             WriteBackMetadata();
             if (DataFile.Length < dataEnd) DataFile.SetLength(dataEnd);
-        }
-    }
-
-    /// <summary>Unmaps every guest cluster (after commit) and trims the file past the last cluster still in use.</summary>
-    public void MakeEmpty()
-    {
-        lock (_lock)
-        {
-            BeginMetadataChange();
-            for (int i = 0; i < _l1.Length; i++)
-            {
-                long l2Offset = Qcow2Entry.HostOffset(_l1[i]);
-                if (l2Offset == 0) continue;
-                foreach (ulong entry in LoadL2(l2Offset, i)) ReleaseEntry(entry);
-                _deferredFrees.Add((l2Offset, 1));
-                _l1[i] = 0;
-                _l1Dirty = true;
-            }
-            WriteBackMetadata();
-            _l2Cache.Clear();
-            _file.Flush();
-            TrimAfterLastUsedCluster();
         }
     }
 }

@@ -56,6 +56,7 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
             image._bitmaps.Validate(image._warning);
             image._encryption.Open(options ?? new OpenOptions());
             if (!file.IsReadOnly && !forRepair) image.OpenForWriting();
+            if (!file.IsReadOnly && forRepair) image.ClearUnknownAutoclearBits();
             return image;
         }
         catch

@@ -1,3 +1,4 @@
+using ImageTool.Protocols.Blkdebug;
 using System.Buffers;
 
 namespace ImageTool.Formats.Vmdk;
@@ -37,6 +38,7 @@ internal sealed partial class VmdkSparseExtent
                     n += Math.Min(g, remaining - n);
                     expected += (uint)GrainSectors;
                 }
+                File.DebugEvent(BlkdebugEvent.WriteAio);
                 File.Write(gte * 512L + inGrain, data.Slice(done, n));
             }
             else if (inGrain == 0 && remaining >= g)
@@ -46,6 +48,7 @@ internal sealed partial class VmdkSparseExtent
                 while (count < remaining / g && slot + count < perTable && IsFree(table[slot + count])) count++;
                 long first = AllocateSectors((long)count * GrainSectors);
                 n = count * g;
+                File.DebugEvent(BlkdebugEvent.WriteAio);
                 File.Write(first * 512, data.Slice(done, n));
                 uint[] entries = ArrayPool<uint>.Shared.Rent(count);
                 try

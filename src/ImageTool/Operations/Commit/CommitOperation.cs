@@ -52,6 +52,11 @@ public static class CommitOperation
             {
                 throw new ImageFormatException($"Block job failed: {e.Message}", e);
             }
+            catch (IOException e)
+            {
+                // A request the file below failed (ENOSPC, EIO): the job ends with its errno.
+                throw new ImageFormatException($"Block job failed: {e.Message}", e);
+            }
             catch (OperationCanceledException e) when (e.CancellationToken == cancellationToken)
             {
                 baseImage.Flush();
@@ -62,7 +67,11 @@ public static class CommitOperation
             baseImage.Flush();
             bool drop = options.Drop || options.Base != null;
             // qemu-img ignores ENOTSUP from bdrv_make_empty: a format without it (qed, vdi, parallels) keeps its data.
-            if (!drop && top is IMakeEmpty emptiable) emptiable.MakeEmpty();
+            if (!drop && top is IMakeEmpty emptiable)
+            {
+                try { emptiable.MakeEmpty(); }
+                catch (IOException e) { throw new ImageFormatException($"Failed to empty {top.FileName}: {e.Message}", e); }
+            }
             top.Flush();
         }
         finally
@@ -93,13 +102,14 @@ public static class CommitOperation
     /// <summary>Opens the chain below the top read-only until the base; returns the base's index.</summary>
     private static int FindBase(List<IImage> chain, string path, CommitOptions options)
     {
-        string? wanted = options.Base == null ? null : Path.GetFullPath(options.Base);
         while (true)
         {
             var current = chain[^1];
             if (current.BackingFileName == null || chain.Count > FormatRegistry.MaxChainDepth)
                 throw new ImageFormatException($"Did not find '{options.Base}' in the backing chain of '{path}'");
             string next = BackingPath.Resolve(current.FileName, current.BackingFileName);
+            // As qemu's bdrv_find_backing_image: a relative -b names a file next to the image whose backing it is.
+            string? wanted = options.Base == null ? null : Path.GetFullPath(BackingPath.Resolve(current.FileName, options.Base));
             chain.Add(DiskImage.Open(next, new OpenOptions
             {
                 Format = current.BackingFormat,

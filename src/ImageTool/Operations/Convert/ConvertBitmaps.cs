@@ -15,7 +15,7 @@ internal static class ConvertBitmaps
         foreach (var bitmap in stored.Reverse().Where(b => b.InUse))
         {
             if (!skipBroken)
-                throw new ImageFormatException($"Cannot copy inconsistent bitmap '{bitmap.Name}'\nTry --skip-broken-bitmaps, or use 'img bitmap --remove' to delete it");
+                throw new ImageFormatException($"Cannot copy inconsistent bitmap '{bitmap.Name}'\nTry --skip-broken-bitmaps, or use '{ProgramName.Current} bitmap --remove' to delete it");
             warning?.Invoke($"img: warning: Skipping inconsistent bitmap '{bitmap.Name}'");
         }
         return stored.Where(b => !b.InUse).ToList();
