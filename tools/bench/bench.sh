@@ -27,17 +27,25 @@ if [ ! -s fs.raw ]; then
   mkfs.ext4 -q -F -d /usr/share fs.raw
 fi
 [ -s small.raw ] || "$QEMU" create -q -f raw small.raw 10M
-# Inputs in other formats, made by qemu-img once (so img reads what qemu writes).
-ensure() { [ -s "$1" ] || { echo "building $1 ..." >&2; shift; "$@"; }; }
-ensure fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2
-ensure fs.vmdk "$QEMU" convert -O vmdk fs.raw fs.vmdk
-ensure fs.vhd "$QEMU" convert -O vpc fs.raw fs.vhd
-ensure fs.vhdx "$QEMU" convert -O vhdx fs.raw fs.vhdx
-ensure fs-stream.vmdk "$QEMU" convert -O vmdk -o subformat=streamOptimized fs.raw fs-stream.vmdk
-ensure fs-zlib.qcow2 "$QEMU" convert -c -O qcow2 fs.raw fs-zlib.qcow2
-ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw fs-zstd.qcow2
-ensure fs.qcow "$QEMU" convert -O qcow fs.raw fs.qcow
-ensure fs.cloop create_compressed_fs -q -B 65536 fs.raw fs.cloop
+# Inputs in other formats, made by qemu-img once (so img reads what qemu writes), each only when a row filter
+# could use it (`ensure WORD FILE COMMAND...`: WORD is a part of the names of the rows that read FILE).
+ensure() {
+  local word="$1"; shift
+  [ -z "$filter" ] || [[ "$filter" == *"$word"* ]] || return 0
+  [ -s "$1" ] || { echo "building $1 ..." >&2; shift; "$@"; }
+}
+ensure qcow2 fs.qcow2 "$QEMU" convert -O qcow2 fs.raw fs.qcow2
+ensure vmdk fs.vmdk "$QEMU" convert -O vmdk fs.raw fs.vmdk
+ensure vpc fs.vhd "$QEMU" convert -O vpc fs.raw fs.vhd
+ensure vhdx fs.vhdx "$QEMU" convert -O vhdx fs.raw fs.vhdx
+ensure vdi fs.vdi "$QEMU" convert -O vdi fs.raw fs.vdi
+ensure qed fs.qed "$QEMU" convert -O qed fs.raw fs.qed
+ensure parallels fs.parallels "$QEMU" convert -O parallels fs.raw fs.parallels
+ensure streamOptimized fs-stream.vmdk "$QEMU" convert -O vmdk -o subformat=streamOptimized fs.raw fs-stream.vmdk
+ensure zlib fs-zlib.qcow2 "$QEMU" convert -c -O qcow2 fs.raw fs-zlib.qcow2
+ensure zstd fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw fs-zstd.qcow2
+ensure qcow fs.qcow "$QEMU" convert -O qcow fs.raw fs.qcow
+ensure cloop fs.cloop create_compressed_fs -q -B 65536 fs.raw fs.cloop
 
 # wanted NAME: the row is selected by the filter
 wanted() {
@@ -132,11 +140,24 @@ row "convert raw->vmdk streamOptimized" "$rm_out" convert -O vmdk -o subformat=s
 row "convert vmdk->raw" "$rm_out" convert -O raw fs.vmdk "$out" -- convert -O raw fs.vmdk "$out"
 row "convert vmdk streamOptimized->raw" "$rm_out" convert -O raw fs-stream.vmdk "$out" -- convert -O raw fs-stream.vmdk "$out"
 row "convert raw->vpc" "$rm_out" convert -O vpc fs.raw "$out" -- convert -O vpc fs.raw "$out"
+rss "convert raw->vpc" "$rm_out" convert -O vpc fs.raw "$out" -- convert -O vpc fs.raw "$out"
 row "convert vpc->raw" "$rm_out" convert -O raw fs.vhd "$out" -- convert -O raw fs.vhd "$out"
 rss "convert vpc->raw" "$rm_out" convert -O raw fs.vhd "$out" -- convert -O raw fs.vhd "$out"
 row "convert raw->vhdx" "$rm_out" convert -O vhdx fs.raw "$out" -- convert -O vhdx fs.raw "$out"
+rss "convert raw->vhdx" "$rm_out" convert -O vhdx fs.raw "$out" -- convert -O vhdx fs.raw "$out"
 row "convert vhdx->raw" "$rm_out" convert -O raw fs.vhdx "$out" -- convert -O raw fs.vhdx "$out"
 rss "convert vhdx->raw" "$rm_out" convert -O raw fs.vhdx "$out" -- convert -O raw fs.vhdx "$out"
+row "convert raw->vdi" "$rm_out" convert -O vdi fs.raw "$out" -- convert -O vdi fs.raw "$out"
+rss "convert raw->vdi" "$rm_out" convert -O vdi fs.raw "$out" -- convert -O vdi fs.raw "$out"
+row "convert vdi->raw" "$rm_out" convert -O raw fs.vdi "$out" -- convert -O raw fs.vdi "$out"
+rss "convert vdi->raw" "$rm_out" convert -O raw fs.vdi "$out" -- convert -O raw fs.vdi "$out"
+row "convert raw->qed" "$rm_out" convert -O qed fs.raw "$out" -- convert -O qed fs.raw "$out"
+row "convert qed->raw" "$rm_out" convert -O raw fs.qed "$out" -- convert -O raw fs.qed "$out"
+row "convert raw->parallels" "$rm_out" convert -O parallels fs.raw "$out" -- convert -O parallels fs.raw "$out"
+row "convert parallels->raw" "$rm_out" convert -O raw fs.parallels "$out" -- convert -O raw fs.parallels "$out"
+for f in vpc:fs.vhd vhdx:fs.vhdx vdi:fs.vdi qed:fs.qed parallels:fs.parallels; do
+  row "info start-up ${f%%:*}" "true" info "${f#*:}" -- info "${f#*:}"
+done
 row "compare raw qcow2" "true" compare fs.raw fs.qcow2 -- compare fs.raw fs.qcow2
 row "map qcow2" "true" map --output=json fs.qcow2 -- map --output=json fs.qcow2
 # bench: 4 KiB requests at depth 1, stepping 64 MiB + 4 KiB so that the offsets hop across the whole disk
