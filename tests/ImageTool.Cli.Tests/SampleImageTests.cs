@@ -9,6 +9,7 @@ namespace ImageTool.Cli.Tests;
 /// and map say what qemu-img says.
 /// </summary>
 [Category("Qemu")]
+[Explicit("not yet seen passing: its first runs on a loaded machine did not finish (see the formats18 report)")]
 public class SampleImageTests
 {
     private static readonly string[] Samples =
