@@ -44,6 +44,9 @@ input() {
     fs.vmdk) ensure fs.vmdk "$QEMU" convert -O vmdk fs.raw fs.vmdk ;;
     fs.vhd) ensure fs.vhd "$QEMU" convert -O vpc fs.raw fs.vhd ;;
     fs.vhdx) ensure fs.vhdx "$QEMU" convert -O vhdx fs.raw fs.vhdx ;;
+    fs.vdi) ensure fs.vdi "$QEMU" convert -O vdi fs.raw fs.vdi ;;
+    fs.qed) ensure fs.qed "$QEMU" convert -O qed fs.raw fs.qed ;;
+    fs.parallels) ensure fs.parallels "$QEMU" convert -O parallels fs.raw fs.parallels ;;
     fs-stream.vmdk) ensure fs-stream.vmdk "$QEMU" convert -O vmdk -o subformat=streamOptimized fs.raw fs-stream.vmdk ;;
     fs-zlib.qcow2) ensure fs-zlib.qcow2 "$QEMU" convert -c -O qcow2 fs.raw fs-zlib.qcow2 ;;
     fs-zstd.qcow2) ensure fs-zstd.qcow2 "$QEMU" convert -c -O qcow2 -o compression_type=zstd fs.raw fs-zstd.qcow2 ;;
@@ -138,11 +141,24 @@ row "convert raw->vmdk streamOptimized" "$rm_out" convert -O vmdk -o subformat=s
 row "convert vmdk->raw" "$rm_out" convert -O raw fs.vmdk "$out" -- convert -O raw fs.vmdk "$out"
 row "convert vmdk streamOptimized->raw" "$rm_out" convert -O raw fs-stream.vmdk "$out" -- convert -O raw fs-stream.vmdk "$out"
 row "convert raw->vpc" "$rm_out" convert -O vpc fs.raw "$out" -- convert -O vpc fs.raw "$out"
+rss "convert raw->vpc" "$rm_out" convert -O vpc fs.raw "$out" -- convert -O vpc fs.raw "$out"
 row "convert vpc->raw" "$rm_out" convert -O raw fs.vhd "$out" -- convert -O raw fs.vhd "$out"
 rss "convert vpc->raw" "$rm_out" convert -O raw fs.vhd "$out" -- convert -O raw fs.vhd "$out"
 row "convert raw->vhdx" "$rm_out" convert -O vhdx fs.raw "$out" -- convert -O vhdx fs.raw "$out"
+rss "convert raw->vhdx" "$rm_out" convert -O vhdx fs.raw "$out" -- convert -O vhdx fs.raw "$out"
 row "convert vhdx->raw" "$rm_out" convert -O raw fs.vhdx "$out" -- convert -O raw fs.vhdx "$out"
 rss "convert vhdx->raw" "$rm_out" convert -O raw fs.vhdx "$out" -- convert -O raw fs.vhdx "$out"
+row "convert raw->vdi" "$rm_out" convert -O vdi fs.raw "$out" -- convert -O vdi fs.raw "$out"
+rss "convert raw->vdi" "$rm_out" convert -O vdi fs.raw "$out" -- convert -O vdi fs.raw "$out"
+row "convert vdi->raw" "$rm_out" convert -O raw fs.vdi "$out" -- convert -O raw fs.vdi "$out"
+rss "convert vdi->raw" "$rm_out" convert -O raw fs.vdi "$out" -- convert -O raw fs.vdi "$out"
+row "convert raw->qed" "$rm_out" convert -O qed fs.raw "$out" -- convert -O qed fs.raw "$out"
+row "convert qed->raw" "$rm_out" convert -O raw fs.qed "$out" -- convert -O raw fs.qed "$out"
+row "convert raw->parallels" "$rm_out" convert -O parallels fs.raw "$out" -- convert -O parallels fs.raw "$out"
+row "convert parallels->raw" "$rm_out" convert -O raw fs.parallels "$out" -- convert -O raw fs.parallels "$out"
+for f in vpc:fs.vhd vhdx:fs.vhdx vdi:fs.vdi qed:fs.qed parallels:fs.parallels; do
+  row "info start-up ${f%%:*}" "true" info "${f#*:}" -- info "${f#*:}"
+done
 # Scale: time and memory grow with the data, not the virtual size or the chain length (issue 22).
 # data.raw is the first GiB of fs.raw; big.qcow2 and small.qcow2 hold it in 1 TiB and 4 GiB disks; chain50.qcow2
 # is 50 files deep (the base and 49 overlays, each overlay writing its own 8 MiB), flat.qcow2 the same disk in one

@@ -77,7 +77,11 @@ internal sealed partial class VhdxImage : IImage, IHostFileRuns
         {
             if (entry.FileOffset % MiB != 0 || entry.Length % MiB != 0 || entry.FileOffset > long.MaxValue / 2) throw Invalid("Invalid argument");
             long start = (long)entry.FileOffset, end = start + entry.Length;
-            if (regions.Any(r => start < r.End && end > r.Start)) throw Invalid("Invalid argument");
+            foreach (var (otherStart, otherEnd) in regions.Where(r => start < r.End && end > r.Start))
+            {
+                options.Warning?.Invoke($"img: VHDX region {start}-{end} overlaps with region {otherStart}-{otherEnd}");
+                throw Invalid("Invalid argument");
+            }
             regions.Add((start, end));
             if (entry.Guid == VhdxRegionTable.BatGuid)
             {

@@ -47,9 +47,12 @@ internal static class VhdxLog
         if (header.LogVersion != 0) throw invalid("Invalid argument");
         if (header.LogGuid == Guid.Empty || header.LogLength == 0) return null;
         if (header.LogLength % (1 << 20) != 0) throw invalid("Invalid argument");
-        if ((long)header.LogOffset + header.LogLength > file.Length) throw invalid("Invalid argument");
+        // qemu's block layer refuses a request past its largest offset (2^63 - 1 GiB) with EIO.
+        if (header.LogOffset > (ulong)(long.MaxValue - (1L << 30) + 1 - Sector)) throw invalid("Input/output error");
+        // As qemu, the part of a log past the end of the file reads as zeros: no entries there, nothing to replay.
+        long inFile = header.LogOffset >= (ulong)file.Length ? 0 : Math.Min(header.LogLength, file.Length - (long)header.LogOffset);
         var entries = new Dictionary<long, Entry>();
-        for (long position = 0; position < header.LogLength; position += Sector)
+        for (long position = 0; position < inFile; position += Sector)
         {
             if (TryReadEntry(file, header, position) is { } entry) entries[position] = entry;
         }

@@ -133,6 +133,57 @@ public class VhdxImageTests
         return ~crc;
     }
 
+    /// <summary>Both headers name a log to replay, at <paramref name="logOffset"/> with <paramref name="logLength"/> bytes.</summary>
+    private static void PointLog(string path, ulong logOffset, uint? logLength)
+    {
+        var d = File.ReadAllBytes(path);
+        foreach (int h in new[] { 0x10000, 0x20000 })
+        {
+            for (int i = 0; i < 16; i++) d[h + 48 + i] = (byte)(i + 1);
+            BinaryPrimitives.WriteUInt64LittleEndian(d.AsSpan(h + 72), logOffset);
+            if (logLength is { } length) BinaryPrimitives.WriteUInt32LittleEndian(d.AsSpan(h + 68), length);
+            d.AsSpan(h + 4, 4).Clear();
+            BinaryPrimitives.WriteUInt32LittleEndian(d.AsSpan(h + 4), Crc32C(d.AsSpan(h, 4096)));
+        }
+        File.WriteAllBytes(path, d);
+    }
+
+    /// <summary>
+    /// A log that lies (partly) past the end of the file reads as zeros there, as qemu reads it: no entry, nothing to
+    /// replay, the image opens. One whose region covers the others, or past qemu's largest offset, is refused as qemu does.
+    /// </summary>
+    [TestCase(1UL << 40, null, null)]
+    [TestCase(30UL << 20, null, null)]
+    [TestCase(1UL << 62, null, null)]
+    [TestCase(1UL << 63, null, "Input/output error")]
+    [TestCase(1UL << 20, 0xFFF00000u, "Invalid argument")]
+    public void LogOutsideTheFile_OpensOrFailsLikeQemu(ulong logOffset, uint? logLength, string? error)
+    {
+        using var dir = new TempDir();
+        string path = dir["log.vhdx"];
+        Tools.QemuImg("create", "-q", "-f", "vhdx", path, "20M").Ok();
+        Tools.QemuIo("-f", "vhdx", path, "-c", "write -P 0x22 1M 4k").Ok();
+        PointLog(path, logOffset, logLength);
+        var before = File.ReadAllBytes(path);
+        var qemu = Tools.QemuImg("info", path);
+        if (error == null)
+        {
+            qemu.Ok();
+            Tools.QemuImg("convert", "-O", "raw", path, dir["q.raw"]).Ok();
+            using (var image = DiskImage.Open(path))
+                Assert.That(ReadAll(image), Is.EqualTo(File.ReadAllBytes(dir["q.raw"])));
+        }
+        else
+        {
+            var warnings = new List<string>();
+            string ours = OpenError(path, new OpenOptions { Warning = w => warnings.Add(w.Message) });
+            Assert.That(ours, Does.EndWith(error));
+            Assert.That(string.Join("\n", warnings.Select(w => w.Replace("img: ", "", StringComparison.Ordinal)).Append(ours)),
+                Is.EqualTo(QemuError(qemu)));
+        }
+        Assert.That(File.ReadAllBytes(path), Is.EqualTo(before), "nothing written");
+    }
+
     [Test]
     public void DirtyLog_RefusedReadOnly_ReplayedByCheckRepairLikeQemu()
     {

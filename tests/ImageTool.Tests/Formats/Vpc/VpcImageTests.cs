@@ -146,6 +146,27 @@ public class VpcImageTests
         Assert.That(File.ReadAllBytes(dir["p.raw"]), Is.EqualTo(parentData), "the parent is never written");
     }
 
+    /// <summary>
+    /// Parent locators that lead back to the disk itself (or round a cycle) end in one clear error, never a hang or a
+    /// stack overflow (qemu 7.2 ignores VHD parents and reads such disks without them); nothing is written.
+    /// </summary>
+    [TestCase("self.vhd", "self.vhd")]
+    [TestCase("a.vhd", "b.vhd")]
+    public void Differencing_ParentsThatLoop_FailWithOneError(string child, string parent)
+    {
+        using var dir = new TempDir();
+        foreach (var name in new[] { child, parent }.Distinct()) Tools.QemuImg("create", "-q", "-f", "vpc", dir[name], "10M").Ok();
+        MakeChild(dir, child, parent);
+        if (parent != child) MakeChild(dir, parent, child);
+        var before = File.ReadAllBytes(dir[child]);
+
+        var e = Assert.Throws<ImageFormatException>(() =>
+            ConvertOperation.Run([dir[child]], dir["out.raw"], new ConvertOptions { OutputFormat = "raw" }));
+
+        Assert.That(e!.Message, Does.Contain("creates an infinite loop"));
+        Assert.That(File.ReadAllBytes(dir[child]), Is.EqualTo(before));
+    }
+
     private static void WriteAndCheck(TempDir dir, byte[] model, params (long Offset, int Length, int Seed)[] writes)
     {
         using (var image = DiskImage.Open(dir["chi.vhd"], new OpenOptions { ReadOnly = false }))
