@@ -71,11 +71,8 @@ internal sealed class E1000 : IMmioDevice, IPortDevice, IPciFunction, IDisposabl
     {
         lock (_lock)
         {
-            if (register == 0x10 && size == 4)
-                BinaryPrimitives.WriteUInt32LittleEndian(_config.AsSpan(0x10), value == uint.MaxValue ? ~(uint)(MmioSize - 1) : MmioBase);
-            else if (register == 0x14 && size == 4)
-                BinaryPrimitives.WriteUInt32LittleEndian(_config.AsSpan(0x14), value == uint.MaxValue ? ~(uint)(IoSize - 1) | 1 : IoBase | 1u);
-            else if (register is 0x04 or 0x05 or 0x3C) ConfigSpace.Write(_config, register, size, value);
+            ConfigSpace.WriteHeader(_config, register, size, value,
+                new ConfigSpace.Bar(0x10, MmioSize, MmioBase, Io: false), new ConfigSpace.Bar(0x14, IoSize, IoBase, Io: true));
         }
     }
 

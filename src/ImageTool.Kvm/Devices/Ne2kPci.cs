@@ -65,9 +65,7 @@ internal sealed class Ne2kPci : IPortDevice, IPciFunction, IDisposable
     {
         lock (_lock)
         {
-            if (register == 0x10 && size == 4)
-                BinaryPrimitives.WriteUInt32LittleEndian(_config.AsSpan(0x10), value == uint.MaxValue ? ~(uint)(BarSize - 1) | 1 : IoBase | 1u);
-            else if (register is 0x04 or 0x05 or 0x3C) ConfigSpace.Write(_config, register, size, value);
+            ConfigSpace.WriteHeader(_config, register, size, value, new ConfigSpace.Bar(0x10, BarSize, IoBase, Io: true));
         }
     }
 

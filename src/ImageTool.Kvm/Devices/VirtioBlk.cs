@@ -57,14 +57,7 @@ internal sealed class VirtioBlk : IPortDevice, IPciFunction
 
     public void WriteConfig(int register, int size, uint value)
     {
-        if (register == 0x10 && size == 4)
-        {
-            // BAR sizing: all-ones reads back ~(size-1) | I/O. Relocation is not supported: the BAR stays put
-            // (firmware-less guests keep what they find).
-            uint bar = value == uint.MaxValue ? ~(uint)(BarSize - 1) | 1 : IoBase | 1u;
-            BinaryPrimitives.WriteUInt32LittleEndian(_config.AsSpan(0x10), bar);
-        }
-        else if (register is 0x04 or 0x05 or 0x3C) ConfigSpace.Write(_config, register, size, value);
+        ConfigSpace.WriteHeader(_config, register, size, value, new ConfigSpace.Bar(0x10, BarSize, IoBase, Io: true));
     }
 
     public uint Read(ushort port, int size)

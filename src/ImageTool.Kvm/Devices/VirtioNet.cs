@@ -64,12 +64,7 @@ internal sealed class VirtioNet : IPortDevice, IPciFunction, IDisposable
     {
         lock (_lock)
         {
-            if (register == 0x10 && size == 4)
-            {
-                uint bar = value == uint.MaxValue ? ~(uint)(BarSize - 1) | 1 : IoBase | 1u;
-                BinaryPrimitives.WriteUInt32LittleEndian(_config.AsSpan(0x10), bar);
-            }
-            else if (register is 0x04 or 0x05 or 0x3C) ConfigSpace.Write(_config, register, size, value);
+            ConfigSpace.WriteHeader(_config, register, size, value, new ConfigSpace.Bar(0x10, BarSize, IoBase, Io: true));
         }
     }
 
