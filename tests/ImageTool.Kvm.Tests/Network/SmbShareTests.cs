@@ -19,7 +19,7 @@ public class SmbShareTests
         using var network = new UserNetwork(new UserNetOptions { SmbDirectory = dir.Path, Restrict = restrict });
         var guest = new TestGuest(network);
 
-        network.Send(ArpRequest(Smb));
+        network.Send(TestGuest.ArpRequest(Smb));
         var arp = guest.WaitFor(f => TestGuest.EtherType(f) == Packet.TypeArp);
         Assert.That(arp.AsSpan(22, 6).ToArray(), Is.EqualTo(Packet.VirtualMac(Smb)), "10.0.2.4 answers ARP with smb=");
 
@@ -79,20 +79,6 @@ public class SmbShareTests
         Assert.That(e!.Message, Is.EqualTo($"Error accessing shared directory '{missing}': No such file or directory"));
         Assert.That(reference.ExitCode, Is.Not.Zero);
         Assert.That(reference.Stderr.Trim(), Does.EndWith(": " + e.Message));
-    }
-
-    private static byte[] ArpRequest(uint target)
-    {
-        var frame = Packet.Ethernet(Packet.Broadcast, TestGuest.Mac, Packet.TypeArp, 28, out var arp);
-        BinaryPrimitives.WriteUInt16BigEndian(arp, 1);
-        BinaryPrimitives.WriteUInt16BigEndian(arp[2..], 0x0800);
-        arp[4] = 6;
-        arp[5] = 4;
-        BinaryPrimitives.WriteUInt16BigEndian(arp[6..], 1);
-        TestGuest.Mac.CopyTo(arp[8..]);
-        BinaryPrimitives.WriteUInt32BigEndian(arp[14..], TestGuest.Address);
-        BinaryPrimitives.WriteUInt32BigEndian(arp[24..], target);
-        return frame;
     }
 
     // NetBIOS session header + SMB2 header (MS-SMB2 2.2.1.2) + NEGOTIATE request (2.2.3) offering 2.0.2 and 2.1.

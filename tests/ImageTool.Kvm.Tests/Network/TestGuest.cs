@@ -70,6 +70,21 @@ internal sealed class TestGuest(UserNetwork network)
         SendIp(destination, Packet.Tcp, tcp);
     }
 
+    /// <summary>An ARP who-has for <paramref name="target"/> from this guest.</summary>
+    public static byte[] ArpRequest(uint target)
+    {
+        var frame = Packet.Ethernet(Packet.Broadcast, Mac, Packet.TypeArp, 28, out var arp);
+        BinaryPrimitives.WriteUInt16BigEndian(arp, 1);
+        BinaryPrimitives.WriteUInt16BigEndian(arp[2..], 0x0800);
+        arp[4] = 6;
+        arp[5] = 4;
+        BinaryPrimitives.WriteUInt16BigEndian(arp[6..], 1);
+        Mac.CopyTo(arp[8..]);
+        BinaryPrimitives.WriteUInt32BigEndian(arp[14..], Address);
+        BinaryPrimitives.WriteUInt32BigEndian(arp[24..], target);
+        return frame;
+    }
+
     public static ushort EtherType(byte[] frame) => BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(12));
 
     public static byte Protocol(byte[] frame) => EtherType(frame) == Packet.TypeIp ? frame[14 + 9] : (byte)0;

@@ -8,28 +8,14 @@ namespace ImageTool.Kvm.Tests.Network;
 /// <summary>The user-mode network fed with crafted frames (no KVM): the answers NETWORK.md §1 measured on qemu 7.2.</summary>
 public class UserNetworkTests
 {
-    private static byte[] ArpRequest(uint target)
-    {
-        var frame = Packet.Ethernet(Packet.Broadcast, TestGuest.Mac, Packet.TypeArp, 28, out var arp);
-        BinaryPrimitives.WriteUInt16BigEndian(arp, 1);
-        BinaryPrimitives.WriteUInt16BigEndian(arp[2..], 0x0800);
-        arp[4] = 6;
-        arp[5] = 4;
-        BinaryPrimitives.WriteUInt16BigEndian(arp[6..], 1);
-        TestGuest.Mac.CopyTo(arp[8..]);
-        BinaryPrimitives.WriteUInt32BigEndian(arp[14..], TestGuest.Address);
-        BinaryPrimitives.WriteUInt32BigEndian(arp[24..], target);
-        return frame;
-    }
-
     [Test]
     public void Arp_AnswersGatewayAndDnsWithSlirpMacs_NothingElse()
     {
         using var network = new UserNetwork(new UserNetOptions());
         var guest = new TestGuest(network);
-        network.Send(ArpRequest(Packet.Ip(10, 0, 2, 2)));
-        network.Send(ArpRequest(Packet.Ip(10, 0, 2, 3)));
-        foreach (byte host in new byte[] { 1, 4, 15, 99, 255 }) network.Send(ArpRequest(Packet.Ip(10, 0, 2, host)));
+        network.Send(TestGuest.ArpRequest(Packet.Ip(10, 0, 2, 2)));
+        network.Send(TestGuest.ArpRequest(Packet.Ip(10, 0, 2, 3)));
+        foreach (byte host in new byte[] { 1, 4, 15, 99, 255 }) network.Send(TestGuest.ArpRequest(Packet.Ip(10, 0, 2, host)));
         var replies = guest.Drain();
         Assert.That(replies, Has.Count.EqualTo(2));
         Assert.That(replies[0].AsSpan(22, 6).ToArray(), Is.EqualTo(new byte[] { 0x52, 0x55, 10, 0, 2, 2 }));
