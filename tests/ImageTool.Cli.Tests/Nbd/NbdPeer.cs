@@ -48,10 +48,26 @@ public sealed class NbdPeer : IDisposable
     {
         string pidFile = dir[name + ".pid"];
         launch(pidFile).Ok();
-        // nbdkit writes its pid file just after forking; give it a moment.
-        for (int i = 0; i < 100 && !File.Exists(pidFile); i++) Thread.Sleep(20);
-        int pid = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
+        // nbdkit writes its pid file just after forking, so it may be missing or still empty for a moment.
+        int pid = 0;
+        for (int i = 0; i < 250 && !TryReadPid(pidFile, out pid); i++) Thread.Sleep(20);
+        if (pid == 0) throw new InvalidOperationException($"{name}: no pid in {pidFile} after 5 s");
         return new NbdPeer(pid, dir[name + ".sock"], $"nbd+unix:///{export}?socket={dir[name + ".sock"]}");
+    }
+
+    private static bool TryReadPid(string pidFile, out int pid)
+    {
+        pid = 0;
+        try
+        {
+            return File.Exists(pidFile)
+                && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out pid)
+                && pid > 0;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     public bool HasExited
