@@ -24,7 +24,7 @@ public class ImageFormatException : Exception
     /// <param name="inner">The cause, if any.</param>
     public ImageFormatException(ImageErrorKind kind, string message, Exception? inner = null) : base(message, inner) => Kind = kind;
 
-    /// <summary>What went wrong; the subclasses set their own kind.</summary>
+    /// <summary>What went wrong: catch this type and switch on the kind.</summary>
     public ImageErrorKind Kind { get; }
 
     /// <summary>
@@ -45,7 +45,7 @@ public class ImageFormatException : Exception
 }
 
 /// <summary>The image's metadata is inconsistent or points outside the file.</summary>
-public sealed class ImageCorruptException : ImageFormatException
+internal sealed class ImageCorruptException : ImageFormatException
 {
     /// <summary>A corruption described by <paramref name="message"/>.</summary>
     /// <param name="message">The message, as qemu-img words it.</param>
@@ -61,7 +61,7 @@ public sealed class ImageCorruptException : ImageFormatException
 }
 
 /// <summary>The image uses a feature this implementation (or the format) does not support.</summary>
-public sealed class UnsupportedFeatureException : ImageFormatException
+internal sealed class UnsupportedFeatureException : ImageFormatException
 {
     /// <summary>An unsupported feature described by <paramref name="message"/>.</summary>
     /// <param name="message">The message, as qemu-img words it.</param>
@@ -77,7 +77,7 @@ public sealed class UnsupportedFeatureException : ImageFormatException
 }
 
 /// <summary>Another process holds a conflicting lock on the image.</summary>
-public sealed class ImageLockedException : ImageFormatException
+internal sealed class ImageLockedException : ImageFormatException
 {
     /// <summary>A lock conflict described by <paramref name="message"/>.</summary>
     /// <param name="message">The message, as qemu-img words it.</param>
@@ -93,7 +93,7 @@ public sealed class ImageLockedException : ImageFormatException
 }
 
 /// <summary>The format driver failed while writing a new image (qemu-img convert words these "error while converting").</summary>
-public sealed class ImageCreateException : ImageFormatException
+internal sealed class ImageCreateException : ImageFormatException
 {
     /// <summary>A creation failure described by <paramref name="message"/>.</summary>
     /// <param name="message">The message, as qemu-img words it.</param>

@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace ImageTool.Info;
 
 /// <summary>What <c>img info</c> reports about one image (QAPI ImageInfo in qemu 7.2).</summary>
@@ -27,6 +29,8 @@ public sealed record ImageInfo
     public IReadOnlyList<SnapshotInfo> Snapshots { get; init; } = [];
     /// <summary>qemu's "format-specific" union: its type and data.</summary>
     public string? FormatSpecificType { get; init; }
-    /// <summary>The data of <see cref="FormatSpecificType"/>, as qemu reports it.</summary>
-    public InfoObject? FormatSpecificData { get; init; }
+    /// <summary>The data of <see cref="FormatSpecificType"/> as qemu's JSON reports it (a new copy on each read).</summary>
+    public JsonObject? FormatSpecific => FormatSpecificData?.ToJson() as JsonObject;
+
+    internal InfoObject? FormatSpecificData { get; init; }
 }

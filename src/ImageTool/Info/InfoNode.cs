@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 
 namespace ImageTool.Info;
 
@@ -6,7 +7,7 @@ namespace ImageTool.Info;
 /// A QAPI-like value tree (qemu's QObject): objects, lists, strings, integers, booleans. Format-specific
 /// info and every JSON report are built from it, so one writer prints both qemu's JSON and its human tree.
 /// </summary>
-public abstract record InfoNode
+internal abstract record InfoNode
 {
     /// <summary>A string value.</summary>
     /// <param name="value">The value.</param>
@@ -24,15 +25,26 @@ public abstract record InfoNode
     /// <param name="value">The value.</param>
     /// <returns>The node.</returns>
     public static InfoNode Of(bool value) => new InfoBool(value);
+
+    /// <summary>The same value as a System.Text.Json node, members in the order they were added.</summary>
+    public JsonNode ToJson() => this switch
+    {
+        InfoString s => JsonValue.Create(s.Value),
+        InfoNumber n => JsonValue.Create(n.Value),
+        InfoBool b => JsonValue.Create(b.Value),
+        InfoList l => new JsonArray([.. l.Items.Select(i => i.ToJson())]),
+        InfoObject o => new JsonObject(o.Members.Select(m => KeyValuePair.Create(m.Key, (JsonNode?)m.Value.ToJson()))),
+        _ => throw new InvalidOperationException(GetType().Name),
+    };
 }
 
 /// <summary>A string.</summary>
 /// <param name="Value">The text.</param>
-public sealed record InfoString(string Value) : InfoNode;
+internal sealed record InfoString(string Value) : InfoNode;
 
 /// <summary>A number (integers up to uint64).</summary>
 /// <param name="Value">The value.</param>
-public sealed record InfoNumber(decimal Value) : InfoNode
+internal sealed record InfoNumber(decimal Value) : InfoNode
 {
     /// <summary>The number as qemu prints it (invariant culture, no exponent).</summary>
     public override string ToString() => Value.ToString(CultureInfo.InvariantCulture);
@@ -40,14 +52,14 @@ public sealed record InfoNumber(decimal Value) : InfoNode
 
 /// <summary>A boolean.</summary>
 /// <param name="Value">The value.</param>
-public sealed record InfoBool(bool Value) : InfoNode;
+internal sealed record InfoBool(bool Value) : InfoNode;
 
 /// <summary>A list.</summary>
 /// <param name="Items">The elements in order.</param>
-public sealed record InfoList(IReadOnlyList<InfoNode> Items) : InfoNode;
+internal sealed record InfoList(IReadOnlyList<InfoNode> Items) : InfoNode;
 
 /// <summary>An object; members are printed in qemu's hash order whatever order they are added in.</summary>
-public sealed record InfoObject : InfoNode
+internal sealed record InfoObject : InfoNode
 {
     private readonly List<KeyValuePair<string, InfoNode>> _members = [];
 

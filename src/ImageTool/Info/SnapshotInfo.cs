@@ -13,7 +13,7 @@ public sealed record SnapshotInfo(
 {
     /// <summary>The snapshot as qemu's JSON reports it (vm-clock split into seconds and nanoseconds).</summary>
     /// <returns>The object.</returns>
-    public InfoObject ToInfoNode()
+    internal InfoObject ToInfoNode()
     {
         var o = new InfoObject()
             .Add("id", Id).Add("name", Name).Add("vm-state-size", VmStateSize)

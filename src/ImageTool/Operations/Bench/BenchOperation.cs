@@ -6,7 +6,7 @@ namespace ImageTool.Operations;
 /// <c>img bench</c>: a fixed number of reads or writes at offsets advancing by the step (wrapping at the
 /// image size, as qemu 7.2 does), with <c>Depth</c> requests in flight on as many threads.
 /// </summary>
-public static class BenchOperation
+internal static class BenchOperation
 {
     /// <summary>The line qemu-img bench prints before it starts.</summary>
     /// <param name="o">The parameters.</param>

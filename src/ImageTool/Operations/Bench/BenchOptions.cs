@@ -1,7 +1,7 @@
 namespace ImageTool.Operations;
 
 /// <summary>qemu-img bench's parameters (defaults as in qemu 7.2).</summary>
-public sealed record BenchOptions
+internal sealed record BenchOptions
 {
     /// <summary>Number of requests (-c).</summary>
     public int Count { get; init; } = 75000;
