@@ -224,21 +224,9 @@ internal sealed partial class Qcow2Image : ICheckable
         }
     }
 
-    private ulong[] ReadTableUncached(long offset, out ulong[]? bitmaps)
-    {
-        if (_l2Cache.TryGetValue(offset, out var cached))
-        {
-            bitmaps = _l2Bitmaps.GetValueOrDefault(offset);
-            return cached;
-        }
-        var raw = new byte[ClusterSize];
-        _file.Read(offset, raw);
-        return DecodeL2(raw, out bitmaps);
-    }
-
     private void CheckL2(CheckState s, long l2Offset, bool active, Action<string> log)
     {
-        var table = ReadTableUncached(l2Offset, out var bitmaps);
+        var table = _l2.ReadUncached(l2Offset, out var bitmaps);
         long nextContiguous = 0;
         for (int index = 0; index < table.Length; index++)
         {
@@ -449,7 +437,7 @@ internal sealed partial class Qcow2Image : ICheckable
                 if (repair)
                 {
                     table[j] = refcount == 1 ? entry | Qcow2Entry.Copied : entry & ~Qcow2Entry.Copied;
-                    _dirtyL2.Add(l2Offset);
+                    _l2.MarkDirty(l2Offset);
                     s.CorruptionsFixed++;
                 }
                 else s.Corruptions++;

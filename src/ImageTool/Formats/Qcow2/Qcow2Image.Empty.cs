@@ -33,8 +33,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
     private void EmptyCompletely(int l1Clusters)
     {
         WriteBackMetadata();
-        _l2Cache.Clear();
-        _l2Bitmaps.Clear();
+        _l2.Clear();
         _file.Flush();
         if ((_header.IncompatibleFeatures & Qcow2Header.IncompatDirty) == 0)
             _headerStore.SetIncompatibleFeatures(_header.IncompatibleFeatures | Qcow2Header.IncompatDirty);
@@ -87,7 +86,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             _l1Dirty = true;
         }
         WriteBackMetadata();
-        _l2Cache.Clear();
+        _l2.Clear();
         _file.Flush();
         TrimAfterLastUsedCluster();
     }

@@ -174,9 +174,7 @@ internal sealed partial class Qcow2Image : IResizable
             {
                 var whole = LoadL2(tableOffset, l1Index);
                 foreach (ulong entry in whole) ReleaseEntry(entry);
-                _l2Cache.Remove(tableOffset);
-                _l2Bitmaps.Remove(tableOffset);
-                _dirtyL2.Remove(tableOffset);
+                _l2.Remove(tableOffset);
                 _deferredFrees.Add((tableOffset, 1));
                 _l1[l1Index] = 0;
                 _l1Dirty = true;

@@ -154,7 +154,7 @@ internal sealed partial class Qcow2Image
                 ?? throw new ImageFormatException("Can't find snapshot");
             _l1 = ReadSnapshotL1(sn, forWriting: false);
             _header.Size = (ulong)sn.DiskSize;
-            _l2Cache.Clear();
+            _l2.Clear();
         }
     }
 
@@ -279,9 +279,7 @@ internal sealed partial class Qcow2Image
             Refcounts.Change(l2Offset >> _clusterBits, addend);
             if (addend < 0 && Refcounts.Get(l2Offset >> _clusterBits) == 0)
             {
-                _l2Cache.Remove(l2Offset);
-                _l2Bitmaps.Remove(l2Offset);
-                _dirtyL2.Remove(l2Offset);
+                _l2.Remove(l2Offset);
             }
         }
     }
@@ -316,8 +314,7 @@ internal sealed partial class Qcow2Image
             }
             if (changed)
             {
-                _l2Cache[l2Offset] = table;
-                _dirtyL2.Add(l2Offset);
+                _l2.MarkDirty(l2Offset);
             }
         }
     }

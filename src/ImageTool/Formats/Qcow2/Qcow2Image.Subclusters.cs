@@ -7,54 +7,17 @@ namespace ImageTool.Formats.Qcow2;
 /// <summary>
 /// Extended L2 entries (incompat bit 4): 128-bit entries whose second word is a bitmap of 32 subclusters,
 /// bits 0-31 allocated, bits 32-63 reads as zeros (docs/interop/qcow2.txt "Extended L2 Entries").
-/// The first words live in the L2 cache as for standard tables; the bitmaps beside them.
+/// The L2 cache keeps the first words as for standard tables and the bitmaps beside them.
 /// </summary>
 internal sealed partial class Qcow2Image
 {
     private const int SubclustersPerCluster = 32;
 
     private readonly bool _extendedL2;
-    private readonly Dictionary<long, ulong[]> _l2Bitmaps = [];
 
     private Qcow2ClusterType EntryType(ulong entry) => Qcow2Entry.Type(entry, _extendedL2, HasDataFile);
 
     private int SubclusterBits => _clusterBits - 5;
-
-    /// <summary>Splits a raw L2 table into entries and (extended L2 only) subcluster bitmaps.</summary>
-    private ulong[] DecodeL2(ReadOnlySpan<byte> raw, out ulong[]? bitmaps)
-    {
-        var table = new ulong[L2Entries];
-        bitmaps = null;
-        if (!_extendedL2)
-        {
-            for (int i = 0; i < table.Length; i++) table[i] = BinaryPrimitives.ReadUInt64BigEndian(raw[(i * 8)..]);
-            return table;
-        }
-        bitmaps = new ulong[L2Entries];
-        for (int i = 0; i < table.Length; i++)
-        {
-            table[i] = BinaryPrimitives.ReadUInt64BigEndian(raw[(i * 16)..]);
-            bitmaps[i] = BinaryPrimitives.ReadUInt64BigEndian(raw[(i * 16 + 8)..]);
-        }
-        return table;
-    }
-
-    /// <summary>Serialises the cached L2 table at <paramref name="l2Offset"/> (with its bitmaps for extended L2).</summary>
-    private void EncodeL2(long l2Offset, Span<byte> raw)
-    {
-        var table = _l2Cache[l2Offset];
-        if (!_extendedL2)
-        {
-            for (int i = 0; i < table.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(raw[(i * 8)..], table[i]);
-            return;
-        }
-        var bitmaps = _l2Bitmaps[l2Offset];
-        for (int i = 0; i < table.Length; i++)
-        {
-            BinaryPrimitives.WriteUInt64BigEndian(raw[(i * 16)..], table[i]);
-            BinaryPrimitives.WriteUInt64BigEndian(raw[(i * 16 + 8)..], bitmaps[i]);
-        }
-    }
 
     /// <summary>The subcluster bitmap of a guest cluster (0 without an L2 table). Caller holds the lock.</summary>
     private ulong LookupBitmap(long cluster)
@@ -64,7 +27,7 @@ internal sealed partial class Qcow2Image
         long l2Offset = Qcow2Entry.HostOffset(_l1[l1Index]);
         if (l2Offset == 0) return 0;
         LoadL2(l2Offset, l1Index); // a cache hit normally; (re)reads table and bitmaps together otherwise
-        return _l2Bitmaps[l2Offset][cluster & (L2Entries - 1)];
+        return _l2.Bitmaps(l2Offset)[cluster & (L2Entries - 1)];
     }
 
     /// <summary>
@@ -106,7 +69,7 @@ internal sealed partial class Qcow2Image
         : Qcow2ClusterType.Unallocated;
 
     /// <summary>The bitmaps of the (writable, cached) L2 table of an L1 index, after <see cref="GetL2ForWrite"/>.</summary>
-    private ulong[] CurrentBitmaps(long l1Index) => _l2Bitmaps[Qcow2Entry.HostOffset(_l1[l1Index])];
+    private ulong[] CurrentBitmaps(long l1Index) => _l2.Bitmaps(Qcow2Entry.HostOffset(_l1[l1Index]));
 
     private static ulong SubclusterMask(int first, int last) => (last == 31 ? uint.MaxValue : (1UL << (last + 1)) - 1) & ~((1UL << first) - 1);
 

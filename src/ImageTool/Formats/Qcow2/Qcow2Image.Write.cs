@@ -9,7 +9,6 @@ namespace ImageTool.Formats.Qcow2;
 /// </summary>
 internal sealed partial class Qcow2Image
 {
-    private readonly HashSet<long> _dirtyL2 = [];
     private readonly List<(long Offset, long Count)> _deferredFrees = [];
     private Qcow2Refcounts? _refcounts;
     private bool _l1Dirty;
@@ -228,18 +227,16 @@ internal sealed partial class Qcow2Image
         if (oldOffset != 0 && Qcow2Entry.IsCopied(l1Entry))
         {
             table = LoadL2(oldOffset, l1Index);
-            _dirtyL2.Add(oldOffset);
+            _l2.MarkDirty(oldOffset);
             return table;
         }
         BeginMetadataChange();
         table = oldOffset == 0 ? new ulong[L2Entries] : (ulong[])LoadL2(oldOffset, l1Index).Clone();
-        ulong[]? bitmaps = !_extendedL2 ? null : oldOffset == 0 ? new ulong[L2Entries] : (ulong[])_l2Bitmaps[oldOffset].Clone();
+        ulong[]? bitmaps = !_extendedL2 ? null : oldOffset == 0 ? new ulong[L2Entries] : (ulong[])_l2.Bitmaps(oldOffset).Clone();
         long newOffset = Refcounts.Allocate(1);
         CheckOverlap(newOffset, ClusterSize, Metadata.ActiveL2);
-        if ((long)_l2Cache.Count * ClusterSize >= MaxCachedL2Bytes) EvictL2Cache();
-        _l2Cache[newOffset] = table;
-        if (bitmaps != null) _l2Bitmaps[newOffset] = bitmaps;
-        _dirtyL2.Add(newOffset);
+        if (_l2.IsFull) EvictL2Cache();
+        _l2.Add(newOffset, table, bitmaps);
         _l1[l1Index] = (ulong)newOffset | Qcow2Entry.Copied;
         _l1Dirty = true;
         if (oldOffset != 0) _deferredFrees.Add((oldOffset, 1));
@@ -379,24 +376,13 @@ internal sealed partial class Qcow2Image
     /// </summary>
     private void WriteBackMetadata()
     {
-        if (_refcounts == null && _dirtyL2.Count == 0 && !_l1Dirty) return;
-        if (Refcounts.IsDirty && (_dirtyL2.Count > 0 || _l1Dirty))
+        if (_refcounts == null && !_l2.HasDirty && !_l1Dirty) return;
+        if (Refcounts.IsDirty && (_l2.HasDirty || _l1Dirty))
         {
             Refcounts.FlushBlocks();
             _file.Flush();
         }
-        var raw = ArrayPool<byte>.Shared.Rent(ClusterSize);
-        try
-        {
-            foreach (long offset in _dirtyL2.Order())
-            {
-                CheckOverlap(offset, ClusterSize, Metadata.ActiveL2);
-                EncodeL2(offset, raw.AsSpan(0, ClusterSize));
-                _file.Write(offset, raw.AsSpan(0, ClusterSize));
-            }
-        }
-        finally { ArrayPool<byte>.Shared.Return(raw); }
-        _dirtyL2.Clear();
+        _l2.WriteDirty(offset => CheckOverlap(offset, ClusterSize, Metadata.ActiveL2));
         if (_l1Dirty)
         {
             var l1 = new byte[_l1.Length * 8];
@@ -417,8 +403,7 @@ internal sealed partial class Qcow2Image
     private void EvictL2Cache()
     {
         if (!IsReadOnly) WriteBackMetadata();
-        _l2Cache.Clear();
-        _l2Bitmaps.Clear();
+        _l2.Clear();
     }
 
     private void Close()

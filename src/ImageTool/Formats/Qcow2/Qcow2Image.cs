@@ -11,8 +11,6 @@ namespace ImageTool.Formats.Qcow2;
 /// </summary>
 internal sealed partial class Qcow2Image : IImage, IHostFileRuns
 {
-    private const int MaxCachedL2Bytes = 32 << 20;
-
     private readonly HostFile _file;
     private readonly Qcow2Header _header;
     /// <summary>Every header write goes through here.</summary>
@@ -20,7 +18,7 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
     private readonly Lock _lock = new();
     private readonly int _clusterBits;
     private readonly int _l2Bits;
-    private readonly Dictionary<long, ulong[]> _l2Cache = [];
+    private readonly Qcow2L2Cache _l2;
     private readonly Qcow2DirtyBitmaps _bitmaps;
     private readonly Qcow2Encryption _encryption;
     private ulong[] _l1;
@@ -37,6 +35,7 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
         _extendedL2 = (header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0;
         _l2Bits = _clusterBits - (_extendedL2 ? 4 : 3);
         _l1 = ReadL1(file, header);
+        _l2 = new Qcow2L2Cache(file, _clusterBits, _extendedL2);
         _encryption = new Qcow2Encryption(file, header, _headerStore);
         _bitmaps = new Qcow2DirtyBitmaps(file, header, _headerStore, () => Refcounts, CheckOverlap);
     }
@@ -237,20 +236,11 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
 
     private ulong[] LoadL2(long l2Offset, long l1Index)
     {
-        if (_l2Cache.TryGetValue(l2Offset, out var table)) return table;
+        if (_l2.TryGet(l2Offset, out var table)) return table;
         if ((l2Offset & (ClusterSize - 1)) != 0)
             throw new ImageCorruptException($"L2 table offset {Hex(l2Offset)} unaligned (L1 index: {Hex(l1Index)})");
-        var raw = ArrayPool<byte>.Shared.Rent(ClusterSize);
-        try
-        {
-            _file.Read(l2Offset, raw.AsSpan(0, ClusterSize));
-            table = DecodeL2(raw.AsSpan(0, ClusterSize), out var bitmaps);
-            if ((long)_l2Cache.Count * ClusterSize >= MaxCachedL2Bytes) EvictL2Cache();
-            if (bitmaps != null) _l2Bitmaps[l2Offset] = bitmaps;
-        }
-        finally { ArrayPool<byte>.Shared.Return(raw); }
-        _l2Cache[l2Offset] = table;
-        return table;
+        if (_l2.IsFull) EvictL2Cache();
+        return _l2.Load(l2Offset);
     }
 
     internal static string Hex(long value) => value == 0 ? "0" : $"0x{value:x}";
