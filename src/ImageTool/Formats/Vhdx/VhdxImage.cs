@@ -63,7 +63,7 @@ internal sealed partial class VhdxImage : IImage, IHostFileRuns
             if (file.IsReadOnly)
                 throw new ImageFormatException(
                     $"VHDX image file '{name}' opened read-only, but contains a log that needs to be replayed\n" +
-                    $"To replay the log, run:\nqemu-img check -r all '{name}'");
+                    $"To replay the log, run:\n{ProgramName.Current} check -r all '{name}'");
             VhdxLog.Replay(file, header, Invalid);
             replayed = true;
         }
