@@ -3,12 +3,12 @@ using ImageTool.Tests.Support;
 namespace ImageTool.Cli.Tests;
 
 /// <summary>
-/// img resize of vdi and vpc images qemu-img made (qemu 7.2 refuses: "Image format driver does not support resize").
+/// img resize of vdi, vpc and vhdx images qemu-img made (qemu 7.2 refuses: "Image format driver does not support resize").
 /// After each step qemu-img finds the image clean (vdi), reports the size a fresh <c>qemu-img create</c> of that size
-/// gets, and reads what the image held before, cut or extended with zeros; libvhdi reads the VHDs to the same bytes.
+/// gets, and reads what the image held before, cut or extended with zeros; libvhdi reads the VHD and VHDX files to the same bytes.
 /// </summary>
 [Category("Qemu")]
-public class ResizeVdiVpcTests
+public class ResizeVdiVpcVhdxTests
 {
     private TempDir _dir = null!;
 
@@ -32,6 +32,8 @@ public class ResizeVdiVpcTests
     [TestCase("vpc", "", "--shrink 10M", "40M")]
     [TestCase("vpc", "-o force_size=on", "300M", "--shrink 33554944")]
     [TestCase("vpc", "-o subformat=fixed", "100M", "--shrink 20M", "30M")]
+    [TestCase("vhdx", "", "300M", "--shrink 21000000", "64M")]
+    [TestCase("vhdx", "-o block_size=1M", "--shrink 10M", "40M")]
     public void Resize_KeepsTheData_AndQemuImgReadsIt(string format, string createOptions, params string[] steps)
     {
         string image = _dir["x." + format], reference = _dir["ref.raw"];
@@ -55,8 +57,21 @@ public class ResizeVdiVpcTests
 
             if (format != "vpc") Tools.Run("qemu-img", "check", "-f", format, image).Ok();
             Tools.Run("qemu-img", "compare", "-f", "raw", "-F", format, reference, image).Ok();
-            if (format == "vpc") AssertLibvhdiReads(image, reference);
+            if (format != "vdi") AssertLibvhdiReads(image, reference);
         }
+    }
+
+    /// <summary>qemu makes the BAT region of a 64 MiB VHDX 1 MiB: room for 130816 blocks of 8 MiB.</summary>
+    [Test]
+    public void Resize_OfVhdxPastItsBatRegion_IsRefused_AndChangesNothing()
+    {
+        string image = _dir["x.vhdx"];
+        Tools.Run("qemu-img", "create", "-q", "-f", "vhdx", image, "64M").Ok();
+        var before = File.ReadAllBytes(image);
+        var result = Img.Run(_dir.Path, "resize", image, "2T");
+        Assert.That(result.Stderr, Is.EqualTo("img: Cannot grow this VHDX past 1097364144128 bytes: its BAT region is full\n"));
+        Assert.That(result.ExitCode, Is.EqualTo(1));
+        Assert.That(File.ReadAllBytes(image), Is.EqualTo(before));
     }
 
     private static long VirtualSize(string format, string path)
