@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using ImageTool.Tests.Support;
 
 namespace ImageTool.Cli.Tests;
@@ -9,7 +8,6 @@ namespace ImageTool.Cli.Tests;
 /// and map say what qemu-img says.
 /// </summary>
 [Category("Qemu")]
-[Explicit("not yet seen passing: its first runs on a loaded machine did not finish (see the formats18 report)")]
 public class SampleImageTests
 {
     private static readonly string[] Samples =
@@ -61,7 +59,8 @@ public class SampleImageTests
             foreach (var calc in new[] { "chs", "current_size" })
             {
                 string command = $"info --image-opts driver=vpc,force_size_calc={calc},file.filename={name}";
-                yield return new TestCaseData(command).SetArgDisplayNames(command);
+                yield return new TestCaseData(command).SetArgDisplayNames(command)
+                    .Explicit("qemu names this image json:{...}; img's json: names are being fixed under #16");
             }
         }
     }
@@ -79,19 +78,14 @@ public class SampleImageTests
         try
         {
             Assert.That(new FileInfo(actual).Length, Is.EqualTo(new FileInfo(expected).Length));
-            Assert.That(Hash(actual), Is.EqualTo(Hash(expected)));
+            // Two samples are 127 GiB disks: compare skips the holes where hashing would read every zero.
+            Tools.Run("qemu-img", "compare", "-f", "raw", "-F", "raw", expected, actual).Ok();
         }
         finally
         {
             File.Delete(expected);
             File.Delete(actual);
         }
-    }
-
-    private static string Hash(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexString(SHA256.HashData(stream));
     }
 
     /// <summary>

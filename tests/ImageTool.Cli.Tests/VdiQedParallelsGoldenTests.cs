@@ -45,7 +45,6 @@ public class VdiQedParallelsGoldenTests
     [TestCase("map --output=json p.hdd")]
     [TestCase("compare d.vdi p.hdd")]
     [TestCase("compare child.qed base.qed")]
-    [TestCase("resize d.vdi +1M")]
     [TestCase("resize p.hdd +1M")]
     [TestCase("amend -o cluster_size=4k base.qed")]
     [TestCase("measure -O qed data.raw")]

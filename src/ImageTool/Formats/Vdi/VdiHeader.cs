@@ -98,6 +98,17 @@ internal readonly record struct VdiHeader(
         BinaryPrimitives.WriteUInt32LittleEndian(b[Field.BlocksAllocated..], blocksAllocated);
     }
 
+    /// <summary>The header after a resize: a new size, block count and data offset, the rest as read.</summary>
+    public VdiHeader Resized(ulong diskSize, uint blocksInImage, uint offsetData, uint blocksAllocated)
+    {
+        var raw = (byte[])Raw.Clone();
+        BinaryPrimitives.WriteUInt32LittleEndian(raw.AsSpan(Field.OffsetData), offsetData);
+        BinaryPrimitives.WriteUInt64LittleEndian(raw.AsSpan(Field.DiskSize), diskSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(raw.AsSpan(Field.BlocksInImage), blocksInImage);
+        BinaryPrimitives.WriteUInt32LittleEndian(raw.AsSpan(Field.BlocksAllocated), blocksAllocated);
+        return Read(raw);
+    }
+
     /// <summary>qemu's vdi_open checks, in its order and words.</summary>
     public void Validate()
     {

@@ -12,11 +12,11 @@ namespace ImageTool.Formats.Vdi;
 /// a new block is appended whole (zero padded) at index blocks_allocated, then the header and the changed
 /// block-map sectors are written.
 /// </summary>
-internal sealed class VdiImage : IImage, ICheckable
+internal sealed partial class VdiImage : IImage, ICheckable
 {
     private readonly HostFile _file;
-    private readonly VdiHeader _header;
-    private readonly uint[] _bmap;
+    private VdiHeader _header;
+    private uint[] _bmap;
     private readonly int _blockSize;
     private readonly Lock _writeLock = new();
     private uint _blocksAllocated;
@@ -53,7 +53,7 @@ internal sealed class VdiImage : IImage, ICheckable
     public string? BackingFileName => null;
     public string? BackingFormat => null;
     public IImage? Backing => null;
-    public long Length { get; }
+    public long Length { get; private set; }
     public bool IsReadOnly => _file.IsReadOnly;
 
     /// <summary>VDI has no backing files (differencing VDIs are refused at open, as qemu does).</summary>

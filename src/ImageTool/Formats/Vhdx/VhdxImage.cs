@@ -18,9 +18,11 @@ internal sealed partial class VhdxImage : IImage, IHostFileRuns
     private readonly HostFile _file;
     private readonly VhdxHeader[] _headers;
     private int _current;
-    private readonly VhdxMetadata _metadata;
-    private readonly ulong[] _bat;
+    private VhdxMetadata _metadata;
+    private ulong[] _bat;
     private readonly long _batOffset;
+    private readonly long _batCapacity;
+    private readonly long _metadataOffset;
     private readonly int _blockSize;
     private readonly long _chunkRatio;
     private readonly List<(long Start, long End)> _regions;
@@ -29,7 +31,7 @@ internal sealed partial class VhdxImage : IImage, IHostFileRuns
     private bool _headersUpdated;
 
     private VhdxImage(HostFile file, IImageFormat format, VhdxHeader[] headers, int current, VhdxMetadata metadata,
-        ulong[] bat, long batOffset, long chunkRatio, List<(long, long)> regions, bool replayed)
+        ulong[] bat, (long Offset, long Capacity) batRegion, long metadataOffset, long chunkRatio, List<(long, long)> regions, bool replayed)
     {
         _file = file;
         Format = format;
@@ -37,13 +39,16 @@ internal sealed partial class VhdxImage : IImage, IHostFileRuns
         _current = current;
         _metadata = metadata;
         _bat = bat;
-        _batOffset = batOffset;
+        (_batOffset, _batCapacity) = batRegion;
+        _metadataOffset = metadataOffset;
         _blockSize = (int)metadata.BlockSize;
         _chunkRatio = chunkRatio;
         _regions = regions;
         _replayedOnOpen = replayed;
-        Length = (long)(metadata.VirtualSize / metadata.LogicalSectorSize * metadata.LogicalSectorSize);
+        Length = LengthOf(metadata);
     }
+
+    private static long LengthOf(VhdxMetadata metadata) => (long)(metadata.VirtualSize / metadata.LogicalSectorSize * metadata.LogicalSectorSize);
 
     public static VhdxImage Open(HostFile file, IImageFormat format, OpenOptions options)
     {
@@ -63,7 +68,7 @@ internal sealed partial class VhdxImage : IImage, IHostFileRuns
             if (file.IsReadOnly)
                 throw new ImageFormatException(
                     $"VHDX image file '{name}' opened read-only, but contains a log that needs to be replayed\n" +
-                    $"To replay the log, run:\nqemu-img check -r all '{name}'");
+                    $"To replay the log, run:\n{ProgramName.Current} check -r all '{name}'");
             VhdxLog.Replay(file, header, Invalid);
             replayed = true;
         }
@@ -121,7 +126,7 @@ internal sealed partial class VhdxImage : IImage, IHostFileRuns
         var table2 = new ulong[entries];
         for (int i = 0; i < table2.Length; i++) table2[i] = BinaryPrimitives.ReadUInt64LittleEndian(batBytes.AsSpan(i * 8));
 
-        var image = new VhdxImage(file, format, headers, current, metadata, table2, (long)batRegion.FileOffset, chunkRatio, regions, replayed);
+        var image = new VhdxImage(file, format, headers, current, metadata, table2, ((long)batRegion.FileOffset, batRegion.Length / 8), (long)metaRegion.FileOffset, chunkRatio, regions, replayed);
         if (replayed) image.UpdateHeaders(newDataGuid: false, logGuid: Guid.Empty);
         if (!options.ForRepair && !options.ForCheck)
         {
@@ -186,7 +191,7 @@ internal sealed partial class VhdxImage : IImage, IHostFileRuns
     public string? BackingFileName => null;
     public string? BackingFormat => null;
     public IImage? Backing => null;
-    public long Length { get; }
+    public long Length { get; private set; }
     public bool IsReadOnly => _file.IsReadOnly;
     internal int BlockSize => _blockSize;
 

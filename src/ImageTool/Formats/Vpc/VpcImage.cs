@@ -17,11 +17,11 @@ internal sealed partial class VpcImage : IImage
     private const uint Unallocated = 0xFFFFFFFF;
 
     private readonly HostFile _file;
-    private readonly VpcFooter _footer;
-    private readonly byte[] _footerBytes;
+    private VpcFooter _footer;
+    private byte[] _footerBytes;
     private readonly bool _fixed;
     private readonly bool _differencing;
-    private readonly uint[] _bat;
+    private uint[] _bat;
     private readonly long _batOffset;
     private readonly int _blockSize;
     private readonly int _bitmapSize;
@@ -157,7 +157,7 @@ internal sealed partial class VpcImage : IImage
     public string? BackingFileName { get; }
     public string? BackingFormat => BackingFileName == null ? null : "vpc";
     public IImage? Backing => _backing;
-    public long Length { get; }
+    public long Length { get; private set; }
     public bool IsReadOnly => _file.IsReadOnly;
     public bool IsFixed => _fixed;
 
