@@ -274,8 +274,9 @@ ASM
   tool_row "run boot sector (vs qemu-system)" "true" run $drive -nographic -- qemu-system-x86_64 -enable-kvm -nographic -no-reboot $drive
 fi
 
-# Guest networking: TCP through the user-mode NAT and hostfwd per NIC, img run against qemu-system-x86_64
-# (-enable-kvm, same micro guest, -net user), next to the tutorial's table. NET_MIB MiB each way (default 4).
+# Guest networking per NIC (virtio, e1000, ne2k_pci), img run against qemu-system-x86_64 (-enable-kvm, same
+# micro guest, -net user), next to the tutorial's table: TCP guest->host through the NAT and host->guest through
+# hostfwd (NET_MIB MiB each, default 4; MB/s and img/qemu ratio) and the time from start to the guest's DHCP lease.
 if wanted "network" && [ -r /dev/kvm ] && command -v nasm >/dev/null && command -v qemu-system-x86_64 >/dev/null; then
   echo
   IMG_NET_BENCH_MIB="${NET_MIB:-4}" IMG_NET_BENCH_OUT="$scratch/net.md" \

@@ -10,7 +10,9 @@ namespace ImageTool.Kvm.Network;
 /// acknowledged as soon as it is buffered, and the window advertised is the buffer's free space; data from the
 /// host is sent within the guest's window and kept until acknowledged, resent from the first unacknowledged byte
 /// when the retransmission timer runs out (go-back-N; the virtual wire never loses frames itself).
-/// All methods run under the network's lock, except the two socket loops, which take it.
+/// All methods run under the network's lock, except the socket loops, which take it; they start on the thread
+/// pool, never inline under the caller's lock (an async method runs on the caller's thread until its first
+/// await that has to wait, and host data already buffered would carry a whole receive and notify with it).
 /// </summary>
 internal sealed class TcpConnection
 {
@@ -30,6 +32,7 @@ internal sealed class TcpConnection
     private readonly ByteRing _toGuest = new(BufferSize);
     private readonly ByteRing _toHost = new(BufferSize);
     private readonly SemaphoreSlim _roomToGuest = new(0, 1), _dataToHost = new(0, 1);
+    private TaskCompletionSource? _flushed;
     private State _state;
     private uint _iss, _sndUna, _sndNxt, _rcvNxt;
     private long _guestWindow = 65535;
@@ -73,7 +76,7 @@ internal sealed class TcpConnection
         _ourShift = syn.WindowShift >= 0 ? OurShift : 0;
         _guestWindow = syn.Window;
         _state = State.Connecting;
-        _ = ConnectAsync(target);
+        _ = Task.Run(() => ConnectAsync(target));
     }
 
     /// <summary>A host-forwarded connection: send the guest a SYN.</summary>
@@ -185,6 +188,34 @@ internal sealed class TcpConnection
         }
     }
 
+    /// <summary>
+    /// Completes once the host socket has taken every byte the guest sent (or the connection is gone). The guest
+    /// was told those bytes arrived when they were buffered, so a network shutting down waits for this first.
+    /// </summary>
+    public Task Flushed()
+    {
+        if (_state != State.Established || _toHost.Count == 0) return Task.CompletedTask;
+        _flushed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _flushed.Task;
+    }
+
+    /// <summary>The network is going away: the host reads EOF after everything it was sent, the guest hears nothing.</summary>
+    public void Shutdown()
+    {
+        if (_state == State.Established && !_hostShutdown)
+        {
+            try
+            {
+                _host.Shutdown(SocketShutdown.Send); // a bare close with a receive pending would reset the connection
+                _hostShutdown = true;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+        Close(sendReset: false);
+    }
+
     public void Close(bool sendReset)
     {
         if (_state == State.Closed) return;
@@ -200,6 +231,7 @@ internal sealed class TcpConnection
         _host.Dispose();
         if (_roomToGuest.CurrentCount == 0) _roomToGuest.Release();
         if (_dataToHost.CurrentCount == 0) _dataToHost.Release();
+        _flushed?.TrySetResult();
         _removed();
     }
 
@@ -215,8 +247,8 @@ internal sealed class TcpConnection
         _rtoTicks = 0;
         _retries = 0;
         _rto = FirstRto;
-        _ = ReadLoop();
-        _ = WriteLoop();
+        _ = Task.Run(ReadLoop);
+        _ = Task.Run(WriteLoop);
     }
 
     private void Acknowledged(uint ack)
@@ -397,6 +429,11 @@ internal sealed class TcpConnection
                     bool wasLow = _toHost.Free < _toHost.Capacity / 2;
                     _toHost.Discard(sent);
                     if (wasLow) Send(TcpHeader.Ack, _sndNxt, []); // window update
+                    if (_toHost.Count == 0)
+                    {
+                        _flushed?.TrySetResult();
+                        _flushed = null;
+                    }
                 }
                 _network.Notify();
             }

@@ -13,6 +13,7 @@ namespace ImageTool.Kvm.Network;
 internal sealed class TcpNat(UserNetwork network) : IDisposable
 {
     private const int QueueLow = 256;
+    private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(5);
 
     private readonly Dictionary<(uint Guest, ushort GuestPort, uint Remote, ushort RemotePort), TcpConnection> _connections = [];
     private readonly List<(HostForward Rule, Socket Listener)> _listeners = [];
@@ -97,11 +98,19 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
         _connections.Clear();
     }
 
+    /// <summary>
+    /// Closes every connection and listener, after up to <see cref="FlushTimeout"/> for the host sockets to take
+    /// what the guest sent: a guest that powers off right after its last write was already acknowledged.
+    /// </summary>
     public void Dispose()
     {
+        Task[] flushes;
+        lock (network.SyncRoot) flushes = _connections.Values.Select(c => c.Flushed()).ToArray();
+        Task.WaitAll(flushes, FlushTimeout);
         lock (network.SyncRoot)
         {
-            CloseAll();
+            foreach (var connection in _connections.Values.ToList()) connection.Shutdown();
+            _connections.Clear();
             foreach (var (_, listener) in _listeners) listener.Dispose();
         }
     }

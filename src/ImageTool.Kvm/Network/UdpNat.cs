@@ -65,7 +65,7 @@ internal sealed class UdpNat(UserNetwork network) : IDisposable
             socket.Bind(new IPEndPoint(IPAddress.Any, 0));
             flow = new Flow(socket, source, sourcePort, destination, port);
             _flows[key] = flow;
-            _ = FlowLoop(flow);
+            _ = Task.Run(() => FlowLoop(flow)); // not inline under the network's lock
         }
         flow.Idle = 0;
         try

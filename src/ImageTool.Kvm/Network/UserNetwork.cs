@@ -133,9 +133,15 @@ internal sealed class UserNetwork : IDisposable
         if (!_disposed) _toGuest.Enqueue(frame);
     }
 
-    /// <summary>Raises <see cref="FrameReady"/> when frames wait; must not be called under the lock.</summary>
+    /// <summary>
+    /// Raises <see cref="FrameReady"/> when frames wait. A NIC's handler takes the NIC's lock and then this one
+    /// (<see cref="TryTake"/>), so raising it under this lock could deadlock with a NIC delivering on another
+    /// thread; a caller that still holds the lock (re-entered below Send or Tick) leaves it to that outer call,
+    /// which notifies once it has let go.
+    /// </summary>
     internal void Notify()
     {
+        if (_lock.IsHeldByCurrentThread) return;
         if (Pending > 0) FrameReady?.Invoke();
     }
 

@@ -14,10 +14,11 @@ internal static class NetGuest
     /// <param name="model">qemu's model name: virtio, e1000 or ne2k_pci.</param>
     /// <param name="port">The host port the guest connects to through 10.0.2.2.</param>
     /// <param name="sendBytes">Bytes each side sends in each session.</param>
-    public static string Build(TempDir dir, string model, int port, int sendBytes)
+    /// <param name="serverSendBytes">Bytes the guest sends in the hostfwd session, when not <paramref name="sendBytes"/>.</param>
+    public static string Build(TempDir dir, string model, int port, int sendBytes, int? serverSendBytes = null)
     {
         string define = model switch { "e1000" => "%define E1000\n", "ne2k_pci" => "%define NE2K\n", _ => "" };
-        string source = $"%define PORT {port}\n%define SEND {sendBytes}\n" + define + Source;
+        string source = $"%define PORT {port}\n%define SEND {sendBytes}\n%define SEND2 {serverSendBytes ?? sendBytes}\n" + define + Source;
         var image = Guest.Assemble(dir, "netguest", source);
         string path = dir["netguest.img"];
         using (var file = File.Create(path))
@@ -64,8 +65,8 @@ internal static class NetGuest
     }
 
     private const string Source = """
-; A tiny network guest for a legacy virtio-net NIC (an 82540EM with -DE1000, an RTL8029 with -DNE2K): 32-bit
-; protected mode, polling, no interrupts.
+; A tiny network guest for a legacy virtio-net NIC (an 82540EM with -DE1000, an RTL8029 with -DNE2K): long mode,
+; polling, no interrupts; ring 0 finds and sets up the NIC, the data path runs in ring 3.
 ; DHCP DISCOVER -> OFFER, ARP for the gateway, ping it, a TCP connection to 10.0.2.2:PORT moving SEND bytes
 ; each way (host checks what the guest sent, the guest checks what the host sent: byte i = i ^ i>>8 ^ i>>16),
 ; then it listens on port 7 (hostfwd) and does the same. Results on COM1; ends with cli/hlt.
@@ -133,9 +134,14 @@ NE_PSTOP equ 0x80
     jmp 0x08:pm
 align 8
 gdt: dq 0
-     dq 0x00CF9A000000FFFF
-     dq 0x00CF92000000FFFF
-gdtr: dw 23
+     dq 0x00CF9A000000FFFF    ; 0x08 32-bit code
+     dq 0x00CF92000000FFFF    ; 0x10 data
+     dq 0x00AF9A000000FFFF    ; 0x18 64-bit code
+     dq 0x00CFF2000000FFFF    ; 0x23 user data
+     dq 0x00AFFA000000FFFF    ; 0x2B user 64-bit code
+     dq 0x0000890010000067    ; 0x30 TSS at 0x1000
+     dq 0
+gdtr: dw 63
       dd gdt
 times 510-($-$$) db 0
 dw 0xaa55
@@ -148,6 +154,49 @@ pm:
     mov ss, ax
     mov esp, 0x7000
     cld
+    ; long mode: 4 GiB identity-mapped with user-accessible 2 MiB pages (PML4 0x10000, PDPT 0x11000, PDs 0x12000)
+    mov edi, 0x1000
+    mov ecx, 0x1000 / 4
+    xor eax, eax
+    rep stosd
+    mov edi, 0x10000
+    mov ecx, 0x6000 / 4
+    rep stosd
+    mov dword [0x10000], 0x11007
+    mov edi, 0x11000
+    mov eax, 0x12007
+    mov ecx, 4
+.pdpt:
+    mov [edi], eax
+    add eax, 0x1000
+    add edi, 8
+    loop .pdpt
+    mov edi, 0x12000
+    mov eax, 0x87
+    xor edx, edx
+    mov ecx, 2048
+.pd:
+    mov [edi], eax
+    mov [edi + 4], edx
+    add eax, 0x200000
+    adc edx, 0
+    add edi, 8
+    loop .pd
+    mov eax, cr4
+    or eax, 0x20
+    mov cr4, eax
+    mov eax, 0x10000
+    mov cr3, eax
+    mov ecx, 0xC0000080
+    rdmsr
+    or eax, 0x100
+    wrmsr
+    mov eax, cr0
+    or eax, 0x80000000
+    mov cr0, eax
+    jmp 0x18:lm
+bits 64
+lm:
     mov edi, V
     mov ecx, 256
     xor eax, eax
@@ -417,6 +466,26 @@ pm:
     call rx_kick
 
 %endif
+    ; Ring 3 from here: ring 0 is emulated instruction by instruction on PVM hosts, ring 3 runs natively.
+    ; Port I/O from ring 3 faults (#GP) into port_trap, which does it in ring 0.
+    mov dword [0x1004], 0x7000    ; TSS RSP0
+    mov word [0x1066], 104        ; no I/O bitmap
+    mov ax, 0x30
+    ltr ax
+    mov rax, port_trap
+    mov [0x1100 + 13 * 16], ax
+    mov word [0x1100 + 13 * 16 + 2], 0x18
+    mov word [0x1100 + 13 * 16 + 4], 0x8E00
+    shr rax, 16
+    mov [0x1100 + 13 * 16 + 6], ax
+    lidt [idtr]
+    push 0x23
+    push 0x6800
+    push 0x2
+    push 0x2B
+    push user
+    iretq
+user:
     ; DHCP DISCOVER
     mov edi, TXF + 42
     mov ecx, 300
@@ -539,6 +608,7 @@ pm:
 
     ; TCP server on port 7 (hostfwd)
     mov dword [lport], 7
+    mov dword [to_send], SEND2
     mov dword [iss], 0x20000000
     mov byte [state], ST_LISTEN
     mov byte [peer_fin], 0
@@ -558,6 +628,75 @@ pm:
     cli
     hlt
     jmp $
+
+; #GP from ring 3 at an in/out/ins/outs (with 66/F3 prefixes): the same transfer in ring 0 with the user's
+; registers, then back past the instruction. Anything else (cli, hlt) stops the guest.
+port_trap:
+    add rsp, 8
+    push rbx
+    push rbp
+    mov rbx, [rsp + 16]
+    xor ebp, ebp
+.prefix:
+    cmp byte [rbx], 0x66
+    jne .rep
+    or ebp, 1
+    inc rbx
+    jmp .prefix
+.rep:
+    cmp byte [rbx], 0xf3
+    jne .op
+    or ebp, 2
+    inc rbx
+    jmp .prefix
+.op:
+    cmp byte [rbx], 0xee
+    je .outb
+    cmp byte [rbx], 0xef
+    je .outw
+    cmp byte [rbx], 0xec
+    je .inb
+    cmp byte [rbx], 0xed
+    je .inw
+    cmp byte [rbx], 0x6d
+    je .insw
+    cmp byte [rbx], 0x6f
+    je .outsw
+    cli
+    hlt
+.outb:
+    out dx, al
+    jmp .next
+.outw:
+    test ebp, 1
+    jz .outd
+    out dx, ax
+    jmp .next
+.outd:
+    out dx, eax
+    jmp .next
+.inb:
+    in al, dx
+    jmp .next
+.inw:
+    test ebp, 1
+    jz .ind
+    in ax, dx
+    jmp .next
+.ind:
+    in eax, dx
+    jmp .next
+.insw:
+    rep insw
+    jmp .next
+.outsw:
+    rep outsw
+.next:
+    inc rbx
+    mov [rsp + 16], rbx
+    pop rbp
+    pop rbx
+    iretq
 
 fail:
     call print
@@ -706,11 +845,11 @@ rx_poll:
     movzx eax, byte [rx_last]
     shl eax, 8
     add eax, 4
-    push ecx
+    push rcx
     mov edi, RXBUF + 4
     mov bl, 0x0a
     call ne_dma
-    pop ecx
+    pop rcx
     mov esi, RXBUF + 4
     clc
     ret
@@ -750,12 +889,12 @@ tx_send:
     jae .len
     mov ecx, 60
 .len:
-    push ecx
+    push rcx
     mov eax, NE_TPSR << 8
     mov esi, TXF
     mov bl, 0x12
     call ne_dma
-    pop ecx
+    pop rcx
     mov edx, [iobase]
     add edx, 5
     mov al, cl
@@ -852,7 +991,7 @@ tx_send:
 ; esi = destination MAC, edx = source IP, eax = destination IP, bl = protocol, ecx = L4 length.
 ; Writes the Ethernet and IP headers at TXF; returns ecx = frame length.
 ip_finish:
-    push ecx
+    push rcx
     mov edi, TXF
     movsd
     movsw
@@ -877,7 +1016,7 @@ ip_finish:
     call csum_add
     call csum_fold
     mov [TXF + 24], ax
-    pop ecx
+    pop rcx
     add ecx, 34
     ret
 
@@ -933,7 +1072,7 @@ tcp_send_syn:
 tcp_send:
     mov bh, 0x50
 tcp_common:
-    push ecx
+    push rcx
     mov edi, TXF + 34
     mov eax, [lport]
     xchg al, ah
@@ -951,7 +1090,7 @@ tcp_common:
     mov [edi + 13], bl
     mov word [edi + 14], 0xffff
     mov dword [edi + 16], 0
-    pop ecx
+    pop rcx
     movzx eax, bh
     shr eax, 2
     add ecx, eax              ; L4 length = header + payload (or options)
@@ -959,28 +1098,28 @@ tcp_common:
     jne .plain
     sub ecx, 8
 .plain:
-    push ecx
+    push rcx
     mov esi, gwmac
     mov edx, [myip]
     mov eax, [rip]
     mov bl, 6
     call ip_finish
-    pop ecx                   ; L4 length
-    push ecx
+    pop rcx                   ; L4 length
+    push rcx
     mov eax, ecx
     xchg al, ah
     movzx eax, ax
     add eax, 0x0600
     mov esi, TXF + 26
-    push ecx
+    push rcx
     mov ecx, 8
     call csum_add
-    pop ecx
+    pop rcx
     mov esi, TXF + 34
     call csum_add
     call csum_fold
     mov [TXF + 34 + 16], ax
-    pop ecx
+    pop rcx
     add ecx, 34
     call tx_send
     ret
@@ -1112,7 +1251,7 @@ tcp_input:
     mov [snd_una], edx
 .data:
     ; payload length = ip total - 20 - tcp header
-    push eax
+    push rax
     movzx edi, word [esi + 16]
     rol di, 8
     sub edi, 20
@@ -1121,18 +1260,18 @@ tcp_input:
     and ebp, 0x3c
     sub edi, ebp              ; edi = payload length
     lea ebp, [esi + 34 + ebp] ; ebp = payload
-    pop eax
+    pop rax
     test edi, edi
     jz .fin
     mov byte [need_ack], 1
     cmp ecx, [rcv_nxt]
     jne .ret
     ; verify against the pattern
-    push eax
-    push esi
+    push rax
+    push rsi
     mov esi, ebp
     mov ebx, [rcv_bytes]
-    push ecx
+    push rcx
     mov ecx, edi
 .check:
     mov eax, ebx
@@ -1148,9 +1287,9 @@ tcp_input:
     inc esi
     inc ebx
     loop .check
-    pop ecx
-    pop esi
-    pop eax
+    pop rcx
+    pop rsi
+    pop rax
     mov [rcv_bytes], ebx
     add ecx, edi
     mov [rcv_nxt], ecx
@@ -1192,15 +1331,15 @@ session:
     jbe .size
     mov ecx, 1460
 .size:
-    push ecx
+    push rcx
     mov ebx, eax
     mov edi, TXF + 54
     call pattern_fill
-    pop ecx
-    push ecx
+    pop rcx
+    push rcx
     mov bl, 0x18
     call tcp_send
-    pop ecx
+    pop rcx
     add [snd_nxt], ecx
     jmp .check_done
 .maybe_fin:
@@ -1269,6 +1408,8 @@ print_hex:
     loop .l
     ret
 
+idtr: dw 14 * 16 - 1
+      dq 0x1100
 hex: db "0123456789ABCDEF"
 bcast: db 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
 ; ne2k register writes as (offset, value) pairs, 0xff ends: stopped, word DMA, no interrupts, monitor and

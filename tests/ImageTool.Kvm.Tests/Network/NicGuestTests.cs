@@ -54,30 +54,36 @@ public class NicGuestTests
         Assert.That(result.FromGuestForward, Is.EqualTo(NetGuest.PatternBytes(Bytes)), "guest → host through hostfwd");
     }
 
-    internal sealed record Outcome(string Output, byte[] FromGuestOut, byte[] FromGuestForward, TimeSpan Out, TimeSpan Forward);
+    internal sealed record Outcome(string Output, byte[] FromGuestOut, byte[] FromGuestForward, TimeSpan Out, TimeSpan Forward, TimeSpan Lease);
 
     internal interface IRunningGuest : IDisposable
     {
         string Output { get; }
     }
 
-    internal static Outcome RunGuest(TempDir dir, string model, Func<string, int, IRunningGuest> start, int bytes = Bytes)
+    /// <param name="oneWay">The guest only sends through the NAT and only receives through hostfwd (bench).</param>
+    internal static Outcome RunGuest(TempDir dir, string model, Func<string, int, IRunningGuest> start, int bytes = Bytes, bool oneWay = false)
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         int forward = NetGuest.FreePort();
-        string image = NetGuest.Build(dir, model, ((IPEndPoint)listener.LocalEndpoint).Port, bytes);
+        string image = NetGuest.Build(dir, model, ((IPEndPoint)listener.LocalEndpoint).Port, bytes, oneWay ? 0 : bytes);
+        var boot = Stopwatch.StartNew();
         using var guest = start(image, forward);
+        WaitFor(guest, "DHCP ");
+        var lease = boot.Elapsed;
         var accept = listener.AcceptSocketAsync();
         if (!accept.Wait(TimeSpan.FromSeconds(60))) Assert.Fail($"the guest did not connect:\n{guest.Output}");
         using var inbound = accept.Result;
-        var (fromGuest, outTime) = NetGuest.Exchange(inbound, bytes);
+        var (fromGuest, outTime) = NetGuest.Exchange(inbound, oneWay ? 0 : bytes);
         WaitFor(guest, "LISTEN\n");
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         client.Connect(IPAddress.Loopback, forward);
+        var watch = Stopwatch.StartNew();
         var (fromForward, forwardTime) = NetGuest.Exchange(client, bytes);
         WaitFor(guest, "DONE");
-        return new Outcome(guest.Output, fromGuest, fromForward, outTime, forwardTime);
+        if (oneWay) forwardTime = watch.Elapsed; // until the guest reported every byte received
+        return new Outcome(guest.Output, fromGuest, fromForward, outTime, forwardTime, lease);
     }
 
     private static void WaitFor(IRunningGuest guest, string text)
@@ -86,7 +92,7 @@ public class NicGuestTests
         while (!guest.Output.Contains(text, StringComparison.Ordinal))
         {
             if (DateTime.UtcNow > deadline) Assert.Fail($"no '{text.Trim()}' from the guest:\n{guest.Output}");
-            Thread.Sleep(10);
+            Thread.Sleep(2);
         }
     }
 

@@ -201,6 +201,49 @@ public class UserNetworkTests
     }
 
     [Test]
+    public void Dispose_HostStillGetsWhatTheGuestWasToldArrived()
+    {
+        // A guest that powers off right after its last write: the network acknowledged the data when it buffered
+        // it, so shutting down hands it to the host socket first. The host server reads nothing until then, so
+        // the guest fills the kernel's socket buffers and the network's own until the acknowledgements stop.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
+        var network = new UserNetwork(new UserNetOptions());
+        var guest = new TestGuest(network);
+        guest.SendTcp(UserNetwork.Gateway, 40004, port, 100, 0, TcpHeader.Syn, options: [2, 4, 0x05, 0xB4]);
+        using var server = listener.AcceptSocket();
+        var synAck = TestGuest.IpPayload(guest.WaitFor(f => TestGuest.IsTcp(f, 40004))).ToArray();
+        uint their = BinaryPrimitives.ReadUInt32BigEndian(synAck.AsSpan(4)) + 1;
+        int acked = 0, stalls = 0;
+        var segment = new byte[1460];
+        while (stalls < 20)
+        {
+            for (int i = 0; i < 64; i++)
+            {
+                int offset = acked + i * segment.Length;
+                for (int b = 0; b < segment.Length; b++) segment[b] = NetGuest.Pattern(offset + b);
+                guest.SendTcp(UserNetwork.Gateway, 40004, port, 101 + (uint)offset, their, TcpHeader.Ack, segment);
+            }
+            int before = acked;
+            foreach (var frame in guest.Drain().Where(f => TestGuest.IsTcp(f, 40004)))
+                acked = Math.Max(acked, (int)(BinaryPrimitives.ReadUInt32BigEndian(TestGuest.IpPayload(frame)[8..]) - 101));
+            stalls = acked == before ? stalls + 1 : 0;
+            if (acked == before) Thread.Sleep(50);
+        }
+
+        var disposed = Task.Run(network.Dispose);
+        server.ReceiveTimeout = 60_000;
+        var received = new MemoryStream();
+        var buffer = new byte[65536];
+        int read;
+        while ((read = server.Receive(buffer)) > 0) received.Write(buffer, 0, read);
+        Assert.That(disposed.Wait(TimeSpan.FromSeconds(60)), "Dispose returned");
+        Assert.That(received.Length, Is.EqualTo(acked), "bytes acknowledged to the guest");
+        Assert.That(received.ToArray(), Is.EqualTo(NetGuest.PatternBytes(acked)));
+    }
+
+    [Test]
     public void Tcp_GuestMss536_HostSegmentsStayWithinIt()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
