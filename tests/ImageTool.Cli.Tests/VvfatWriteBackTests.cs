@@ -25,6 +25,9 @@ public class VvfatWriteBackTests
         Write("dir/keep.bin", _keep);
         Write("dir/gone.txt", "bye\n"u8.ToArray());
         Write("dir/sub/x.txt", "inner\n"u8.ToArray());
+        // One name to FAT, two to the host: both stay.
+        Write("dir/sub/Case.txt", "upper\n"u8.ToArray());
+        Write("dir/sub/case.txt", "lower\n"u8.ToArray());
         Write("dir/empty", []);
         Write("new.bin", _newFile);
         Write("changed.txt", _changed);
@@ -72,6 +75,8 @@ public class VvfatWriteBackTests
             ["newdir"] = null,
             ["newdir/inner.txt"] = _changed,
             ["sub"] = null,
+            ["sub/Case.txt"] = "upper\n"u8.ToArray(),
+            ["sub/case.txt"] = "lower\n"u8.ToArray(),
             ["sub/moved.bin"] = _keep,
             ["sub/x.txt"] = "inner\n"u8.ToArray(),
         }));

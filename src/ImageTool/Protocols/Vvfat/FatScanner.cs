@@ -56,7 +56,8 @@ internal sealed class FatScanner
     private string? ReadDirectory(FatNode directory, int pathLength, Queue<(FatNode, int)> pending)
     {
         var cluster = new byte[VvfatLayout.ClusterSize];
-        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        // Names differing only in case are two host files (FAT's own lookups are the guest's business).
+        var names = new HashSet<string>(StringComparer.Ordinal);
         var longName = new LongName();
         foreach (uint c in directory.Chain)
         {

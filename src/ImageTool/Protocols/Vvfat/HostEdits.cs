@@ -11,7 +11,7 @@ internal static unsafe partial class HostEdits
     public static string? WriteFile(byte[] path, bool create, Func<long, int, byte[]?> pieces, long size)
     {
         int fd;
-        fixed (byte* p = Terminated(path)) fd = Open(p, 0x80000 | 0x1 | (create ? 0x40 | 0x200 : 0) /* O_CLOEXEC|O_WRONLY[|O_CREAT|O_TRUNC] */, 0x1B6);
+        fixed (byte* p = Terminated(path)) fd = Open(p, 0x80000 | 0x1 | 0x40 | (create ? 0x200 : 0) /* O_CLOEXEC|O_WRONLY|O_CREAT[|O_TRUNC] */, 0x1B6);
         if (fd < 0) return Marshal.GetLastPInvokeErrorMessage();
         try
         {

@@ -102,8 +102,8 @@ internal sealed class VvfatWriteBack : IDisposable
 
         // Moves and renames first go to a temporary name in the root, deepest first, so that swapped names and
         // entries moved out of a directory that is then removed never collide.
-        var moved = fresh.BreadthFirst().Skip(1).Where(n => match.TryGetValue(n, out var o) && IsMoved(n, o, match)).ToHashSet(ReferenceEqualityComparer.Instance);
-        foreach (var n in moved.Cast<FatNode>().OrderByDescending(Depth))
+        var moved = new HashSet<FatNode>(fresh.BreadthFirst().Skip(1).Where(n => match.TryGetValue(n, out var o) && IsMoved(n, o, match)), ReferenceEqualityComparer.Instance);
+        foreach (var n in moved.OrderByDescending(Depth))
         {
             var o = match[n];
             byte[] temporary = Encoding.ASCII.GetBytes($".vvfat-move-{Environment.ProcessId}-{_moves++}");
@@ -121,7 +121,8 @@ internal sealed class VvfatWriteBack : IDisposable
             n.HostParent = n.Parent;
             n.HostName = o != null && !moved.Contains(n) ? o.HostName : Encoding.UTF8.GetBytes(n.Name);
             if (o != null && moved.Contains(n)) Report(HostEdits.Rename(o.HostPath, n.HostPath), "rename", n.HostPath);
-            else if (o == null && n.IsDirectory) Report(HostEdits.MakeDirectory(n.HostPath), "create", n.HostPath);
+            else if (o == null && n.IsDirectory && HostDirectory.Stat(n.HostPath) is not { IsDirectory: true })
+                Report(HostEdits.MakeDirectory(n.HostPath), "create", n.HostPath);
             if (!n.IsDirectory && writes.TryGetValue(n, out bool[]? changed)) WriteFile(n, o == null, changed);
         }
         _tree = fresh;
