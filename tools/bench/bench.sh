@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of img against qemu-img (hyperfine, same run, median of RUNS, ratio img/qemu-img).
-# usage: tools/bench/bench.sh [ROW_FILTER]     env: RUNS (default 5), BENCH_SIZE (default 4G), RBD_BENCH_SIZE (512M),
+# usage: tools/bench/bench.sh [ROW_FILTER]     env: RUNS (default 5), WARMUP (runs not timed, default 1), BENCH_SIZE (default 4G), RBD_BENCH_SIZE (512M),
 #   TMPDIR (where outputs go: tmpfs such as /dev/shm to time the copy, not the disk), REFLINK_DIR (reflink rows)
 # ROW_FILTER: rows whose name contains it; several filters separated by | ("qcow2->raw|bench 4k").
 # The input is built once and cached in tools/bench/cache: a raw disk holding an ext4 file system filled
@@ -14,7 +14,11 @@ mkdir -p "$cache"
 cd "$cache"
 # Outputs go to a private scratch folder: the cache may be shared, and stays as built.
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/img-bench.XXXXXX")"
-trap 'rm -rf "$scratch"' EXIT
+# Rows that start servers or attach devices add their own undo steps to cleanup_steps.
+cleanup_steps=()
+cleanup() { local step; for step in "${cleanup_steps[@]}"; do eval "$step" || true; done; rm -rf "$scratch"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 out="$scratch/out.img"
 
 "$root/img" --version >/dev/null            # builds the NativeAOT binary when stale
@@ -62,7 +66,8 @@ printf '|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "-
 # time_pair NAME PREPARE COMMAND_A COMMAND_B: hyperfine medians of both and the ratio A/B, one table row
 time_pair() {
   local name="$1" prepare="$2" json; json=$(mktemp)
-  hyperfine -N -w 1 -r "$runs" --prepare "$prepare" --export-json "$json" "$3" "$4" >/dev/null 2>&1
+  # shellcheck disable=SC2086  # pair_flags: extra hyperfine flags a row sets (-i: a failed run is timed, not fatal)
+  hyperfine -N -w "${WARMUP:-1}" -r "$runs" ${pair_flags:-} --prepare "$prepare" --export-json "$json" "$3" "$4" >/dev/null 2>&1
   local a b; a=$(jq '.results[0].median' "$json"); b=$(jq '.results[1].median' "$json")
   rm -f "$json"
   printf '| %-34s | %9.4f | %9.4f | %6.2f |\n' "$name" "$a" "$b" "$(echo "$a / $b" | bc -l)"
@@ -230,12 +235,37 @@ if { wanted "$nbdcopy_row" || wanted "$nbd_convert_row"; } && command -v qemu-nb
   row "$nbd_convert_row" "$rm_out" convert -O qcow2 "nbd+unix:///?socket=$qemu_sock" "$out" -- convert -O qcow2 "nbd+unix:///?socket=$qemu_sock" "$out"
   kill "$(cat "$scratch/img-nbd.pid")" "$(cat "$scratch/qemu-nbd.pid")"
 fi
+# http: fs.raw served by lighttpd on a free loopback port, converted to raw and qcow2 (qemu-img through its curl
+# driver, block-curl.so). qemu-img 7.2 with its default 8 coroutines stalls for good in this convert on this
+# machine (no byte moves after a few hundred MiB, with lighttpd's keep-alive limits raised or not), so it runs
+# with -m 1, the setting that finishes; its runs are also cut off after HTTP_TIMEOUT seconds (default 900), so a
+# row showing that time did not finish.
+http_raw_row="convert http->raw" http_qcow2_row="convert http->qcow2"
+if { wanted "$http_raw_row" || wanted "$http_qcow2_row"; } && command -v lighttpd >/dev/null \
+  && [ -e /usr/lib/x86_64-linux-gnu/qemu/block-curl.so ]; then
+  http_port=$(free_port)
+  printf 'server.document-root = "%s"\nserver.bind = "127.0.0.1"\nserver.port = %s\n' "$cache" "$http_port" >"$scratch/lighttpd.conf"
+  lighttpd -D -f "$scratch/lighttpd.conf" & http_pid=$!
+  cleanup_steps+=("kill $http_pid")
+  for _ in $(seq 100); do curl -sfI -m 5 "http://127.0.0.1:$http_port/fs.raw" >/dev/null && break; sleep 0.3; done
+  url="http://127.0.0.1:$http_port/fs.raw"
+  qemu_cut="timeout ${HTTP_TIMEOUT:-900} $QEMU"
+  for fmt in raw qcow2; do
+    name="convert http->$fmt"
+    wanted "$name" || continue
+    pair_flags=-i time_pair "$name" "$rm_out" "$IMG convert -f raw -O $fmt $url $out" "$qemu_cut convert -m 1 -f raw -O $fmt $url $out"
+  done
+fi
+# Host block device: fs.raw attached read-only to a loop device (root only), converted to qcow2.
+if wanted "convert blockdev->qcow2" && [ "$(id -u)" = 0 ] && loop_dev=$(losetup -f --show -r fs.raw 2>/dev/null); then
+  cleanup_steps+=("losetup -d $loop_dev")
+  row "convert blockdev->qcow2" "$rm_out" convert -O qcow2 "$loop_dev" "$out" -- convert -O qcow2 "$loop_dev" "$out"
+fi
 # rbd: a one-node Ceph cluster (tools/ceph-cluster, memstore OSD) on free loopback ports, the first RBD_BENCH_SIZE
 # (default 512M) of fs.raw converted into a pool and back out.
 if wanted "rbd" && command -v ceph-mon >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so ]; then
-  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
   ceph_dir="$scratch/ceph"
-  trap '"$root/tools/ceph-cluster" stop "$ceph_dir"; rm -rf "$scratch"' EXIT
+  cleanup_steps+=('"$root/tools/ceph-cluster" stop "$ceph_dir"')
   eval "$(CEPH_V2PORT=$(free_port) CEPH_V1PORT=$(free_port) "$root/tools/ceph-cluster" start "$ceph_dir" --owner $$ 2>/dev/null)"
   export CEPH_CONF
   rbd_src="$scratch/rbd-src.raw"

@@ -5,30 +5,27 @@ namespace ImageTool.Protocols.Vvfat;
 /// <summary>
 /// qemu's vvfat protocol (<c>fat:[floppy:][12:|16:|32:][rw:]DIR</c>): a host directory read as a FAT disk. The
 /// file system's metadata is generated at open; file clusters are read from the host files when asked for.
-/// Read-only: <c>rw:</c> (qemu's write-back to the directory) is refused.
+/// With <c>rw:</c> the guest's writes go back to the directory (<see cref="VvfatWriteBack"/>).
 /// </summary>
 internal sealed class VvfatDisk : IRemoteFile
 {
     private const int SectorSize = VvfatLayout.SectorSize;
     private readonly VvfatLayout _layout;
+    private readonly VvfatWriteBack? _writeBack;
+    private readonly Lock _lock = new();
 
-    private VvfatDisk(VvfatName name, VvfatLayout layout)
+    private VvfatDisk(VvfatName name, VvfatLayout layout, Action<ImageWarning>? warning)
     {
         Name = name.JsonName;
         _layout = layout;
+        if (name.ReadWrite) _writeBack = new VvfatWriteBack(layout, ReadView, warning);
     }
 
     public static VvfatDisk Open(string path, bool readOnly, Action<ImageWarning>? warning)
     {
         var name = VvfatName.Parse(path);
-        if (name.ReadWrite)
-        {
-            // qemu refuses rw: on a read-only open; a writable one would commit guest writes to the directory,
-            // which img does not do.
-            if (readOnly) throw new ImageFormatException("Unable to set VVFAT to 'rw' when drive is read-only");
-            throw new ImageFormatException("vvfat 'rw' (writing back to the directory) is not supported by img; drop 'rw:' to use the directory read-only");
-        }
-        return new VvfatDisk(name, VvfatLayout.Build(name, warning));
+        if (name.ReadWrite && readOnly) throw new ImageFormatException("Unable to set VVFAT to 'rw' when drive is read-only");
+        return new VvfatDisk(name, VvfatLayout.Build(name, warning), warning);
     }
 
     public string Name { get; }
@@ -36,10 +33,39 @@ internal sealed class VvfatDisk : IRemoteFile
     public long Length => _layout.TotalSectors * SectorSize;
 
     // Without rw: qemu's node is read-only whatever the open asked for (auto-read-only).
-    public bool IsReadOnly => true;
+    public bool IsReadOnly => _writeBack == null;
 
     public void Read(long offset, Span<byte> buffer)
     {
+        if (_writeBack == null)
+        {
+            ReadView(offset, buffer);
+            return;
+        }
+        lock (_lock) ReadView(offset, buffer);
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> buffer)
+    {
+        if (_writeBack == null) throw new IOException("Block node is read-only");
+        lock (_lock)
+        {
+            // Whole sectors: what the guest saw, and the same with the write laid over it.
+            long first = offset / SectorSize;
+            long end = (offset + buffer.Length + SectorSize - 1) / SectorSize;
+            var before = new byte[(end - first) * SectorSize];
+            ReadView(first * SectorSize, before);
+            var after = (byte[])before.Clone();
+            buffer.CopyTo(after.AsSpan((int)(offset - first * SectorSize)));
+            _writeBack.Write(first, after, before);
+        }
+    }
+
+    // The disk as the guest sees it: generated or host bytes, with the sectors written and not yet handed back.
+    private void ReadView(long offset, Span<byte> buffer)
+    {
+        long start = offset, whole = buffer.Length;
+        var all = buffer;
         while (buffer.Length > 0)
         {
             long sector = offset / SectorSize;
@@ -48,6 +74,20 @@ internal sealed class VvfatDisk : IRemoteFile
             offset += n;
             buffer = buffer[n..];
         }
+        if (_writeBack == null) return;
+        // The overlay works in sectors; a read that starts or ends inside one is patched through a bounce buffer.
+        long first = start / SectorSize;
+        if (start % SectorSize == 0 && whole % SectorSize == 0)
+        {
+            _writeBack.Overlay.PatchInto(first, all);
+            return;
+        }
+        long end = (start + whole + SectorSize - 1) / SectorSize;
+        if (!_writeBack.Overlay.Any(first, (int)(end - first))) return;
+        var bounce = new byte[(end - first) * SectorSize];
+        all.CopyTo(bounce.AsSpan((int)(start - first * SectorSize)));
+        _writeBack.Overlay.PatchInto(first, bounce);
+        bounce.AsSpan((int)(start - first * SectorSize), (int)whole).CopyTo(all);
     }
 
     // Fills the start of buffer from the region holding the sector; returns how many bytes it filled.
@@ -76,6 +116,17 @@ internal sealed class VvfatDisk : IRemoteFile
         long clusterOffset = (sector - root) * SectorSize + within;
         uint cluster = (uint)(clusterOffset / VvfatLayout.ClusterSize);
         int inCluster = (int)(clusterOffset % VvfatLayout.ClusterSize);
+        if (_writeBack != null && cluster >= 2)
+        {
+            int length = Math.Min(buffer.Length, VvfatLayout.ClusterSize - inCluster);
+            if (_writeBack.ReadFileCluster(cluster, inCluster, buffer[..length])) return length;
+            // Past the last write-back, only the generated directories read as they were made.
+            if (Find(cluster) is not { IsDirectory: true })
+            {
+                buffer[..length].Clear();
+                return length;
+            }
+        }
         var mapping = cluster > _layout.ClusterCount ? null : Find(cluster);
         if (mapping == null)
         {
@@ -116,8 +167,6 @@ internal sealed class VvfatDisk : IRemoteFile
         return null;
     }
 
-    public void Write(long offset, ReadOnlySpan<byte> buffer) => throw new IOException("Block node is read-only");
-
     public void Flush() { }
 
     public bool PunchHole(long offset, long length) => false;
@@ -126,5 +175,5 @@ internal sealed class VvfatDisk : IRemoteFile
 
     public long NextHole(long offset) => Length;
 
-    public void Dispose() { }
+    public void Dispose() => _writeBack?.Dispose();
 }

@@ -31,6 +31,12 @@ internal sealed class VvfatLayout
     public byte[] Fat { get; }
 
     public DirectoryTable Directory { get; } = new();
+
+    /// <summary>The host directory shown, as named (without a trailing slash).</summary>
+    public string RootPath { get; }
+
+    // The host name behind each short entry of the directory table, by the entry's index.
+    private readonly Dictionary<int, byte[]> _hostNames = [];
     public List<VvfatMapping> Mappings { get; } = [];
 
     private readonly uint _offsetToBootSector;
@@ -79,8 +85,8 @@ internal sealed class VvfatLayout
         LabelBytes(name.Label).CopyTo(label);
         label[11] = 0x28;
 
-        string root = name.Directory.EndsWith('/') && name.Directory.Length > 0 ? name.Directory[..^1] : name.Directory;
-        Mappings.Add(new VvfatMapping(Encoding.UTF8.GetBytes(root), isDirectory: true, parent: -1));
+        RootPath = name.Directory.EndsWith('/') && name.Directory.Length > 0 ? name.Directory[..^1] : name.Directory;
+        Mappings.Add(new VvfatMapping(Encoding.UTF8.GetBytes(RootPath), isDirectory: true, parent: -1));
         AssignClusters();
 
         SetFat(0, _maxFatValue);
@@ -166,6 +172,7 @@ internal sealed class VvfatLayout
             if (HostDirectory.Stat(path) is not { } status) continue;
 
             int entryIndex = isDot ? start : isDotDot ? start + 1 : FatNames.Add(Directory, start, entryName, _warning);
+            _hostNames[entryIndex] = entryName;
             var entry = Directory[entryIndex];
             entry[11] = (byte)(status.IsDirectory ? 0x10 : 0x20);
             entry[12] = entry[13] = 0;
@@ -190,6 +197,15 @@ internal sealed class VvfatLayout
         mapping.End = firstCluster + (uint)((Directory.Count - start) * DirectoryTable.EntrySize / ClusterSize);
         SetBegin(Directory[mapping.EntryIndex], mapping.Begin);
         return true;
+    }
+
+    /// <summary>The host name of the entry in slot <paramref name="slot"/> of a generated directory cluster.</summary>
+    public byte[]? HostName(uint cluster, int slot)
+    {
+        var directory = Mappings.FirstOrDefault(m => m.IsDirectory && cluster >= m.Begin && cluster < m.End);
+        if (directory == null) return null;
+        int index = directory.FirstEntry + (int)(cluster - directory.Begin) * (ClusterSize / DirectoryTable.EntrySize) + slot;
+        return _hostNames.GetValueOrDefault(index);
     }
 
     private void DotEntry(string name)
