@@ -37,27 +37,6 @@ internal sealed partial class NbdClient
         }
     }
 
-    /// <summary>The exports a server lists (OPT_LIST): name and description, if it sent one.</summary>
-    public static IReadOnlyList<(string Name, string Description)> List(NbdAddress address, TimeSpan timeout)
-    {
-        using var socket = NbdSocket.Connect(address, timeout);
-        var client = new NbdClient(socket);
-        client.Greet();
-        var result = new List<(string, string)>();
-        client.SendOption(NbdOption.List, []);
-        while (true)
-        {
-            var (type, data) = client.ReadOptionReply(NbdOption.List);
-            if (type == NbdReplyType.Ack) break;
-            if (type != NbdReplyType.Server || data.Length < 4) throw client.Protocol("Unexpected reply to the list option");
-            int nameLength = (int)BinaryPrimitives.ReadUInt32BigEndian(data);
-            if (nameLength > data.Length - 4) throw client.Protocol("Export name longer than its reply");
-            result.Add((Encoding.UTF8.GetString(data, 4, nameLength), Encoding.UTF8.GetString(data, 4 + nameLength, data.Length - 4 - nameLength)));
-        }
-        client.SendOption(NbdOption.Abort, []);
-        return result;
-    }
-
     private bool _noZeroes;
     private bool _tlsStarted;
 
@@ -221,7 +200,7 @@ internal sealed partial class NbdClient
         _socket.ReadExactly(data);
         if (header.IsError && !(toleratedError && header.Type == NbdReplyType.ErrUnsup))
         {
-            if (toleratedError && option is NbdOption.StructuredReply or NbdOption.SetMetaContext && header.Type != NbdReplyType.ErrUnknown)
+            if (toleratedError && option is NbdOption.StructuredReply or NbdOption.SetMetaContext or NbdOption.ListMetaContext && header.Type != NbdReplyType.ErrUnknown)
                 return (header.Type, data);
             throw new ImageFormatException(NbdOptionText.Error(option, header.Type, Encoding.UTF8.GetString(data)));
         }

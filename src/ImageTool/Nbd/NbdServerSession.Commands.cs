@@ -40,18 +40,18 @@ internal sealed partial class NbdServerSession
         if ((request.Flags & ~known) != 0) return NbdError.Inval;
         if (request.Command is not (NbdCommand.Read or NbdCommand.Write or NbdCommand.Flush or NbdCommand.Trim
             or NbdCommand.Cache or NbdCommand.WriteZeroes or NbdCommand.BlockStatus)) return NbdError.Inval;
-        if (request.Command != NbdCommand.Flush && request.Offset + request.Length > (ulong)_export.Device.Length)
+        if (request.Command != NbdCommand.Flush && request.Offset + request.Length > (ulong)_export.Size)
             return request.Command is NbdCommand.Write or NbdCommand.WriteZeroes or NbdCommand.Trim ? NbdError.NoSpc : NbdError.Inval;
         if (request.Command == NbdCommand.Read && request.Length > NbdConstants.MaxPayload) return NbdError.Overflow;
         if (request.Command is NbdCommand.Write or NbdCommand.Trim or NbdCommand.WriteZeroes && _export.ReadOnly) return NbdError.Perm;
-        if (request.Command == NbdCommand.BlockStatus && (request.Length == 0 || !_structured || !(_baseAllocation || _allocationDepth || _dirtyBitmap))) return NbdError.Inval;
+        if (request.Command == NbdCommand.BlockStatus && (request.Length == 0 || !_structured || !(_baseAllocation || _allocationDepth || _dirtyBitmaps.Count > 0))) return NbdError.Inval;
         return 0;
     }
 
     private void Execute(NbdRequest request, byte[]? payload)
     {
         var device = _export.Device;
-        long offset = (long)request.Offset;
+        long offset = (long)request.Offset + _export.Offset;
         switch (request.Command)
         {
             case NbdCommand.Read:
@@ -114,7 +114,7 @@ internal sealed partial class NbdServerSession
             if (_structured)
             {
                 NbdReplyHeader.WriteStructured(buffer, NbdChunkFlags.Done, NbdChunkType.OffsetData, request.Cookie, (uint)(8 + length));
-                BinaryPrimitives.WriteUInt64BigEndian(buffer.AsSpan(NbdReplyHeader.StructuredSize), (ulong)offset);
+                BinaryPrimitives.WriteUInt64BigEndian(buffer.AsSpan(NbdReplyHeader.StructuredSize), request.Offset);
             }
             else
             {
@@ -152,8 +152,11 @@ internal sealed partial class NbdServerSession
             }
             ));
         }
-        if (_dirtyBitmap && _export.DirtyBitmap is { } bitmap)
-            contexts.Add((BitmapContextId, (at, limit) => (bitmap.Contents.Run(at, limit), bitmap.Contents.IsDirty(at) ? NbdMetaContexts.StateDirty : 0)));
+        foreach (int i in _dirtyBitmaps)
+        {
+            var bitmap = _export.DirtyBitmaps[i].Contents;
+            contexts.Add((FirstBitmapContextId + (uint)i, (at, limit) => (bitmap.Run(at, limit), bitmap.IsDirty(at) ? NbdMetaContexts.StateDirty : 0)));
+        }
         for (int c = 0; c < contexts.Count; c++)
         {
             var extents = new List<(uint Length, uint Flags)>();
