@@ -8,15 +8,18 @@ internal sealed partial class NbdClient
 {
     /// <summary>
     /// Connects and negotiates: TLS when asked for (NBD_OPT_STARTTLS first, as qemu does), structured replies,
-    /// base:allocation, then OPT_GO (OPT_EXPORT_NAME on old servers).
+    /// the block status context (base:allocation, or <paramref name="statusContext"/>: qemu's x-dirty-bitmap),
+    /// then OPT_GO (OPT_EXPORT_NAME on old servers).
     /// </summary>
-    public static NbdClient Connect(NbdAddress address, TimeSpan timeout, NbdClientTls? tls = null)
+    public static NbdClient Connect(NbdAddress address, TimeSpan timeout, NbdClientTls? tls = null, string? statusContext = null)
     {
         var socket = NbdSocket.Connect(address, timeout);
         var client = new NbdClient(socket);
         try
         {
-            client.Negotiate(address.Export, tls);
+            client.Negotiate(address.Export, tls, statusContext ?? NbdMetaContexts.BaseAllocation);
+            // qemu's nbd driver fails to open when the context it was told to use is not there.
+            if (statusContext != null && client._statusContext == null) throw new ImageFormatException("Could not open image: Invalid argument");
             return client;
         }
         catch (NbdConnectionException e)
@@ -71,7 +74,7 @@ internal sealed partial class NbdClient
         _socket.Write(reply);
     }
 
-    private void Negotiate(string export, NbdClientTls? tls)
+    private void Negotiate(string export, NbdClientTls? tls, string statusContext)
     {
         Greet();
         if (tls != null) StartTls(tls);
@@ -82,7 +85,7 @@ internal sealed partial class NbdClient
         var (srType, _) = ReadOptionReply(NbdOption.StructuredReply, toleratedError: true);
         Structured = srType == NbdReplyType.Ack;
 
-        if (Structured) NegotiateMetaContext(name);
+        if (Structured) NegotiateMetaContext(name, statusContext);
 
         // OPT_GO with a request for the block-size constraints.
         var go = new byte[4 + name.Length + 2 + 2];
@@ -121,9 +124,9 @@ internal sealed partial class NbdClient
         CheckSize();
     }
 
-    private void NegotiateMetaContext(byte[] name)
+    private void NegotiateMetaContext(byte[] name, string statusContext)
     {
-        byte[] query = Encoding.ASCII.GetBytes(NbdMetaContexts.BaseAllocation);
+        byte[] query = Encoding.UTF8.GetBytes(statusContext);
         var data = new byte[4 + name.Length + 4 + 4 + query.Length];
         BinaryPrimitives.WriteUInt32BigEndian(data, (uint)name.Length);
         name.CopyTo(data, 4);
@@ -137,8 +140,8 @@ internal sealed partial class NbdClient
             if (type == NbdReplyType.Ack || ((uint)type & 0x80000000) != 0) return;
             if (type != NbdReplyType.MetaContext || reply.Length < 4) throw Protocol("Unexpected reply to the set meta context option");
             string context = Encoding.UTF8.GetString(reply, 4, reply.Length - 4);
-            if (context != NbdMetaContexts.BaseAllocation) throw Protocol($"Unexpected context name '{context}'");
-            _allocationContext = BinaryPrimitives.ReadUInt32BigEndian(reply);
+            if (context != statusContext) throw Protocol($"Unexpected context name '{context}'");
+            _statusContext = BinaryPrimitives.ReadUInt32BigEndian(reply);
         }
     }
 
@@ -160,7 +163,7 @@ internal sealed partial class NbdClient
         if (!_noZeroes) _socket.Skip(NbdConstants.ZeroesAfterExportName);
         // Structured replies and meta contexts only take effect with OPT_GO.
         Structured = false;
-        _allocationContext = null;
+        _statusContext = null;
         CheckSize();
     }
 
