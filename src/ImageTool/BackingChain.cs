@@ -24,7 +24,8 @@ internal static class BackingChain
     public static BlockStatus GetStatus(IImage image, long offset, long length)
     {
         var status = image.GetBlockStatus(offset, length);
-        if (status.IsAllocated || image.Backing is not { } backing) return status;
+        if (status.IsAllocated) return status;
+        if (image.Backing is not { } backing) return image.UnallocatedReadsAsZero ? status : status with { State = BlockState.Data };
         if (offset >= backing.Length) return status with { State = BlockState.Zero };
         long inBase = Math.Min(status.Length, backing.Length - offset);
         var below = GetStatus(backing, offset, inBase);

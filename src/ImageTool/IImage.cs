@@ -29,4 +29,11 @@ public interface IImage : IBlockDevice
 
     /// <summary>A new image reads as zeros where nothing was written (qemu's bdrv_has_zero_init).</summary>
     internal bool HasZeroInit => true;
+
+    /// <summary>
+    /// A run this image reports unallocated, with nothing below it, reads as zeros (qemu adds BDRV_BLOCK_ZERO for
+    /// drivers that support backing files). A protocol node whose status is not about holes (raw over NBD with
+    /// x-dirty-bitmap) says otherwise: such runs must be read.
+    /// </summary>
+    internal bool UnallocatedReadsAsZero => true;
 }

@@ -9,7 +9,7 @@ namespace ImageTool.Cli.Commands;
 /// <summary><c>img nbd</c>: qemu-nbd's server, with its options.</summary>
 internal static class NbdCommand
 {
-    public const string Synopsis = "[-p port] [-b addr] [-k socket] [-e shared] [-t] [-x name] [-D text] [-f fmt] [-r] [-s] [-A] [-B bitmap] [--discard=mode] [--object objectdef] [--tls-creds=id] [--tls-authz=id] [--image-opts] [--fork] [--pid-file=path] filename";
+    public const string Synopsis = "[-p port] [-b addr] [-k socket] [-e shared] [-t] [-x name] [-D text] [-f fmt] [-r] [-s] [-A] [-o offset] [-B bitmap]... [--discard=mode] [--object objectdef] [--tls-creds=id] [--tls-authz=id] [--image-opts] [--fork] [--pid-file=path] filename | -L [-p port] [-b addr] [-k socket] [--object objectdef] [--tls-creds=id] [--tls-hostname=name]";
 
     // Set in the child of --fork: it says "ready" on stdout once listening, which lets the parent exit.
     private const string ForkedVariable = "IMG_NBD_FORKED";
@@ -41,12 +41,14 @@ internal static class NbdCommand
         var tlsCreds = new Option<string?>("--tls-creds") { HelpName = "id" };
         var tlsAuthz = new Option<string?>("--tls-authz") { HelpName = "id" };
         var offset = new Option<string?>("--offset", "-o") { HelpName = "offset" };
-        var bitmap = new Option<string?>("--bitmap", "-B") { HelpName = "name" };
+        var bitmaps = new Option<string[]>("--bitmap", "-B") { HelpName = "name" };
+        var list = new Option<bool>("--list", "-L");
+        var tlsHostname = new Option<string?>("--tls-hostname") { HelpName = "hostname" };
         var files = CommonOptions.Files();
         var command = new Command("nbd", "serve an image over NBD, as qemu-nbd")
         {
             port, bind, socket, shared, persistent, exportName, description, format, readOnly, snapshot, allocationDepth, verbose,
-            discard, cache, nocache, aio, detectZeroes, objects, imageOpts, fork, pidFile, connect, tlsCreds, tlsAuthz, offset, bitmap, files,
+            discard, cache, nocache, aio, detectZeroes, objects, imageOpts, fork, pidFile, connect, tlsCreds, tlsAuthz, offset, bitmaps, list, tlsHostname, files,
         };
         command.SetAction(result =>
         {
@@ -55,7 +57,25 @@ internal static class NbdCommand
                 throw new UsageException(File.Exists(device)
                     ? $"Failed to connect to {device}: the kernel NBD client (-c) is not supported"
                     : $"Failed to open {device}: No such file or directory", showTryHint: false);
-            if (result.GetValue(offset) != null) throw new UsageException("-o/--offset is not supported", showTryHint: false);
+            long exportOffset = result.GetValue(offset) is { } offsetText ? ParseOffset(offsetText) : 0;
+            if (result.GetValue(list))
+            {
+                if (names.Length != 0) throw new UsageException("List mode is incompatible with a file name", showTryHint: false);
+                if (exportOffset != 0 || (result.GetValue(bitmaps) ?? []).Length > 0 || result.GetValue(allocationDepth)
+                    || new Option[] { exportName, description, format, aio, discard, cache, nocache }.Any(o => result.GetResult(o) is { Implicit: false }))
+                    throw new UsageException("List mode is incompatible with per-device settings", showTryHint: false);
+                if (result.GetValue(fork)) throw new UsageException("List mode is incompatible with forking", showTryHint: false);
+                CommonOptions.Secrets(result, objects);
+                int listPort = 10809;
+                if (result.GetValue(port) is { } listPortText
+                    && (!int.TryParse(listPortText, NumberStyles.None, CultureInfo.InvariantCulture, out listPort) || listPort is < 1 or > 65535))
+                    throw new UsageException($"Invalid port '{listPortText}'", showTryHint: false);
+                NbdListOperation.Run(result.GetValue(socket), result.GetValue(bind) ?? "0.0.0.0", listPort,
+                    result.GetValue(tlsCreds), result.GetValue(tlsHostname), context.Out);
+                return 0;
+            }
+            if (exportOffset < 0)
+                throw new UsageException("Parameter 'offset' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.", showTryHint: false);
             if (names.Length != 1) throw new UsageException("Expected exactly one image file name");
             int portNumber = 10809;
             if (result.GetValue(port) is { } portText
@@ -99,13 +119,32 @@ internal static class NbdCommand
                 AllocationDepth = result.GetValue(allocationDepth),
                 TlsCreds = result.GetValue(tlsCreds),
                 TlsAuthz = result.GetValue(tlsAuthz),
-                Bitmap = result.GetValue(bitmap),
+                Bitmaps = result.GetValue(bitmaps) ?? [],
+                Offset = exportOffset,
             };
             if (result.GetValue(fork) && Environment.GetEnvironmentVariable(ForkedVariable) != "1")
                 return Fork(context);
             return Serve(options, result.GetValue(pidFile), context);
         });
         return command;
+    }
+
+    /// <summary>-o as qemu-nbd reads it (qemu_strtoi64, base 0): decimal, 0x hex or 0-led octal, signed; no size suffixes.</summary>
+    private static long ParseOffset(string text)
+    {
+        bool negative = text.StartsWith('-');
+        string digits = text.TrimStart('-', '+');
+        (int radix, string body) = digits.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? (16, digits[2..])
+            : digits.Length > 1 && digits[0] == '0' ? (8, digits[1..]) : (10, digits);
+        long value = 0;
+        foreach (char c in body)
+        {
+            int digit = char.IsAsciiDigit(c) ? c - '0' : char.IsAsciiHexDigit(c) ? char.ToLowerInvariant(c) - 'a' + 10 : radix;
+            if (digit >= radix || value > (long.MaxValue - digit) / radix) throw new UsageException($"Invalid offset '{text}'", showTryHint: false);
+            value = value * radix + digit;
+        }
+        if (body.Length == 0 || digits.Length < text.Length - 1) throw new UsageException($"Invalid offset '{text}'", showTryHint: false);
+        return negative ? -value : value;
     }
 
     private static int Serve(NbdServeOptions options, string? pidFile, CliContext context)

@@ -428,6 +428,9 @@ internal sealed class HostFile : IDisposable
         return offset; // no SEEK_DATA support: everything is data
     }
 
+    /// <summary>A network protocol's own status of a run (<see cref="IRemoteFile.GetBlockStatus"/>), or null.</summary>
+    internal BlockStatus? RemoteBlockStatus(long offset, long length) => _remote?.GetBlockStatus(offset, length);
+
     /// <summary>The next hole at or after <paramref name="offset"/> (the end of the file counts as a hole).</summary>
     public long NextHole(long offset)
     {

@@ -28,4 +28,7 @@ internal interface IRemoteFile : IDisposable
 
     /// <summary>SEEK_HOLE: the next offset reading as zeros without being stored (the end counts as one).</summary>
     long NextHole(long offset);
+
+    /// <summary>The protocol's own status of the run at <paramref name="offset"/> where holes cannot say it; null otherwise.</summary>
+    BlockStatus? GetBlockStatus(long offset, long length) => null;
 }

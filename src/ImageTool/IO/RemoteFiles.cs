@@ -22,8 +22,11 @@ internal static class RemoteFiles
         : RbdSpec.IsRbdName(name) ? RbdRemoteFile.Open(name, readOnly)
         : null;
 
-    private static NbdRemoteFile OpenNbd(NbdAddress address, bool readOnly, ImageOptions? driverOptions) =>
-        NbdRemoteFile.Open(address, readOnly, NbdClientTls.FromOptions(driverOptions, address));
+    private static NbdRemoteFile OpenNbd(NbdAddress address, bool readOnly, ImageOptions? driverOptions)
+    {
+        string prefix = driverOptions?.GetString("driver") == "nbd" ? "" : "file.";
+        return NbdRemoteFile.Open(address, readOnly, NbdClientTls.FromOptions(driverOptions, address), driverOptions?.GetString(prefix + "x-dirty-bitmap"));
+    }
 
     /// <summary>The creation options of the volume protocol of <paramref name="name"/> (size, cluster_size), or null.</summary>
     public static IReadOnlyList<OptionSpec>? VolumeCreateOptions(string name) => RbdSpec.IsRbdName(name) ? RbdFormat.Instance.CreateOptions : null;

@@ -8,15 +8,18 @@ internal sealed partial class NbdClient
 {
     /// <summary>
     /// Connects and negotiates: TLS when asked for (NBD_OPT_STARTTLS first, as qemu does), structured replies,
-    /// base:allocation, then OPT_GO (OPT_EXPORT_NAME on old servers).
+    /// the block status context (base:allocation, or <paramref name="statusContext"/>: qemu's x-dirty-bitmap),
+    /// then OPT_GO (OPT_EXPORT_NAME on old servers).
     /// </summary>
-    public static NbdClient Connect(NbdAddress address, TimeSpan timeout, NbdClientTls? tls = null)
+    public static NbdClient Connect(NbdAddress address, TimeSpan timeout, NbdClientTls? tls = null, string? statusContext = null)
     {
         var socket = NbdSocket.Connect(address, timeout);
         var client = new NbdClient(socket);
         try
         {
-            client.Negotiate(address.Export, tls);
+            client.Negotiate(address.Export, tls, statusContext ?? NbdMetaContexts.BaseAllocation);
+            // qemu's nbd driver fails to open when the context it was told to use is not there.
+            if (statusContext != null && client._statusContext == null) throw new ImageFormatException("Could not open image: Invalid argument");
             return client;
         }
         catch (NbdConnectionException e)
@@ -35,27 +38,6 @@ internal sealed partial class NbdClient
             AbortQuietly(socket);
             throw;
         }
-    }
-
-    /// <summary>The exports a server lists (OPT_LIST): name and description, if it sent one.</summary>
-    public static IReadOnlyList<(string Name, string Description)> List(NbdAddress address, TimeSpan timeout)
-    {
-        using var socket = NbdSocket.Connect(address, timeout);
-        var client = new NbdClient(socket);
-        client.Greet();
-        var result = new List<(string, string)>();
-        client.SendOption(NbdOption.List, []);
-        while (true)
-        {
-            var (type, data) = client.ReadOptionReply(NbdOption.List);
-            if (type == NbdReplyType.Ack) break;
-            if (type != NbdReplyType.Server || data.Length < 4) throw client.Protocol("Unexpected reply to the list option");
-            int nameLength = (int)BinaryPrimitives.ReadUInt32BigEndian(data);
-            if (nameLength > data.Length - 4) throw client.Protocol("Export name longer than its reply");
-            result.Add((Encoding.UTF8.GetString(data, 4, nameLength), Encoding.UTF8.GetString(data, 4 + nameLength, data.Length - 4 - nameLength)));
-        }
-        client.SendOption(NbdOption.Abort, []);
-        return result;
     }
 
     private bool _noZeroes;
@@ -92,7 +74,7 @@ internal sealed partial class NbdClient
         _socket.Write(reply);
     }
 
-    private void Negotiate(string export, NbdClientTls? tls)
+    private void Negotiate(string export, NbdClientTls? tls, string statusContext)
     {
         Greet();
         if (tls != null) StartTls(tls);
@@ -103,7 +85,7 @@ internal sealed partial class NbdClient
         var (srType, _) = ReadOptionReply(NbdOption.StructuredReply, toleratedError: true);
         Structured = srType == NbdReplyType.Ack;
 
-        if (Structured) NegotiateMetaContext(name);
+        if (Structured) NegotiateMetaContext(name, statusContext);
 
         // OPT_GO with a request for the block-size constraints.
         var go = new byte[4 + name.Length + 2 + 2];
@@ -142,9 +124,9 @@ internal sealed partial class NbdClient
         CheckSize();
     }
 
-    private void NegotiateMetaContext(byte[] name)
+    private void NegotiateMetaContext(byte[] name, string statusContext)
     {
-        byte[] query = Encoding.ASCII.GetBytes(NbdMetaContexts.BaseAllocation);
+        byte[] query = Encoding.UTF8.GetBytes(statusContext);
         var data = new byte[4 + name.Length + 4 + 4 + query.Length];
         BinaryPrimitives.WriteUInt32BigEndian(data, (uint)name.Length);
         name.CopyTo(data, 4);
@@ -158,8 +140,8 @@ internal sealed partial class NbdClient
             if (type == NbdReplyType.Ack || ((uint)type & 0x80000000) != 0) return;
             if (type != NbdReplyType.MetaContext || reply.Length < 4) throw Protocol("Unexpected reply to the set meta context option");
             string context = Encoding.UTF8.GetString(reply, 4, reply.Length - 4);
-            if (context != NbdMetaContexts.BaseAllocation) throw Protocol($"Unexpected context name '{context}'");
-            _allocationContext = BinaryPrimitives.ReadUInt32BigEndian(reply);
+            if (context != statusContext) throw Protocol($"Unexpected context name '{context}'");
+            _statusContext = BinaryPrimitives.ReadUInt32BigEndian(reply);
         }
     }
 
@@ -181,7 +163,7 @@ internal sealed partial class NbdClient
         if (!_noZeroes) _socket.Skip(NbdConstants.ZeroesAfterExportName);
         // Structured replies and meta contexts only take effect with OPT_GO.
         Structured = false;
-        _allocationContext = null;
+        _statusContext = null;
         CheckSize();
     }
 
@@ -221,7 +203,7 @@ internal sealed partial class NbdClient
         _socket.ReadExactly(data);
         if (header.IsError && !(toleratedError && header.Type == NbdReplyType.ErrUnsup))
         {
-            if (toleratedError && option is NbdOption.StructuredReply or NbdOption.SetMetaContext && header.Type != NbdReplyType.ErrUnknown)
+            if (toleratedError && option is NbdOption.StructuredReply or NbdOption.SetMetaContext or NbdOption.ListMetaContext && header.Type != NbdReplyType.ErrUnknown)
                 return (header.Type, data);
             throw new ImageFormatException(NbdOptionText.Error(option, header.Type, Encoding.UTF8.GetString(data)));
         }

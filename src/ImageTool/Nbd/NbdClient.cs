@@ -15,7 +15,7 @@ internal sealed partial class NbdClient : IDisposable
     private readonly NbdSocket _socket;
     private readonly Lock _lock = new();
     private ulong _nextCookie = 1;
-    private uint? _allocationContext;
+    private uint? _statusContext;
     private Exception? _broken;
     private bool _disposed;
 
@@ -29,7 +29,6 @@ internal sealed partial class NbdClient : IDisposable
     public uint MaxBlock { get; private set; } = NbdConstants.MaxPayload;
 
     public bool IsReadOnly => Flags.HasFlag(NbdTransmissionFlags.ReadOnly);
-    public bool HasAllocationContext => _allocationContext != null;
 
     /// <summary>The largest payload per request: the server's maximum, at most qemu's 32 MiB, a multiple of the minimum.</summary>
     private int MaxChunk => (int)(Math.Min(MaxBlock, (uint)NbdConstants.MaxPayload) / MinBlock * MinBlock);
@@ -143,13 +142,13 @@ internal sealed partial class NbdClient : IDisposable
     }
 
     /// <summary>
-    /// base:allocation for the extent at <paramref name="offset"/>: its length (at most <paramref name="length"/>)
-    /// and the hole/zero bits. Without the context every byte is data.
+    /// The status context's extent at <paramref name="offset"/> (base:allocation unless the connection asked for
+    /// another): its length (at most <paramref name="length"/>) and flags. Without a context every byte is data.
     /// </summary>
     public (long Length, uint Flags) BlockStatus(long offset, long length)
     {
         CheckRange(offset, length);
-        if (_allocationContext == null) return (length, 0);
+        if (_statusContext == null) return (length, 0);
         long start = AlignDown(offset);
         uint request = (uint)Math.Min(AlignUp(offset + length) - start, (long)(uint.MaxValue / MinBlock * MinBlock));
         (long Length, uint Flags) extent = default;
@@ -278,7 +277,7 @@ internal sealed partial class NbdClient : IDisposable
                     uint extentLength = _socket.ReadUInt32();
                     uint flags = _socket.ReadUInt32();
                     _socket.Skip(length - 12);
-                    if (id != _allocationContext || gotExtent) throw Protocol("Unexpected BLOCK_STATUS chunk");
+                    if (id != _statusContext || gotExtent) throw Protocol("Unexpected BLOCK_STATUS chunk");
                     if (extentLength == 0) throw Protocol("Zero-length extent");
                     gotExtent = true;
                     onExtent!(extentLength, flags);

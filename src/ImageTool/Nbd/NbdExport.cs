@@ -10,11 +10,17 @@ namespace ImageTool.Nbd;
 /// <param name="MultiConn">NBD_FLAG_CAN_MULTI_CONN: qemu-nbd offers it when more than one client may connect (-e).</param>
 internal sealed record NbdExport(string Name, string? Description, IBlockDevice Device, bool ReadOnly, bool Discard, bool AllocationDepth, bool MultiConn)
 {
-    /// <summary>A persistent bitmap offered as the qemu:dirty-bitmap:NAME meta context (qemu-nbd -B), or null.</summary>
-    public (string Name, BitmapContents Contents)? DirtyBitmap { get; init; }
+    /// <summary>Persistent bitmaps offered as qemu:dirty-bitmap:NAME meta contexts (qemu-nbd -B), in the order they are listed.</summary>
+    public IReadOnlyList<(string Name, BitmapContents Contents)> DirtyBitmaps { get; init; } = [];
 
-    /// <summary>The meta context name of <see cref="DirtyBitmap"/>.</summary>
-    public string? DirtyBitmapContext => DirtyBitmap is { } bitmap ? NbdMetaContexts.DirtyBitmapPrefix + bitmap.Name : null;
+    /// <summary>The meta context name of bitmap <paramref name="index"/> of <see cref="DirtyBitmaps"/>.</summary>
+    public string DirtyBitmapContext(int index) => NbdMetaContexts.DirtyBitmapPrefix + DirtyBitmaps[index].Name;
+
+    /// <summary>Where the export starts in the device (qemu-nbd -o): export offset 0 is this device offset.</summary>
+    public long Offset { get; init; }
+
+    /// <summary>The export's size: the device from <see cref="Offset"/> on.</summary>
+    public long Size => Device.Length - Offset;
 
     /// <summary>The transmission flags qemu-nbd 7.2 sends for such an export (nbdinfo shows the same can_* set).</summary>
     public NbdTransmissionFlags Flags(bool structured)

@@ -18,14 +18,16 @@ internal sealed class NbdRemoteFile : IRemoteFile
     private readonly NbdClient _client;
     private readonly NbdClientTls? _tls;
     private readonly bool _readOnly;
+    private readonly bool _bitmapStatus;
     private readonly BlockingCollection<NbdClient>? _idleReaders;
     private readonly List<NbdClient> _extraClients = [];
     private readonly Lock _lock = new();
     private int _extraStarted;
     private bool _disposed;
 
-    private NbdRemoteFile(NbdAddress address, NbdClient client, NbdClientTls? tls, bool readOnly)
+    private NbdRemoteFile(NbdAddress address, NbdClient client, NbdClientTls? tls, bool readOnly, bool bitmapStatus)
     {
+        _bitmapStatus = bitmapStatus;
         _address = address;
         _client = client;
         _tls = tls;
@@ -47,15 +49,19 @@ internal sealed class NbdRemoteFile : IRemoteFile
         }
     }
 
-    public static NbdRemoteFile Open(NbdAddress address, bool readOnly, NbdClientTls? tls = null)
+    /// <summary>
+    /// Connects. <paramref name="dirtyBitmap"/> (qemu's x-dirty-bitmap, a meta context name) replaces base:allocation
+    /// as the source of block status, which is then read as qemu's nbd driver reads it (see <see cref="GetBlockStatus"/>).
+    /// </summary>
+    public static NbdRemoteFile Open(NbdAddress address, bool readOnly, NbdClientTls? tls = null, string? dirtyBitmap = null)
     {
-        var client = NbdClient.Connect(address, Timeout, tls);
+        var client = NbdClient.Connect(address, Timeout, tls, dirtyBitmap);
         if (!readOnly && client.IsReadOnly)
         {
             client.Dispose();
             throw new ImageFormatException("Read-only NBD export cannot be opened for writing: Operation not permitted");
         }
-        return new NbdRemoteFile(address, client, tls, readOnly);
+        return new NbdRemoteFile(address, client, tls, readOnly, dirtyBitmap != null);
     }
 
     public NbdClient Client => _client;
@@ -132,6 +138,7 @@ internal sealed class NbdRemoteFile : IRemoteFile
 
     public long? NextData(long offset)
     {
+        if (_bitmapStatus) return offset < _client.Size ? offset : null;
         // A hole the server does not promise to read as zeros counts as data: it must be read.
         while (offset < _client.Size)
         {
@@ -144,6 +151,7 @@ internal sealed class NbdRemoteFile : IRemoteFile
 
     public long NextHole(long offset)
     {
+        if (_bitmapStatus) return _client.Size;
         while (offset < _client.Size)
         {
             var (length, flags) = _client.BlockStatus(offset, _client.Size - offset);
@@ -151,6 +159,19 @@ internal sealed class NbdRemoteFile : IRemoteFile
             offset += length;
         }
         return _client.Size;
+    }
+
+    /// <summary>
+    /// With x-dirty-bitmap, the bitmap's extents as qemu shows them (qemu-img map over such a node is how clients
+    /// read a bitmap): the dirty bit is taken for NBD_STATE_HOLE, so dirty runs are unallocated and clean runs data.
+    /// Otherwise null: the file's holes say it all.
+    /// </summary>
+    public BlockStatus? GetBlockStatus(long offset, long length)
+    {
+        if (!_bitmapStatus) return null;
+        var (run, flags) = _client.BlockStatus(offset, length);
+        var state = ((flags & NbdMetaContexts.StateHole) == 0 ? BlockState.Data : 0) | ((flags & NbdMetaContexts.StateZero) != 0 ? BlockState.Zero : 0);
+        return new BlockStatus(offset, run, state, HostOffset: state == BlockState.Unallocated ? null : offset);
     }
 
     public void Dispose()

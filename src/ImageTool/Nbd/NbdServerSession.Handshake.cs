@@ -6,12 +6,14 @@ namespace ImageTool.Nbd;
 // The server's side of the fixed-newstyle handshake.
 internal sealed partial class NbdServerSession
 {
-    private const uint AllocationContextId = 0, DepthContextId = 1, BitmapContextId = 2;
+    // Bitmap i of the export is context FirstBitmapContextId + i.
+    private const uint AllocationContextId = 0, DepthContextId = 1, FirstBitmapContextId = 2;
     private const int MaxOptionLength = 64 * 1024;
 
     private bool _structured;
     private bool _noZeroes;
-    private bool _baseAllocation, _allocationDepth, _dirtyBitmap;
+    private bool _baseAllocation, _allocationDepth;
+    private List<int> _dirtyBitmaps = []; // indexes into the export's bitmaps
 
     /// <summary>Runs the option phase; true when the client entered transmission, false when it left.</summary>
     private bool Negotiate()
@@ -49,7 +51,7 @@ internal sealed partial class NbdServerSession
                 case NbdOption.ExportName:
                     if (Encoding.UTF8.GetString(data) != _export.Name) throw new NbdConnectionException("Unknown export requested");
                     var info = new byte[10 + NbdConstants.ZeroesAfterExportName];
-                    BinaryPrimitives.WriteUInt64BigEndian(info, (ulong)_export.Device.Length);
+                    BinaryPrimitives.WriteUInt64BigEndian(info, (ulong)_export.Size);
                     BinaryPrimitives.WriteUInt16BigEndian(info[8..], (ushort)_export.Flags(_structured));
                     _socket.Write(_noZeroes ? info.AsSpan(0, 10) : info);
                     return true;
@@ -159,7 +161,7 @@ internal sealed partial class NbdServerSession
         BinaryPrimitives.WriteUInt32BigEndian(sizes.AsSpan(8), NbdExport.MaxBlock);
         SendInfo(option, NbdInfoType.BlockSize, sizes);
         var export = new byte[10];
-        BinaryPrimitives.WriteUInt64BigEndian(export, (ulong)_export.Device.Length);
+        BinaryPrimitives.WriteUInt64BigEndian(export, (ulong)_export.Size);
         BinaryPrimitives.WriteUInt16BigEndian(export.AsSpan(8), (ushort)_export.Flags(_structured));
         SendInfo(option, NbdInfoType.Export, export);
         SendReply(option, NbdReplyType.Ack, []);
@@ -195,21 +197,24 @@ internal sealed partial class NbdServerSession
             SendError(option, NbdReplyType.ErrUnknown, $"export '{name}' not present");
             return;
         }
-        bool allocation = false, depth = false, bitmap = false;
-        string? bitmapContext = _export.DirtyBitmapContext;
-        if (option == NbdOption.ListMetaContext && queries.Count == 0)
-            (allocation, depth, bitmap) = (true, _export.AllocationDepth, bitmapContext != null);
+        bool list = option == NbdOption.ListMetaContext;
+        bool allocation = list && queries.Count == 0, depth = list && queries.Count == 0 && _export.AllocationDepth;
+        var bitmaps = new SortedSet<int>();
+        for (int i = 0; i < _export.DirtyBitmaps.Count; i++)
+        {
+            string context = _export.DirtyBitmapContext(i);
+            if ((list && queries.Count == 0) || queries.Any(q => q == context || (list && q is "qemu:" or NbdMetaContexts.DirtyBitmapPrefix)))
+                bitmaps.Add(i);
+        }
         foreach (string query in queries)
         {
-            bool list = option == NbdOption.ListMetaContext;
             if (query == NbdMetaContexts.BaseAllocation || (list && query == "base:")) allocation = true;
             if (_export.AllocationDepth && (query == NbdMetaContexts.AllocationDepth || (list && query == "qemu:"))) depth = true;
-            if (bitmapContext != null && (query == bitmapContext || (list && query is "qemu:" or NbdMetaContexts.DirtyBitmapPrefix))) bitmap = true;
         }
-        if (option == NbdOption.SetMetaContext) (_baseAllocation, _allocationDepth, _dirtyBitmap) = (allocation, depth, bitmap);
+        if (option == NbdOption.SetMetaContext) (_baseAllocation, _allocationDepth, _dirtyBitmaps) = (allocation, depth, [.. bitmaps]);
         if (allocation) SendContext(option, AllocationContextId, NbdMetaContexts.BaseAllocation);
         if (depth) SendContext(option, DepthContextId, NbdMetaContexts.AllocationDepth);
-        if (bitmap) SendContext(option, BitmapContextId, bitmapContext!);
+        foreach (int i in bitmaps) SendContext(option, FirstBitmapContextId + (uint)i, _export.DirtyBitmapContext(i));
         SendReply(option, NbdReplyType.Ack, []);
     }
 

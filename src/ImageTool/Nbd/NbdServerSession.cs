@@ -1,266 +1,156 @@
 using System.Buffers;
-using System.Buffers.Binary;
-using System.Text;
+using System.Runtime.ExceptionServices;
 
 namespace ImageTool.Nbd;
 
 /// <summary>
-/// One client of <see cref="NbdServer"/>: the handshake, then requests served one after the other on the
-/// shared device. A request the protocol lets us refuse gets an error reply and the session goes on; a client
-/// that breaks framing (bad magic, a write payload too large to skip) is disconnected. Nothing is written that
-/// the client did not send.
+/// One client of <see cref="NbdServer"/>: the handshake, then requests served as qemu-nbd does, several at a
+/// time on the shared device. Workers take turns reading the socket: the one that has read a request runs it
+/// and sends its reply while another reads the next, so replies may go out in any order (the protocol allows
+/// it; the cookie tells them apart). At most <see cref="MaxInFlight"/> requests run at once; beyond that the
+/// client waits for the socket to be read again. A request the protocol lets us refuse gets an error reply and
+/// the session goes on; a client that breaks framing (bad magic, a write payload too large to skip) is
+/// disconnected. Nothing is written that the client did not send.
 /// </summary>
 internal sealed partial class NbdServerSession(NbdSocket socket, NbdExport export, TimeSpan timeout, NbdServerTls? tls)
 {
+    /// <summary>qemu-nbd's limit too (NBD_MAX_REQUESTS).</summary>
+    private const int MaxInFlight = 16;
+
     private readonly NbdSocket _socket = socket;
     private readonly NbdExport _export = export;
     private readonly NbdServerTls? _tls = tls;
-    private const int MaxExtentsPerReply = 1024;
+    private readonly Lock _readLock = new(), _sendLock = new(), _stateLock = new();
+    private readonly ManualResetEventSlim _allWorkersGone = new();
+    private int _workers, _waitingToRead; // under _stateLock
+    private bool _ended; // no more requests are read: the client said DISCONNECT, or the connection failed
+    private Exception? _failure;
 
+    /// <summary>Runs the session to its end; throws what broke the connection, after every request taken has been answered.</summary>
     public void Run()
     {
-        _socket.Timeout = timeout; // the handshake must finish in time (qemu-nbd: 10 s)
+        _socket.Timeout = timeout; // the handshake, payloads and replies must each go through in time (qemu-nbd: 10 s)
         if (!Negotiate()) return;
-        var header = new byte[NbdRequest.Size];
-        while (true)
+        _workers = 1;
+        Work();
+        _allWorkersGone.Wait();
+        _allWorkersGone.Dispose();
+        if (_failure != null) ExceptionDispatchInfo.Throw(_failure);
+    }
+
+    private void Work()
+    {
+        try
         {
-            _socket.Timeout = TimeSpan.Zero; // an idle client may wait as long as it likes
-            _socket.ReadExactly(header);
-            _socket.Timeout = timeout;
-            var request = NbdRequest.Read(header);
-            if (request.Magic != NbdConstants.RequestMagic) throw new NbdConnectionException($"Invalid request magic 0x{request.Magic:x8}");
-            if (request.Command == NbdCommand.Disconnect) return;
-            Serve(request);
+            while (TryTake(out var request, out byte[]? payload))
+            {
+                try
+                {
+                    Serve(request, payload);
+                }
+                finally
+                {
+                    if (payload != null) ArrayPool<byte>.Shared.Return(payload);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or ImageFormatException)
+        {
+            End(e);
+        }
+        finally
+        {
+            lock (_stateLock)
+            {
+                if (--_workers == 0) _allWorkersGone.Set();
+            }
         }
     }
 
-    private void Serve(NbdRequest request)
+    /// <summary>
+    /// Reads the next request (and a write's payload) in this worker's turn; false when there will be no more.
+    /// Before going off to run it, makes sure someone reads the request after it.
+    /// </summary>
+    private bool TryTake(out NbdRequest request, out byte[]? payload)
     {
-        byte[]? payload = null;
-        try
+        request = default;
+        payload = null;
+        lock (_stateLock) _waitingToRead++;
+        lock (_readLock)
         {
-            if (request.Command == NbdCommand.Write)
+            lock (_stateLock)
             {
-                // The payload must be consumed to stay in step; one too big to hold ends the session (qemu does the same).
-                if (request.Length > NbdConstants.MaxPayload)
-                    throw new NbdConnectionException($"Write of {request.Length} bytes is larger than the maximum {NbdConstants.MaxPayload}");
-                payload = ArrayPool<byte>.Shared.Rent((int)request.Length);
-                _socket.ReadExactly(payload.AsSpan(0, (int)request.Length));
-            }
-            uint error = Check(request);
-            if (error != 0)
-            {
-                SendError(request.Cookie, error, "request rejected");
-                return;
+                _waitingToRead--;
+                if (_ended) return false;
             }
             try
             {
-                Execute(request, payload);
+                request = ReadRequest(out payload);
             }
-            catch (IOException e) when (e is not NbdConnectionException)
+            catch (IOException e)
             {
-                SendError(request.Cookie, NbdError.Io, e.Message);
+                // The reading side is done; requests already taken still get their replies.
+                lock (_stateLock)
+                {
+                    _failure ??= e;
+                    _ended = true;
+                }
+                return false;
             }
-            catch (Exception e) when (e is ImageFormatException or ArgumentException or InvalidOperationException or NotSupportedException)
+            if (request.Command == NbdCommand.Disconnect)
             {
-                SendError(request.Cookie, NbdError.Io, e.Message);
+                lock (_stateLock) _ended = true;
+                return false;
             }
-        }
-        finally
-        {
-            if (payload != null) ArrayPool<byte>.Shared.Return(payload);
+            lock (_stateLock)
+            {
+                if (_waitingToRead == 0 && _workers < MaxInFlight)
+                {
+                    _workers++;
+                    new Thread(Work) { IsBackground = true, Name = "nbd request" }.Start();
+                }
+            }
+            return true;
         }
     }
 
-    /// <summary>The errno a request earns before it is run, or 0.</summary>
-    private uint Check(NbdRequest request)
+    private NbdRequest ReadRequest(out byte[]? payload)
     {
-        var known = NbdCommandFlags.Fua | NbdCommandFlags.NoHole | NbdCommandFlags.DontFragment | NbdCommandFlags.ReqOne | NbdCommandFlags.FastZero;
-        if ((request.Flags & ~known) != 0) return NbdError.Inval;
-        if (request.Command is not (NbdCommand.Read or NbdCommand.Write or NbdCommand.Flush or NbdCommand.Trim
-            or NbdCommand.Cache or NbdCommand.WriteZeroes or NbdCommand.BlockStatus)) return NbdError.Inval;
-        if (request.Command != NbdCommand.Flush && request.Offset + request.Length > (ulong)_export.Device.Length)
-            return request.Command is NbdCommand.Write or NbdCommand.WriteZeroes or NbdCommand.Trim ? NbdError.NoSpc : NbdError.Inval;
-        if (request.Command == NbdCommand.Read && request.Length > NbdConstants.MaxPayload) return NbdError.Overflow;
-        if (request.Command is NbdCommand.Write or NbdCommand.Trim or NbdCommand.WriteZeroes && _export.ReadOnly) return NbdError.Perm;
-        if (request.Command == NbdCommand.BlockStatus && (request.Length == 0 || !_structured || !(_baseAllocation || _allocationDepth || _dirtyBitmap))) return NbdError.Inval;
-        return 0;
-    }
-
-    private void Execute(NbdRequest request, byte[]? payload)
-    {
-        var device = _export.Device;
-        long offset = (long)request.Offset;
-        switch (request.Command)
+        payload = null;
+        Span<byte> header = stackalloc byte[NbdRequest.Size];
+        _socket.ReceiveWaitsForever = true; // an idle client may wait as long as it likes
+        _socket.ReadExactly(header);
+        _socket.ReceiveWaitsForever = false;
+        var request = NbdRequest.Read(header);
+        if (request.Magic != NbdConstants.RequestMagic) throw new NbdConnectionException($"Invalid request magic 0x{request.Magic:x8}");
+        if (request.Command == NbdCommand.Write)
         {
-            case NbdCommand.Read:
-                SendRead(request, offset);
-                return;
-            case NbdCommand.Write:
-                device.Write(offset, payload.AsSpan(0, (int)request.Length));
-                if (request.Flags.HasFlag(NbdCommandFlags.Fua)) device.Flush();
-                break;
-            case NbdCommand.Flush:
-                device.Flush();
-                break;
-            case NbdCommand.Trim:
-                if (_export.Discard && request.Length > 0) device.WriteZeroes(offset, request.Length, mayDeallocate: true);
-                if (request.Flags.HasFlag(NbdCommandFlags.Fua)) device.Flush();
-                break;
-            case NbdCommand.WriteZeroes:
-                if (request.Length > 0)
-                    device.WriteZeroes(offset, request.Length, mayDeallocate: _export.Discard && !request.Flags.HasFlag(NbdCommandFlags.NoHole));
-                if (request.Flags.HasFlag(NbdCommandFlags.Fua)) device.Flush();
-                break;
-            case NbdCommand.Cache:
-                // Prefetch: reading the range warms whatever caches lie below; the data is not sent.
-                Prefetch(offset, request.Length);
-                break;
-            case NbdCommand.BlockStatus:
-                SendBlockStatus(request, offset);
-                return;
-        }
-        SendDone(request.Cookie);
-    }
-
-    private void Prefetch(long offset, uint length)
-    {
-        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(length, 1u << 20));
-        try
-        {
-            for (long done = 0; done < length;)
+            // The payload must be consumed to stay in step; one too big to hold ends the session (qemu does the same).
+            if (request.Length > NbdConstants.MaxPayload)
+                throw new NbdConnectionException($"Write of {request.Length} bytes is larger than the maximum {NbdConstants.MaxPayload}");
+            payload = ArrayPool<byte>.Shared.Rent((int)request.Length);
+            try
             {
-                int n = (int)Math.Min(buffer.Length, length - done);
-                _export.Device.Read(offset + done, buffer.AsSpan(0, n));
-                done += n;
+                _socket.ReadExactly(payload.AsSpan(0, (int)request.Length));
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(payload);
+                payload = null;
+                throw;
             }
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        return request;
     }
 
-    private void SendRead(NbdRequest request, long offset)
+    /// <summary>A worker failed (its reply could not be sent): the session ends, and the reader waiting on the socket wakes.</summary>
+    private void End(Exception e)
     {
-        int length = (int)request.Length;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(NbdReplyHeader.StructuredSize + 8 + length);
-        try
+        lock (_stateLock)
         {
-            // Read before any header goes out: a failed read can still be answered with an error.
-            int headerSize = _structured ? NbdReplyHeader.StructuredSize + 8 : NbdReplyHeader.SimpleSize;
-            _export.Device.Read(offset, buffer.AsSpan(headerSize, length));
-            if (_structured)
-            {
-                NbdReplyHeader.WriteStructured(buffer, NbdChunkFlags.Done, NbdChunkType.OffsetData, request.Cookie, (uint)(8 + length));
-                BinaryPrimitives.WriteUInt64BigEndian(buffer.AsSpan(NbdReplyHeader.StructuredSize), (ulong)offset);
-            }
-            else
-            {
-                NbdReplyHeader.WriteSimple(buffer, 0, request.Cookie);
-            }
-            _socket.Write(buffer.AsSpan(0, headerSize + length));
+            _failure ??= e;
+            _ended = true;
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private void SendBlockStatus(NbdRequest request, long offset)
-    {
-        long end = offset + request.Length;
-        bool one = request.Flags.HasFlag(NbdCommandFlags.ReqOne);
-        // Each context tells the run of one state that starts at an offset: its length (within the limit) and value.
-        var contexts = new List<(uint Id, Func<long, long, (long Length, uint Value)> Extent)>();
-        if (_baseAllocation)
-        {
-            contexts.Add((AllocationContextId, (at, limit) =>
-            {
-                var status = Status(at, limit);
-                return (status.Length, AllocationFlags(status));
-            }
-            ));
-        }
-        if (_allocationDepth)
-        {
-            contexts.Add((DepthContextId, (at, limit) =>
-            {
-                var status = Status(at, limit);
-                return (status.Length, status.IsAllocated ? (uint)status.Depth + 1 : 0);
-            }
-            ));
-        }
-        if (_dirtyBitmap && _export.DirtyBitmap is { } bitmap)
-            contexts.Add((BitmapContextId, (at, limit) => (bitmap.Contents.Run(at, limit), bitmap.Contents.IsDirty(at) ? NbdMetaContexts.StateDirty : 0)));
-        for (int c = 0; c < contexts.Count; c++)
-        {
-            var extents = new List<(uint Length, uint Flags)>();
-            for (long at = offset; at < end && extents.Count < MaxExtentsPerReply;)
-            {
-                var (runLength, value) = contexts[c].Extent(at, end - at);
-                uint length = (uint)Math.Min(runLength, uint.MaxValue);
-                if (extents.Count > 0 && extents[^1].Flags == value && extents[^1].Length + (ulong)length <= uint.MaxValue)
-                    extents[^1] = (extents[^1].Length + length, value);
-                else if (one && extents.Count == 1)
-                    break; // REQ_ONE: one descriptor, as long as the state lasts
-                else
-                    extents.Add((length, value));
-                at += length;
-            }
-            var data = new byte[4 + extents.Count * 8];
-            BinaryPrimitives.WriteUInt32BigEndian(data, contexts[c].Id);
-            for (int i = 0; i < extents.Count; i++)
-            {
-                BinaryPrimitives.WriteUInt32BigEndian(data.AsSpan(4 + i * 8), extents[i].Length);
-                BinaryPrimitives.WriteUInt32BigEndian(data.AsSpan(8 + i * 8), extents[i].Flags);
-            }
-            SendChunk(request.Cookie, c == contexts.Count - 1 ? NbdChunkFlags.Done : NbdChunkFlags.None, NbdChunkType.BlockStatus, data);
-        }
-    }
-
-    private BlockStatus Status(long offset, long length) => _export.Device is IImage image
-        ? BackingChain.GetStatus(image, offset, length)
-        : _export.Device.GetBlockStatus(offset, length);
-
-    /// <summary>base:allocation as qemu-nbd derives it: HOLE where no data is stored in the chain, ZERO where reads give zeros.</summary>
-    private static uint AllocationFlags(BlockStatus status)
-    {
-        uint flags = 0;
-        if (!status.IsData) flags |= NbdMetaContexts.StateHole;
-        if (status.IsZero || !status.IsAllocated) flags |= NbdMetaContexts.StateZero;
-        return flags;
-    }
-
-    private void SendDone(ulong cookie)
-    {
-        Span<byte> reply = stackalloc byte[NbdReplyHeader.SimpleSize];
-        NbdReplyHeader.WriteSimple(reply, 0, cookie);
-        _socket.Write(reply);
-    }
-
-    private void SendError(ulong cookie, uint error, string message)
-    {
-        if (!_structured)
-        {
-            Span<byte> reply = stackalloc byte[NbdReplyHeader.SimpleSize];
-            NbdReplyHeader.WriteSimple(reply, error, cookie);
-            _socket.Write(reply);
-            return;
-        }
-        byte[] text = Encoding.UTF8.GetBytes(message.Length > NbdConstants.MaxString ? message[..NbdConstants.MaxString] : message);
-        var data = new byte[6 + text.Length];
-        BinaryPrimitives.WriteUInt32BigEndian(data, error);
-        BinaryPrimitives.WriteUInt16BigEndian(data.AsSpan(4), (ushort)text.Length);
-        text.CopyTo(data, 6);
-        SendChunk(cookie, NbdChunkFlags.Done, NbdChunkType.Error, data);
-    }
-
-    private void SendChunk(ulong cookie, NbdChunkFlags flags, NbdChunkType type, ReadOnlySpan<byte> data)
-    {
-        Span<byte> header = stackalloc byte[NbdReplyHeader.StructuredSize];
-        NbdReplyHeader.WriteStructured(header, flags, type, cookie, (uint)data.Length);
-        _socket.Write(header);
-        _socket.Write(data);
+        _socket.Shutdown();
     }
 }

@@ -47,15 +47,27 @@ internal sealed class NbdSocket : IDisposable
     /// <summary>The peer's name in messages.</summary>
     public string PeerName { get; init; } = "peer";
 
-    /// <summary>Bounds every receive and send; zero waits for ever (a server's idle wait for the next request).</summary>
+    private TimeSpan _timeout;
+
+    /// <summary>Bounds every receive and send; zero waits for ever.</summary>
     public TimeSpan Timeout
     {
-        get => TimeSpan.FromMilliseconds(_socket.ReceiveTimeout);
+        get => _timeout;
         set
         {
+            _timeout = value;
             _socket.ReceiveTimeout = (int)value.TotalMilliseconds;
             _socket.SendTimeout = (int)value.TotalMilliseconds;
         }
+    }
+
+    /// <summary>
+    /// Whether receives wait for ever (a server's idle wait for the next request) or within <see cref="Timeout"/>;
+    /// sends, which other threads may make meanwhile, stay bounded.
+    /// </summary>
+    public bool ReceiveWaitsForever
+    {
+        set => _socket.ReceiveTimeout = value ? 0 : (int)_timeout.TotalMilliseconds;
     }
 
     /// <summary>Connects to a TCP host and port or a Unix socket; errors are worded as qemu's.</summary>

@@ -25,7 +25,13 @@ internal static class NbdServeOperation
         try
         {
             if (options.Snapshot && !options.ReadOnly) image = CreateOverlay(image);
-            (string, BitmapContents)? bitmap = options.Bitmap != null ? (options.Bitmap, FindBitmap(image, options.Bitmap)) : null;
+            if (options.Offset > image.Length)
+                throw new ArgumentException($"Offset ({options.Offset}) cannot be greater than size of the containing file ({image.Length})");
+            // qemu-nbd lists the bitmaps the other way round from its command line. With -o it looks for them on
+            // the raw node that applies the offset, which has none: -o and -B do not go together.
+            var bitmaps = options.Bitmaps.Reverse()
+                .Select(name => (name, options.Offset == 0 ? FindBitmap(image, name) : throw new ArgumentException($"Bitmap '{name}' is not found")))
+                .ToList();
             Socket listener = options.SocketPath != null
                 ? NbdServer.ListenUnix(options.SocketPath)
                 : NbdServer.ListenTcp(options.Bind, options.Port);
@@ -34,7 +40,8 @@ internal static class NbdServeOperation
                 var export = new NbdExport(options.ExportName, options.Description, image, options.ReadOnly, options.Discard, options.AllocationDepth,
                     MultiConn: options.Shared > 1)
                 {
-                    DirtyBitmap = bitmap,
+                    DirtyBitmaps = bitmaps,
+                    Offset = options.Offset,
                 };
                 var server = new NbdServer(export, listener, Math.Max(1, options.Shared), options.Persistent, log) { Tls = tls };
                 using var registration = stop.Register(server.Stop);

@@ -48,6 +48,9 @@ internal sealed record NbdServeOptions
     /// <summary>--tls-authz: the id of an authz-simple object naming the one client certificate let in.</summary>
     public string? TlsAuthz { get; init; }
 
-    /// <summary>-B: a persistent dirty bitmap of the image (or its backing chain) offered as qemu:dirty-bitmap:NAME.</summary>
-    public string? Bitmap { get; init; }
+    /// <summary>-B (repeatable): persistent dirty bitmaps of the image (or its backing chain) offered as qemu:dirty-bitmap:NAME.</summary>
+    public IReadOnlyList<string> Bitmaps { get; init; } = [];
+
+    /// <summary>-o: the export starts this many bytes into the image.</summary>
+    public long Offset { get; init; }
 }

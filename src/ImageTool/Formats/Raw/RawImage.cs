@@ -79,6 +79,8 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
         if (offset >= fileLength) return new BlockStatus(offset, length, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
         // qemu's map shows a vvfat disk as data without a host offset.
         if (_file.IsVvfat) return new BlockStatus(offset, Math.Min(length, fileLength - offset), BlockState.Data);
+        if (_file.RemoteBlockStatus(offset, Math.Min(length, fileLength - offset)) is { } remote)
+            return remote.HostOffset != null ? remote with { HostFile = _file.Path } : remote;
         long? data = _file.NextData(offset);
         // Holes are still mapped plainly (qemu map shows their offset too).
         if (data == null) return new BlockStatus(offset, length, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
@@ -104,6 +106,9 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
 
     // A device keeps whatever it held: nothing reads as zero until written (qemu's bdrv_has_zero_init).
     bool IImage.HasZeroInit => !_file.IsDevice;
+
+    // Only a remote status (x-dirty-bitmap) makes a raw run unallocated; qemu's raw driver has no backing files.
+    bool IImage.UnallocatedReadsAsZero => false;
 
     public void Resize(long size, string preallocation)
     {

@@ -157,7 +157,7 @@ public static class CompareOperation
                     return new ChainStatus(length, true, status.IsZero, status.IsData, status.HostOffset != null);
                 // Unallocated at every layer: the bottom layer's answer, zeros with the host offset of an allocated cluster
                 // whose subclusters are unallocated (qemu's UNALLOCATED_ALLOC) still valid.
-                if (current.Backing is not { } backing) return new ChainStatus(length, false, true, false, status.HostOffset != null);
+                if (current.Backing is not { } backing) return new ChainStatus(length, false, current.UnallocatedReadsAsZero, false, status.HostOffset != null);
                 // Past the end of a shorter backing image reads zeros "allocated" at that layer.
                 if (offset >= backing.Length) return new ChainStatus(length, true, true, false, false);
                 length = Math.Min(length, backing.Length - offset);

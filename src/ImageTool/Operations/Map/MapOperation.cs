@@ -23,7 +23,7 @@ public static class MapOperation
             // Unallocated: below is the backing image; without one (or past its end) the run reads as zeros.
             // qemu keeps the host offset an unallocated run may have (subclusters of an allocated cluster).
             if (current.Backing is not { } backing || offset >= backing.Length)
-                return new MapEntry(offset, length, depth, false, true, false, status.HostOffset,
+                return new MapEntry(offset, length, depth, false, current.Backing != null || current.UnallocatedReadsAsZero, false, status.HostOffset,
                     status.HostOffset == null ? null : status.HostFile);
             length = Math.Min(length, backing.Length - offset);
             current = backing;
