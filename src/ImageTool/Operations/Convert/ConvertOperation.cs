@@ -1,4 +1,5 @@
 using System.Buffers;
+using ImageTool.Options;
 
 namespace ImageTool.Operations;
 
@@ -153,9 +154,18 @@ public static partial class ConvertOperation
             Cache = options.TargetCache,
             Format = options.OutputFormat,
             Secrets = options.Secrets,
-            DriverOptions = options.OutputOptions,
+            DriverOptions = OpenOptionsOf(options.OutputOptions),
             Warning = options.SourceOptions.Warning,
         });
+
+    // The creation options open the new target too (encrypt.key-secret); its size is no raw window, though.
+    private static ImageOptions OpenOptionsOf(ImageOptions createOptions)
+    {
+        var open = new ImageOptions();
+        foreach (var (name, value) in createOptions.Values)
+            if (name != "size") open.Set(name, value);
+        return open;
+    }
 
     /// <summary>The copy loop for one target; keeps the buffers and progress state.</summary>
     private sealed partial class Copier(IImage output, ConvertOptions options, long toCopy, ICompressedClusterWriter? compressor,
