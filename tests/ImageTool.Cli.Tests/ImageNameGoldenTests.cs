@@ -76,6 +76,22 @@ public class ImageNameGoldenTests : QemuGoldenTestBase
         Assert.That(new FileInfo(Dir["r.raw"]).Length, Is.EqualTo(new FileInfo(Dir["q2.raw"]).Length));
     }
 
+    /// <summary>qemu-iotests 162: blkdebug's name shows its config however it was given, here as a JSON number.</summary>
+    [Test]
+    public void Info_BlkdebugOverNullWithNumericConfig_IsNamedAsQemuImg()
+    {
+        File.WriteAllText(Dir["42"], "");
+        Same("info", """json:{"driver": "blkdebug", "config": 42, "image.driver": "null-co"}""");
+    }
+
+    /// <summary>qemu-iotests 162: nbd's keys from before <c>server.*</c> (<c>path</c>) still name the server.</summary>
+    [Test]
+    public void Info_NbdLegacyPathKey_ReachesTheServerAsQemuImg()
+    {
+        using var peer = Nbd.NbdPeer.QemuNbd(Dir, "n", "null-co://", "-f", "raw", "-t");
+        Same("info", $$"""json:{"driver": "nbd", "path": "{{peer.Socket}}"}""");
+    }
+
     /// <summary>luks: the key secret is a strong option, so the image is named by its options.</summary>
     [Test]
     public void Info_LuksWithKeySecret_IsNamedByItsOptions()

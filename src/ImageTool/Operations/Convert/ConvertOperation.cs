@@ -62,17 +62,21 @@ public static partial class ConvertOperation
 
         var progress = options.Progress;
         progress?.Report(0);
-        // Like qemu, progress counts only the bytes that will be copied, found by a block-status pass first.
-        long toCopy = progress == null ? 0 : sources.Sum(s => CountCopied(s, options, cancellationToken));
+        // Like qemu, progress counts only the bytes that will be copied, found by a block-status pass first. qemu
+        // makes that pass even without progress, so --salvage warns of each failed block status there too.
+        IReadOnlyList<IImage> reading = options.Salvage
+            ? [.. sources.Select(s => new SalvagingImage(s, options.Quiet ? null : options.SourceOptions.Warning))]
+            : sources;
+        long toCopy = progress == null && !options.Salvage ? 0 : reading.Sum(s => CountCopied(s, options, cancellationToken));
         var copier = new Copier(output, options, toCopy, compressor, progress, cancellationToken);
         long at = 0;
         try
         {
             // -c writes whole target clusters, which may span the boundaries between sources.
-            if (compressor != null) copier.CopyCompressed(sources);
+            if (compressor != null) copier.CopyCompressed(reading);
             else
             {
-                foreach (var source in sources)
+                foreach (var source in reading)
                 {
                     copier.Copy(source, at);
                     at += source.Length;
@@ -175,6 +179,9 @@ public static partial class ConvertOperation
         // 8 coroutines (-m), whose requests run on threads of their own too.
         private const int Depth = 8;
 
+        // --salvage reads one chunk at a time, so its warnings come in the order of the offsets, as qemu's.
+        private readonly int _depth = options.Salvage ? 1 : Depth;
+
         private readonly bool _targetIsFresh = !options.SkipCreate && output.Format.NewImagesReadAsZeros && output.HasZeroInit;
         private readonly IImage? _targetBase = output.Backing;
         // Zero detection works on whole target clusters: a cluster holding any data is written whole (one
@@ -201,7 +208,7 @@ public static partial class ConvertOperation
 
         public void Copy(IImage source, long targetOffset)
         {
-            using var readers = new WorkerThreads(Depth);
+            using var readers = new WorkerThreads(_depth);
             var pending = new Queue<(Chunk Chunk, WorkerThreads.Job Job)>();
             try { CopyRuns(source, targetOffset, readers, pending); }
             catch (OperationCanceledException)
@@ -262,7 +269,7 @@ public static partial class ConvertOperation
                         long from = offset;
                         var chunk = new Chunk(targetOffset + offset, (int)(chunkEnd - offset), source, offset);
                         pending.Enqueue((chunk, readers.Run(() => Prepare(source, from, chunk))));
-                        if (pending.Count >= Depth)
+                        if (pending.Count >= _depth)
                         {
                             cancellationToken.ThrowIfCancellationRequested();
                             Commit(pending.Dequeue());
