@@ -71,6 +71,39 @@ public class BlkdebugGoldenTests : QemuGoldenTestBase
         });
     }
 
+    /// <summary>
+    /// qemu-iotests 217: an I/O error once the snapshot's clusters are being freed leaves the snapshot deleted and its
+    /// clusters leaked (a warning, then the error), which check then reports and repairs as for qemu-img's image.
+    /// </summary>
+    [Test]
+    public void SnapshotDelete_WithErrorWhileFreeing_LeaksWhatQemuImgLeaks()
+    {
+        Config("[inject-error]\nevent = \"cluster_free\"\nerrno = \"5\"\n");
+        void Prepare()
+        {
+            Qemu("create", "-q", "-f", "qcow2", "t.qcow2", "64M");
+            QemuIo("t.qcow2", "write 0 64k");
+            Qemu("snapshot", "-c", "foo", "t.qcow2");
+        }
+        Prepare();
+        var qemu = Tools.RunIn(Dir.Path, "qemu-img", "snapshot", "-d", "foo", "blkdebug:blkdebug.conf:t.qcow2");
+        var qemuCheck = Tools.RunIn(Dir.Path, "qemu-img", "check", "t.qcow2");
+        Prepare();
+        var img = Img.Run(Dir.Path, "snapshot", "-d", "foo", "blkdebug:blkdebug.conf:t.qcow2");
+        var imgCheck = Tools.RunIn(Dir.Path, "qemu-img", "check", "t.qcow2");
+        Assert.Multiple(() =>
+        {
+            Assert.That(img.Stderr, Is.EqualTo(qemu.Stderr.Replace("qemu-img", "img", StringComparison.Ordinal)));
+            Assert.That(img.ExitCode, Is.EqualTo(qemu.ExitCode));
+            Assert.That(imgCheck.Stdout, Is.EqualTo(qemuCheck.Stdout), "qemu-img check of the image left behind");
+            Assert.That(qemuCheck.Stdout, Does.Contain("leaked clusters were found"));
+        });
+        File.Copy(Dir["t.qcow2"], Dir["leaked.qcow2"], overwrite: true);
+        void Leaked() => File.Copy(Dir["leaked.qcow2"], Dir["t.qcow2"], overwrite: true);
+        Same(["check", "t.qcow2"], Leaked);
+        Same(["check", "-r", "leaks", "t.qcow2"], Leaked);
+    }
+
     [Test]
     public void Commit_EmptiesTheTopAsQemuImg()
     {

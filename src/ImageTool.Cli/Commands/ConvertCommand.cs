@@ -118,6 +118,8 @@ internal static class ConvertCommand
                 Secrets = secrets,
                 Bitmaps = result.GetValue(bitmaps),
                 SkipBrokenBitmaps = result.GetValue(skipBroken),
+                Salvage = result.GetValue(salvage),
+                Quiet = result.GetValue(quiet),
                 Progress = showProgress ? new ProgressMeter(p => context.Out.Write(string.Create(CultureInfo.InvariantCulture, $"    ({p:F2}/100%)\r"))) : null,
             });
             if (showProgress) context.Out.Write("\n");

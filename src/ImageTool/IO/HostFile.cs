@@ -440,12 +440,15 @@ internal sealed class HostFile : IDisposable
         return r >= 0 ? r : Length;
     }
 
-    /// <summary>Bytes allocated on the host (st_blocks * 512), as qemu-img's "disk size"; null over the network ("unavailable").</summary>
+    /// <summary>
+    /// Bytes allocated on the host (st_blocks * 512), as qemu-img's "disk size"; null over the network and through
+    /// blkdebug, a protocol driver that cannot tell ("unavailable").
+    /// </summary>
     public unsafe long? AllocatedBytes
     {
         get
         {
-            if (_remote != null) return null;
+            if (_remote != null || _debug != null) return null;
             byte* buffer = stackalloc byte[256];
             if (Native.Statx(Fd, "", Native.AtEmptyPath, Native.StatxBlocks, buffer) != 0) throw LastError("statx");
             return *(long*)(buffer + 48) * 512;

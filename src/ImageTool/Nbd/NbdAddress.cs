@@ -60,6 +60,7 @@ internal sealed record NbdAddress(string? Host, int Port, string? SocketPath, st
     {
         string Get(string name) => options.GetString(prefix + name) ?? "";
         string export = Get("export");
+        if (Legacy(options, prefix) is { } legacy) return legacy with { Export = export };
         string type = Get("server.type");
         if (type == "unix")
         {
@@ -75,6 +76,28 @@ internal sealed record NbdAddress(string? Host, int Port, string? SocketPath, st
         if (portText.Length != 0 && (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is <= 0 or > 65535))
             throw new ImageFormatException($"address resolution failed for {host}:{portText}: Servname not supported for ai_socktype");
         return new NbdAddress(host, port, null, export);
+    }
+
+    /// <summary>
+    /// The address in the keys qemu still takes from before <c>server.*</c> (nbd_process_legacy_socket_options):
+    /// <c>path</c> for a socket, <c>host</c> and <c>port</c> for TCP; null when none is given.
+    /// </summary>
+    private static NbdAddress? Legacy(ImageOptions options, string prefix)
+    {
+        string? path = options.GetString(prefix + "path"), host = options.GetString(prefix + "host"), port = options.GetString(prefix + "port");
+        if (path == null && host == null && port == null) return null;
+        if (options.Values.Keys.Any(k => k.StartsWith(prefix + "server.", StringComparison.Ordinal)))
+            throw new ImageFormatException("Cannot use 'server' and path/host/port at the same time");
+        if (path != null && host != null) throw new ImageFormatException("path and host may not be used at the same time");
+        if (path != null)
+        {
+            if (port != null) throw new ImageFormatException("port may not be used without host");
+            return FromOptions(new ImageOptions().Set("server.type", "unix").Set("server.path", path), "");
+        }
+        if (host == null) return null;
+        var server = new ImageOptions().Set("server.type", "inet").Set("server.host", host);
+        if (port != null) server.Set("server.port", port);
+        return FromOptions(server, "");
     }
 
     /// <summary>The name qemu gives the node (nbd_refresh_filename): the default port and an empty export are left out.</summary>

@@ -1,5 +1,6 @@
 using ImageTool.Formats;
 using ImageTool.Info;
+using ImageTool.Options;
 
 namespace ImageTool.Operations;
 
@@ -22,7 +23,7 @@ public static class InfoOperation
             if (!seen.Add(Path.GetFullPath(current)))
                 throw new ImageFormatException($"Backing file '{current}' creates an infinite loop.");
             using var image = DiskImage.Open(current, currentOptions);
-            var info = Describe(image);
+            var info = Describe(image) with { Filename = RefreshedFileName.Of(image, current, currentOptions.DriverOptions) };
             result.Add(info);
             if (!backingChain || info.BackingFilename == null) break;
             current = info.FullBackingFilename!;

@@ -10,6 +10,9 @@ public sealed class ImageOptions
 {
     private readonly Dictionary<string, string> _values = new(StringComparer.Ordinal);
 
+    // Options a json: name gave as JSON numbers or booleans; qemu keeps their type and prints them unquoted.
+    private readonly HashSet<string> _literals = new(StringComparer.Ordinal);
+
     /// <summary>The options by name (the last of duplicates).</summary>
     public IReadOnlyDictionary<string, string> Values => _values;
 
@@ -25,8 +28,19 @@ public sealed class ImageOptions
     public ImageOptions Set(string name, string value)
     {
         _values[name] = value;
+        _literals.Remove(name);
         return this;
     }
+
+    /// <summary>Sets an option given as a JSON number or boolean (a <c>json:</c> name's <c>"offset": 512</c>).</summary>
+    internal void SetLiteral(string name, string value)
+    {
+        _values[name] = value;
+        _literals.Add(name);
+    }
+
+    /// <summary>Whether the option was given as a JSON number or boolean rather than as a string.</summary>
+    internal bool IsLiteral(string name) => _literals.Contains(name);
 
     /// <summary>Removes an option if it is set.</summary>
     /// <param name="name">The option's name.</param>
@@ -34,6 +48,7 @@ public sealed class ImageOptions
     public ImageOptions Remove(string name)
     {
         _values.Remove(name);
+        _literals.Remove(name);
         return this;
     }
 
@@ -52,13 +67,13 @@ public sealed class ImageOptions
             int eq = item.IndexOf('=');
             if (eq < 0)
             {
-                if (first && implicitKey != null) _values[implicitKey] = item;
+                if (first && implicitKey != null) Set(implicitKey, item);
                 else if (item.Length == 0) throw new ArgumentException($"Invalid option list: {list}");
-                else _values[item] = "on"; // qemu: a bare name is a boolean flag
+                else Set(item, "on"); // qemu: a bare name is a boolean flag
             }
             else
             {
-                _values[item[..eq]] = item[(eq + 1)..];
+                Set(item[..eq], item[(eq + 1)..]);
             }
             first = false;
             if (i >= list.Length) break;

@@ -102,7 +102,8 @@ internal static class JsonFileName
                 }
             }
             if (key.Length == 0) throw new FormatException();
-            into.Set(key, c is '"' or '\'' ? String() : Scalar());
+            if (c is '"' or '\'') into.Set(key, String());
+            else into.SetLiteral(key, Scalar());
         }
 
         private string Scalar()

@@ -133,10 +133,20 @@ internal sealed partial class Qcow2Image
             WithDiscards(() =>
             {
                 WriteSnapshotTable(rest);
-                AdjustTree(snL1, -1);
-                if (sn.L1Size > 0) Refcounts.Free(sn.L1TableOffset, ClustersFor(sn.L1Size * 8L));
-                FixCopiedFlags();
-                WriteBackMetadata();
+                // Past this point the entry is gone; qemu only leaks the clusters when freeing them fails.
+                try
+                {
+                    AdjustTree(snL1, -1);
+                    if (sn.L1Size > 0) Refcounts.Free(sn.L1TableOffset, ClustersFor(sn.L1Size * 8L));
+                    FixCopiedFlags();
+                    WriteBackMetadata();
+                }
+                catch (IOException e)
+                {
+                    // The refcounts in memory no longer match the file: nothing more is written (qemu's close fails too).
+                    _unusable = true;
+                    throw new ImageFormatException($"Failed to free the cluster and L1 table: {Operations.SourceErrors.Errno(e)}", e);
+                }
             });
             _file.Flush();
         }
@@ -337,9 +347,16 @@ internal sealed partial class Qcow2Image
         _headerStore.SetSnapshotTable((uint)snapshots.Count, (ulong)offset);
         if (oldOffset != 0 && oldSize > 0)
         {
-            // A broken old table (say, past the end of the file) only costs a warning, as in qemu.
-            try { WithDiscards(() => Refcounts.Free(oldOffset, ClustersFor(oldSize))); }
+            // A broken old table (say, past the end of the file) or a failed refcount update only costs a warning
+            // (qcow2_free_clusters): the clusters leak, as in qemu.
+            _file.DebugEvent(Protocols.Blkdebug.BlkdebugEvent.ClusterFree);
+            try
+            {
+                WithDiscards(() => Refcounts.Free(oldOffset, ClustersFor(oldSize)));
+                Refcounts.FlushBlocks();
+            }
             catch (ImageCorruptException) { _warning?.Invoke("qcow2_free_clusters failed: Invalid argument"); }
+            catch (IOException e) { _warning?.Invoke($"qcow2_free_clusters failed: {Operations.SourceErrors.Errno(e)}"); }
         }
         _snapshotList = snapshots;
         _snapshotTableSize = table.Length;

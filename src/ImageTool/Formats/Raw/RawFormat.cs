@@ -19,11 +19,12 @@ internal sealed class RawFormat : IImageFormat, IMeasurableFormat
         [FileProtocolOptions.Size, .. FileProtocolOptions.All];
 
     public IImage Open(string path, OpenOptions options) =>
-        RawVolumeImage.Open(HostFile.Open(path, options), this, options.FormatWasProbed && !options.ReadOnly,
+        RawWindowImage.Open(RawVolumeImage.Open(HostFile.Open(path, options), this, options.FormatWasProbed && !options.ReadOnly,
             // With O_DIRECT (cache.direct=on) qemu's requests, block status included, are whole sectors.
             statusAlignment: options.Cache is CacheMode.None or CacheMode.DirectSync
                 || options.DriverOptions?.GetString("cache.direct") is "on" or "true" or "yes"
-                || options.DriverOptions?.GetString("file.cache.direct") is "on" or "true" or "yes" ? 512 : 1);
+                || options.DriverOptions?.GetString("file.cache.direct") is "on" or "true" or "yes" ? 512 : 1),
+            options.DriverOptions);
 
     // qemu's raw_measure: the source's whole virtual size, or the size rounded up to whole sectors.
     public MeasureResult Measure(ImageOptions options, long? size, IImage? source, CancellationToken cancellationToken)

@@ -73,7 +73,8 @@ public static partial class ConvertOperation
         {
             var target = OffloadTarget;
             int done = start;
-            while (done < end && target is { CanClone: true })
+            // Only a source stored in host files has pieces to clone (and a salvaged one is read, never cloned).
+            while (done < end && target is { CanClone: true } && HasHostRuns(chunk.Source))
             {
                 var (run, pieceLength) = HostPiece(chunk.Source, chunk.SourceOffset + done, end - done);
                 long moved = run is { } r ? target.CopyFromHostFile(r.File, r.HostOffset, chunk.At + done, pieceLength, cloneOnly: true) : 0;

@@ -1,4 +1,5 @@
 using System.Buffers;
+using ImageTool.Options;
 
 namespace ImageTool.Operations;
 
@@ -61,17 +62,21 @@ public static partial class ConvertOperation
 
         var progress = options.Progress;
         progress?.Report(0);
-        // Like qemu, progress counts only the bytes that will be copied, found by a block-status pass first.
-        long toCopy = progress == null ? 0 : sources.Sum(s => CountCopied(s, options, cancellationToken));
+        // Like qemu, progress counts only the bytes that will be copied, found by a block-status pass first. qemu
+        // makes that pass even without progress, so --salvage warns of each failed block status there too.
+        IReadOnlyList<IImage> reading = options.Salvage
+            ? [.. sources.Select(s => new SalvagingImage(s, options.Quiet ? null : options.SourceOptions.Warning))]
+            : sources;
+        long toCopy = progress == null && !options.Salvage ? 0 : reading.Sum(s => CountCopied(s, options, cancellationToken));
         var copier = new Copier(output, options, toCopy, compressor, progress, cancellationToken);
         long at = 0;
         try
         {
             // -c writes whole target clusters, which may span the boundaries between sources.
-            if (compressor != null) copier.CopyCompressed(sources);
+            if (compressor != null) copier.CopyCompressed(reading);
             else
             {
-                foreach (var source in sources)
+                foreach (var source in reading)
                 {
                     copier.Copy(source, at);
                     at += source.Length;
@@ -153,9 +158,18 @@ public static partial class ConvertOperation
             Cache = options.TargetCache,
             Format = options.OutputFormat,
             Secrets = options.Secrets,
-            DriverOptions = options.OutputOptions,
+            DriverOptions = OpenOptionsOf(options.OutputOptions),
             Warning = options.SourceOptions.Warning,
         });
+
+    // The creation options open the new target too (encrypt.key-secret); its size is no raw window, though.
+    private static ImageOptions OpenOptionsOf(ImageOptions createOptions)
+    {
+        var open = new ImageOptions();
+        foreach (var (name, value) in createOptions.Values)
+            if (name != "size") open.Set(name, value);
+        return open;
+    }
 
     /// <summary>The copy loop for one target; keeps the buffers and progress state.</summary>
     private sealed partial class Copier(IImage output, ConvertOptions options, long toCopy, ICompressedClusterWriter? compressor,
@@ -164,6 +178,9 @@ public static partial class ConvertOperation
         // Chunks read and scanned ahead of the writer on as many threads: reading overlaps writing, as with qemu-img's
         // 8 coroutines (-m), whose requests run on threads of their own too.
         private const int Depth = 8;
+
+        // --salvage reads one chunk at a time, so its warnings come in the order of the offsets, as qemu's.
+        private readonly int _depth = options.Salvage ? 1 : Depth;
 
         private readonly bool _targetIsFresh = !options.SkipCreate && output.Format.NewImagesReadAsZeros && output.HasZeroInit;
         private readonly IImage? _targetBase = output.Backing;
@@ -191,7 +208,7 @@ public static partial class ConvertOperation
 
         public void Copy(IImage source, long targetOffset)
         {
-            using var readers = new WorkerThreads(Depth);
+            using var readers = new WorkerThreads(_depth);
             var pending = new Queue<(Chunk Chunk, WorkerThreads.Job Job)>();
             try { CopyRuns(source, targetOffset, readers, pending); }
             catch (OperationCanceledException)
@@ -252,7 +269,7 @@ public static partial class ConvertOperation
                         long from = offset;
                         var chunk = new Chunk(targetOffset + offset, (int)(chunkEnd - offset), source, offset);
                         pending.Enqueue((chunk, readers.Run(() => Prepare(source, from, chunk))));
-                        if (pending.Count >= Depth)
+                        if (pending.Count >= _depth)
                         {
                             cancellationToken.ThrowIfCancellationRequested();
                             Commit(pending.Dequeue());

@@ -40,6 +40,14 @@ public sealed record ConvertOptions
     public bool Bitmaps { get; init; }
     /// <summary>--skip-broken-bitmaps: with <see cref="Bitmaps"/>, leave out inconsistent bitmaps instead of failing.</summary>
     public bool SkipBrokenBitmaps { get; init; }
+    /// <summary>
+    /// --salvage: read errors do not end the copy. A sector whose block status fails is copied as data, a sector that
+    /// fails to read is written as zeros; each is a warning (through <see cref="OpenOptions.Warning"/> of
+    /// <see cref="SourceOptions"/>) unless <see cref="Quiet"/>.
+    /// </summary>
+    public bool Salvage { get; init; }
+    /// <summary>-q: no salvage warnings.</summary>
+    public bool Quiet { get; init; }
     /// <summary>Compression workers; 0 = one per core. Output is identical whatever the count.</summary>
     public int Threads { get; init; }
 }

@@ -22,10 +22,11 @@ internal sealed class BlkdebugImage(IImage image, BlkdebugNode node) : IImage
         return inner;
     }
 
-    /// <summary>The file below the filter, as a name: <c>image.file.filename</c>, <c>image.filename</c> or <c>image</c>.</summary>
+    /// <summary>The file below the filter, as a name: <c>image.file.filename</c>, <c>image.filename</c> or <c>image</c> (a null driver: its URL).</summary>
     public static string? PathOf(ImageOptions options) =>
         options.GetString("image.file.filename") ?? options.GetString("image.file") ?? options.GetString("image.filename")
-        ?? options.GetString("image") ?? options.GetString("x-image");
+        ?? options.GetString("image") ?? options.GetString("x-image")
+        ?? (Null.NullProtocol.ForName(options.GetString("image.driver") + "://") is { } nullDriver ? nullDriver.UrlPrefix : null);
 
     public string FileName => image.FileName;
     public IImageFormat Format => image.Format;
