@@ -67,9 +67,7 @@ public class DriverGapsGoldenTests : QemuGoldenTestBase
         Same("map", "--output=json", "--image-opts", "driver=raw,file.driver=file,file.filename=t.raw");
     }
 
-    [TestCase("vpc")]
-    [TestCase("vhdx")]
-    [TestCase("vdi")]
+    // vpc, vhdx and vdi resize in img (qemu 7.2 refuses them; README lists it, ResizeVdiVpcVhdxTests cover it).
     [TestCase("parallels")]
     [TestCase("vmdk")]
     [TestCase("qcow")]
