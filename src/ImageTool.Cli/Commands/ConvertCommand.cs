@@ -22,6 +22,7 @@ internal static class ConvertCommand
         var forceShare = CommonOptions.ForceShare();
         var copyOffload = new Option<bool>("-C");
         var compress = new Option<bool>("-c") { Description = "compress the target's clusters" };
+        var identicalCompression = new Option<bool>("--qemu-identical-compression") { Description = "with -c: deflate as qemu-img does, to its exact bytes (slower)" };
         var progress = new Option<bool>("-p") { Description = "show progress" };
         var quiet = CommonOptions.Quiet();
         var noCreate = new Option<bool>("-n") { Description = "write into an existing target" };
@@ -40,7 +41,7 @@ internal static class ConvertCommand
         var files = CommonOptions.Files();
         var command = new Command("convert", "convert or copy images")
         {
-            objects, imageOpts, targetImageOpts, targetIsZero, bitmaps, salvage, skipBroken, forceShare, copyOffload, compress, progress,
+            objects, imageOpts, targetImageOpts, targetIsZero, bitmaps, salvage, skipBroken, forceShare, copyOffload, compress, identicalCompression, progress,
             quiet, noCreate, format, cache, sourceCache, outputFormat, backing, backingFormat, options, snapshot, sparse, rate,
             coroutines, outOfOrder, files,
         };
@@ -70,6 +71,8 @@ internal static class ConvertCommand
                 throw new UsageException("Use of --skip-broken-bitmaps requires --bitmaps", showTryHint: false);
             bool compressed = result.GetValue(compress);
             bool copyOffloading = result.GetValue(copyOffload);
+            if (result.GetValue(identicalCompression) && !compressed)
+                throw new UsageException("Use of --qemu-identical-compression requires -c", showTryHint: false);
             if (copyOffloading && compressed)
                 throw new UsageException("Cannot enable copy offloading when -c is used", showTryHint: false);
             if (copyOffloading && sparseText != null)
@@ -107,6 +110,7 @@ internal static class ConvertCommand
                 OutputFormat = outFormat,
                 OutputOptions = targetOptions,
                 Compress = compressed,
+                QemuIdenticalCompression = result.GetValue(identicalCompression),
                 CopyOffload = copyOffloading,
                 Snapshot = result.GetValue(snapshot),
                 SparseSize = sparseSize,

@@ -16,7 +16,13 @@ public interface ICompressedClusterWriter
     /// Pure and thread-safe: writes the stored form of one cluster into <paramref name="destination"/> (at least
     /// <see cref="MaxCompressedLength"/> bytes) and returns its length, or -1 when it does not shrink (stored plainly then).
     /// </summary>
-    int CompressCluster(ReadOnlySpan<byte> cluster, Span<byte> destination);
+    /// <param name="cluster">One whole cluster.</param>
+    /// <param name="destination">Where the stored form goes.</param>
+    /// <param name="qemuIdentical">
+    /// Deflate exactly as qemu-img does (the system zlib at its settings); false lets a format use a faster encoder
+    /// whose different bytes qemu reads all the same (ISA-L for qcow and qcow2 zlib clusters, where installed).
+    /// </param>
+    int CompressCluster(ReadOnlySpan<byte> cluster, Span<byte> destination, bool qemuIdentical = false);
 
     /// <summary>Stores what <see cref="CompressCluster"/> wrote for the cluster at <paramref name="offset"/>; called by one writer.</summary>
     void WriteCompressedCluster(long offset, ReadOnlySpan<byte> compressed);

@@ -59,6 +59,7 @@ public class ConvertCompressedTests
             OutputFormat = "qcow2",
             OutputOptions = new ImageTool.Options.ImageOptions().Set("compression_type", type),
             Compress = true,
+            QemuIdenticalCompression = true,
         });
         Tools.QemuImg("compare", _dir["q.qcow2"], _dir["img.qcow2"]).Ok();
         Tools.QemuImg("check", _dir["img.qcow2"]).Ok();

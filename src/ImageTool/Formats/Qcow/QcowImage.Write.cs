@@ -202,9 +202,9 @@ internal sealed partial class QcowImage
     /// <summary>qcow has no zero flag: with a backing file zeros are written, without one unallocated clusters already read as zeros.</summary>
     public void WriteZeroes(long offset, long length, bool mayDeallocate) => ZeroesByWriting.Write(this, offset, length);
 
-    /// <summary>Raw deflate as qemu writes it; -1 when the stream would not be shorter than a cluster.</summary>
-    public int CompressCluster(ReadOnlySpan<byte> cluster, Span<byte> destination) =>
-        RawDeflater.ForCurrentThread.Compress(cluster, destination[..(_clusterSize - 1)]);
+    /// <summary>Raw deflate with qemu's 4 KiB window; -1 when the stream would not be shorter than a cluster.</summary>
+    public int CompressCluster(ReadOnlySpan<byte> cluster, Span<byte> destination, bool qemuIdentical = false) =>
+        ClusterDeflate.Compress(cluster, destination[..(_clusterSize - 1)], qemuIdentical);
 
     /// <summary>Appends the stream at the end of the file (512-byte aligned, as qemu) and maps the cluster to it.</summary>
     public void WriteCompressedCluster(long offset, ReadOnlySpan<byte> compressed)

@@ -3,7 +3,7 @@ using ImageTool.Codecs;
 namespace ImageTool.Formats.Qcow2;
 
 /// <summary>
-/// Compressed cluster payloads (FORMATS.md §3): zlib = raw deflate with qemu's settings, zstd = one level-3 frame.
+/// Compressed cluster payloads (FORMATS.md §3): zlib = raw deflate with a 4 KiB window, zstd = one level-3 frame.
 /// A payload must fit in <c>cluster_size - 1</c> bytes, else qemu stores the cluster uncompressed.
 /// </summary>
 internal static class Qcow2Compression
@@ -13,10 +13,11 @@ internal static class Qcow2Compression
 
     /// <summary>
     /// Writes the stored form of <paramref name="cluster"/> into <paramref name="destination"/> (<c>cluster_size - 1</c>
-    /// bytes: a payload must shrink) and returns its length, or -1 when it does not fit. Pure and thread-safe.
+    /// bytes: a payload must shrink) and returns its length, or -1 when it does not fit. Pure and thread-safe. zstd
+    /// always goes through qemu's libzstd at its level; zlib is qemu's exact bytes only when <paramref name="qemuIdentical"/>.
     /// </summary>
-    public static int Compress(byte compressionType, ReadOnlySpan<byte> cluster, Span<byte> destination) =>
-        compressionType == Zstd ? ZstdCodec.Compress(cluster, destination) : RawDeflater.ForCurrentThread.Compress(cluster, destination);
+    public static int Compress(byte compressionType, ReadOnlySpan<byte> cluster, Span<byte> destination, bool qemuIdentical) =>
+        compressionType == Zstd ? ZstdCodec.Compress(cluster, destination) : ClusterDeflate.Compress(cluster, destination, qemuIdentical);
 
     /// <summary>Decodes a stored payload (with whatever trailing bytes were read along) into exactly one cluster.</summary>
     public static void Decompress(byte compressionType, ReadOnlySpan<byte> stored, Span<byte> cluster, ulong descriptor)

@@ -14,10 +14,10 @@ internal sealed partial class Qcow2Image : ICompressedClusterWriter
 
     int ICompressedClusterWriter.ClusterSize => ClusterSize;
 
-    public int CompressCluster(ReadOnlySpan<byte> cluster, Span<byte> destination)
+    public int CompressCluster(ReadOnlySpan<byte> cluster, Span<byte> destination, bool qemuIdentical = false)
     {
         if (cluster.Length != ClusterSize) throw new ArgumentException($"A compressed write must be one whole cluster ({ClusterSize} bytes)");
-        return Qcow2Compression.Compress(_header.CompressionType, cluster, destination[..(ClusterSize - 1)]);
+        return Qcow2Compression.Compress(_header.CompressionType, cluster, destination[..(ClusterSize - 1)], qemuIdentical);
     }
 
     public void WriteCompressedCluster(long offset, ReadOnlySpan<byte> compressed)

@@ -11,7 +11,7 @@ internal sealed partial class VmdkImage
 
     public int MaxCompressedLength => VmdkCompression.MaxDeflatedLength(ClusterSize);
 
-    public int CompressCluster(ReadOnlySpan<byte> cluster, Span<byte> destination) =>
+    public int CompressCluster(ReadOnlySpan<byte> cluster, Span<byte> destination, bool qemuIdentical = false) =>
         _extents.Any(e => e.IsCompressed) ? VmdkCompression.Deflate(cluster, destination) : -1;
 
     public void WriteCompressedCluster(long offset, ReadOnlySpan<byte> compressed)

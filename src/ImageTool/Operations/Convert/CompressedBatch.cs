@@ -28,13 +28,13 @@ internal sealed class CompressedBatch(int clusters, int clusterSize, int maxStor
     public ReadOnlySpan<byte> StoredCluster(int i) => _stored.AsSpan(i * maxStored, Lengths[i]);
 
     /// <summary>Runs on a worker: zero check and compression of every cluster.</summary>
-    public void Compress(ICompressedClusterWriter writer)
+    public void Compress(ICompressedClusterWriter writer, bool qemuIdentical)
     {
         for (int i = 0; i < Count; i++)
         {
             var data = Data.AsSpan(i * ClusterSize, ClusterSize);
             Lengths[i] = !data.ContainsAnyExcept((byte)0) ? ZeroCluster
-                : writer.CompressCluster(data, _stored.AsSpan(i * maxStored, maxStored)) is > 0 and var n ? n : Plain;
+                : writer.CompressCluster(data, _stored.AsSpan(i * maxStored, maxStored), qemuIdentical) is > 0 and var n ? n : Plain;
         }
     }
 }

@@ -427,7 +427,7 @@ public static partial class ConvertOperation
                 batch.Bytes = (int)Math.Min(batchBytes, length - start);
                 batch.Start = start;
                 ReadSkippingHoles(sources, start, batch.Data.AsSpan(0, batch.Count * cluster), batch.Bytes);
-                var job = workers.Run(() => batch.Compress(writer));
+                var job = workers.Run(() => batch.Compress(writer, options.QemuIdenticalCompression));
                 pending.Enqueue((batch, job));
                 if (pending.Count >= inFlight) spare.Push(Store(pending.Dequeue()));
             }
