@@ -75,7 +75,7 @@ public class IsalDeflaterTests
     {
         using var dir = new TempDir();
         var data = new byte[2 << 20];
-        for (int i = 0; i < data.Length; i++) data[i] = (byte)("qcow cluster text " [i % 18] ^ (i / 9000 % 3));
+        for (int i = 0; i < data.Length; i++) data[i] = (byte)("qcow cluster text "[i % 18] ^ (i / 9000 % 3));
         File.WriteAllBytes(dir["in.raw"], [.. data, .. FarRepeats(8)]);
         ConvertOperation.Run([dir["in.raw"]], dir["img.qcow"], new ConvertOptions { OutputFormat = "qcow", Compress = true });
         Tools.QemuImg("compare", "-f", "raw", "-F", "qcow", dir["in.raw"], dir["img.qcow"]).Ok();

@@ -226,7 +226,7 @@ internal sealed partial class Qcow2Image : ICheckable
 
     private void CheckL2(CheckState s, long l2Offset, bool active, Action<string> log)
     {
-        var table = _l2.ReadUncached(l2Offset, out var bitmaps);
+        var table = _l2.ReadWithoutCaching(l2Offset, out var bitmaps);
         long nextContiguous = 0;
         for (int index = 0; index < table.Length; index++)
         {

@@ -72,8 +72,8 @@ internal sealed class Qcow2L2Cache(HostFile file, int clusterBits, bool extended
         _dirty.Clear();
     }
 
-    /// <summary>A table as the file holds it now, from the cache when it is there (check reads every table).</summary>
-    public ulong[] ReadUncached(long offset, out ulong[]? bitmaps)
+    /// <summary>A table as it stands now: the cached one when there is one, else read from the file without caching it (check reads every table).</summary>
+    public ulong[] ReadWithoutCaching(long offset, out ulong[]? bitmaps)
     {
         if (_entries.TryGetValue(offset, out var cached))
         {
