@@ -221,12 +221,14 @@ public static partial class ConvertOperation
 
         private void CopyRuns(IImage source, long targetOffset, WorkerThreads readers, Queue<(Chunk Chunk, WorkerThreads.Job Job)> pending)
         {
+            // The length when the copy starts: a source that shrinks under it fails on its next read, never ends the copy early.
+            long length = source.Length;
             long offset = 0;
-            while (offset < source.Length)
+            while (offset < length)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 // Holes are taken whole (one step, as qemu's progress shows); data goes in 2 MiB chunks.
-                long remaining = source.Length - offset;
+                long remaining = length - offset;
                 var status = options.SparseSize == 0 && _targetBase == null && !MayOffload(source)
                     ? new BlockStatus(offset, remaining, BlockState.Data)
                     : SourceErrors.Status(source, offset, remaining, BlockStatusError(offset));
@@ -235,16 +237,16 @@ public static partial class ConvertOperation
                 if (CopiesData(status))
                 {
                     // Data runs that follow each other fill one chunk: a compressed image reports one cluster at a time.
-                    long chunkEnd = Math.Min(source.Length, AlignDown(targetOffset + offset + ChunkSize, ChunkSize) - targetOffset);
-                    while (runEnd < chunkEnd && BackingChain.GetStatus(source, runEnd, source.Length - runEnd) is { IsData: true, IsZero: false } next)
+                    long chunkEnd = Math.Min(length, AlignDown(targetOffset + offset + ChunkSize, ChunkSize) - targetOffset);
+                    while (runEnd < chunkEnd && SourceErrors.Status(source, runEnd, length - runEnd, BlockStatusError(runEnd)) is { IsData: true, IsZero: false } next)
                         runEnd += next.Length;
                 }
                 // Holes that follow each other (unallocated, then zero clusters) are one hole, as qemu's BLK_ZERO runs:
                 // a boundary between them inside a target block must not make that block a copy of zeros.
-                while (!copy && runEnd < source.Length
-                    && SourceErrors.Status(source, runEnd, source.Length - runEnd, BlockStatusError(runEnd)) is { IsData: false } hole)
+                while (!copy && runEnd < length
+                    && SourceErrors.Status(source, runEnd, length - runEnd, BlockStatusError(runEnd)) is { IsData: false } hole)
                     runEnd += hole.Length;
-                if (!copy && runEnd < source.Length)
+                if (!copy && runEnd < length)
                 {
                     // Stop a hole at the block boundary before the data that follows, so data is written in whole
                     // target clusters (a partial cluster costs a copy-on-write of zeros); a hole inside one block
@@ -260,7 +262,7 @@ public static partial class ConvertOperation
                 }
                 else if (copy)
                 {
-                    runEnd = Math.Min(source.Length, AlignUp(targetOffset + runEnd, _block) - targetOffset);
+                    runEnd = Math.Min(length, AlignUp(targetOffset + runEnd, _block) - targetOffset);
                     // One status query per run (asking per chunk would rescan long runs); chunks end on 2 MiB
                     // boundaries of the target.
                     while (offset < runEnd)
