@@ -93,11 +93,12 @@ public class HostDeviceTests
     // (vmdk is left out: its descriptor carries a random CID.)
     [TestCase("qcow2")]
     [TestCase("raw")]
-    public void Convert_FromDevice_SameBytesAsQemuImg(string format)
+    [TestCase("qcow2", "-T", "none")]
+    public void Convert_FromDevice_SameBytesAsQemuImg(string format, params string[] flags)
     {
         Tools.QemuImg("convert", "-n", "-f", "raw", "-O", "raw", _dir["src.raw"], Dev).Ok();
-        Img.Run(_dir.Path, "convert", "-O", format, Dev, "img." + format).Ok();
-        Tools.QemuImg("convert", "-O", format, Dev, _dir["qemu." + format]).Ok();
+        Img.Run(_dir.Path, ["convert", .. flags, "-O", format, Dev, "img." + format]).Ok();
+        Tools.QemuImg(["convert", .. flags, "-O", format, Dev, _dir["qemu." + format]]).Ok();
         Assert.That(File.ReadAllBytes(_dir["img." + format]), Is.EqualTo(File.ReadAllBytes(_dir["qemu." + format])));
         Tools.QemuImg("compare", _dir["img." + format], _dir["src.raw"]).Ok();
     }

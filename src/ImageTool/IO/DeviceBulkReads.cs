@@ -5,7 +5,7 @@ namespace ImageTool.IO;
 /// <summary>
 /// Large reads of a block device opened read-only, through a second descriptor of the same device opened with
 /// O_DIRECT. A buffered read of a block device first fills the device's own page cache (for a loop device the
-/// loop worker copies the backing file into it page by page), and the kernel drops that cache again at the last
+/// loop worker copies the backing file's cached pages into it), and the kernel drops that cache again at the last
 /// close: for a pass over the whole device, such as convert, that copy costs several times the read itself.
 /// Small reads (format metadata, a guest's requests) stay on the buffered descriptor qemu opens; the two views
 /// stay coherent, as a direct read writes back the cached dirty pages of its range first.
