@@ -1,3 +1,4 @@
+using ImageTool.IO;
 using ImageTool.Tests.Support;
 
 namespace ImageTool.Cli.Tests;
@@ -92,11 +93,12 @@ public class HostDeviceTests
     // (vmdk is left out: its descriptor carries a random CID.)
     [TestCase("qcow2")]
     [TestCase("raw")]
-    public void Convert_FromDevice_SameBytesAsQemuImg(string format)
+    [TestCase("qcow2", "-T", "none")]
+    public void Convert_FromDevice_SameBytesAsQemuImg(string format, params string[] flags)
     {
         Tools.QemuImg("convert", "-n", "-f", "raw", "-O", "raw", _dir["src.raw"], Dev).Ok();
-        Img.Run(_dir.Path, "convert", "-O", format, Dev, "img." + format).Ok();
-        Tools.QemuImg("convert", "-O", format, Dev, _dir["qemu." + format]).Ok();
+        Img.Run(_dir.Path, ["convert", .. flags, "-O", format, Dev, "img." + format]).Ok();
+        Tools.QemuImg(["convert", .. flags, "-O", format, Dev, _dir["qemu." + format]]).Ok();
         Assert.That(File.ReadAllBytes(_dir["img." + format]), Is.EqualTo(File.ReadAllBytes(_dir["qemu." + format])));
         Tools.QemuImg("compare", _dir["img." + format], _dir["src.raw"]).Ok();
     }
@@ -135,6 +137,42 @@ public class HostDeviceTests
         Tools.QemuImg("dd", "-f", "raw", $"if={Dev}", $"of={_dir["qemu.raw"]}", "bs=64k", "skip=3", "count=100").Ok();
         Assert.That(File.ReadAllBytes(_dir["img.raw"]), Is.EqualTo(File.ReadAllBytes(_dir["qemu.raw"])));
     }
+
+    [Test]
+    public void ReadOnlyDevice_LargeReadsBypassThePageCache_SameBytesAsTheDevice()
+    {
+        FillDevice(13);
+        var expected = ReadDevice(Dev, DeviceSize);
+        using var file = HostFile.Open(Dev, readOnly: true);
+        // Large and aligned (convert's chunks), large and unaligned, small, and large running past the end.
+        (long Offset, int Length)[] reads = [(2 << 20, 2 << 20), (4097, (1 << 20) + 3), (12345, 100), (DeviceSize - (1 << 20), 2 << 20)];
+        foreach (var (offset, length) in reads)
+        {
+            var buffer = new byte[length];
+            file.Read(offset, buffer);
+            int inside = (int)Math.Min(length, DeviceSize - offset);
+            Assert.That(buffer.AsSpan(0, inside).SequenceEqual(expected.AsSpan((int)offset, inside)), Is.True, $"read at {offset}");
+            Assert.That(buffer.AsSpan(inside).ContainsAnyExcept((byte)0), Is.False, $"past the end at {offset}");
+            var available = new byte[length];
+            Assert.That(file.ReadAvailable(offset, available), Is.EqualTo(inside));
+            Assert.That(available.AsSpan(0, inside).SequenceEqual(expected.AsSpan((int)offset, inside)), Is.True, $"available at {offset}");
+        }
+        Assert.That(DirectDescriptorsOf(Dev), Is.GreaterThan(0), $"no O_DIRECT descriptor of {Dev} is open");
+    }
+
+    // Descriptors of this process open on the device with O_DIRECT (the flags in /proc/self/fdinfo are octal).
+    private static int DirectDescriptorsOf(string device) =>
+        Directory.GetFiles("/proc/self/fd").Count(fd =>
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget != device) return false;
+                string flags = File.ReadAllLines($"/proc/self/fdinfo/{System.IO.Path.GetFileName(fd)}")
+                    .First(line => line.StartsWith("flags:", StringComparison.Ordinal))["flags:".Length..].Trim();
+                return (Convert.ToInt64(flags, 8) & HostDevice.DirectFlag) != 0;
+            }
+            catch (IOException) { return false; }
+        });
 
     [Test]
     public void DirectIO_UnalignedWrites_ReadModifyWriteTheEdgeSectors()

@@ -66,7 +66,7 @@ internal static class ConvertCommand
                 throw new UsageException("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16", showTryHint: false);
             if (result.GetValue(rate) is { } r) CommonOptions.ParseSize(r, "rate limit", context);
             var targetCache = CommonOptions.CheckCache(result.GetValue(cache), "cache ") ?? CacheMode.Unsafe;
-            CommonOptions.CheckCache(result.GetValue(sourceCache), "source cache ");
+            var sourceCacheMode = CommonOptions.CheckCache(result.GetValue(sourceCache), "source cache ");
             if (result.GetValue(skipBroken) && !result.GetValue(bitmaps))
                 throw new UsageException("Use of --skip-broken-bitmaps requires --bitmaps", showTryHint: false);
             bool compressed = result.GetValue(compress);
@@ -118,7 +118,7 @@ internal static class ConvertCommand
                 TargetCache = targetCache,
                 BackingFile = result.GetValue(backing),
                 BackingFormat = result.GetValue(backingFormat),
-                SourceOptions = sourceOptions,
+                SourceOptions = sourceCacheMode is { } mode ? sourceOptions with { Cache = mode } : sourceOptions,
                 Secrets = secrets,
                 Bitmaps = result.GetValue(bitmaps),
                 SkipBrokenBitmaps = result.GetValue(skipBroken),

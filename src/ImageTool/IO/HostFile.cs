@@ -28,6 +28,7 @@ internal sealed class HostFile : IDisposable
     private readonly HostFileKind _kind;
     private readonly long _deviceLength;
     private DirectIO? _direct;
+    private readonly DeviceBulkReads? _bulkReads;
 
     // Set when the file is named through blkdebug: its rules may fail requests after a format's debug events.
     private BlkdebugNode? _debug;
@@ -41,7 +42,9 @@ internal sealed class HostFile : IDisposable
         _handle = handle;
         IsReadOnly = readOnly;
         _kind = kind;
-        if (kind == HostFileKind.BlockDevice) _deviceLength = HostDevice.Size(Fd, path);
+        if (kind != HostFileKind.BlockDevice) return;
+        _deviceLength = HostDevice.Size(Fd, path);
+        if (readOnly) _bulkReads = new DeviceBulkReads(handle);
     }
 
     private HostFile(IRemoteFile remote)
@@ -278,6 +281,7 @@ internal sealed class HostFile : IDisposable
             buffer[got..].Clear();
             return;
         }
+        if (_bulkReads != null && _bulkReads.TryRead(offset, buffer, _deviceLength)) return;
         int done = 0;
         while (done < buffer.Length)
         {
@@ -303,6 +307,11 @@ internal sealed class HostFile : IDisposable
             return n;
         }
         if (_remote != null) return ReadRemote(offset, buffer);
+        if (_bulkReads != null)
+        {
+            int n = (int)Math.Clamp(_deviceLength - offset, 0, buffer.Length);
+            if (_bulkReads.TryRead(offset, buffer[..n], _deviceLength)) return n;
+        }
         int done = 0;
         while (done < buffer.Length)
         {
@@ -464,6 +473,7 @@ internal sealed class HostFile : IDisposable
     public void Dispose()
     {
         _remote?.Dispose();
+        _bulkReads?.Dispose();
         _handle.Dispose();
     }
 
