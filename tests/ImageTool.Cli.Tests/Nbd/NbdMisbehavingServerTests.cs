@@ -13,11 +13,11 @@ public class NbdMisbehavingServerTests : QemuGoldenTestBase
     // Short, so a mistake that waits on the server shows as a timeout message rather than a slow test.
     private static readonly Dictionary<string, string> Timeout = new() { ["IMG_NBD_TIMEOUT"] = "2" };
 
-    [TestCase(Mode.Stall, "The NBD server did not answer within 2 s")]
-    [TestCase(Mode.WrongCookie, "NBD protocol error: Reply for unexpected request")]
-    [TestCase(Mode.HugeReadChunk, "NBD protocol error: ")]
-    [TestCase(Mode.HugeStatusChunk, "NBD protocol error: ")]
-    [TestCase(Mode.CloseMidReply, "Connection closed by the NBD server")]
+    [TestCase(Mode.Stall, "error while reading block status at offset 0: The NBD server did not answer within 2 s")]
+    [TestCase(Mode.WrongCookie, "error while reading at byte 0: NBD protocol error: Reply for unexpected request")]
+    [TestCase(Mode.HugeReadChunk, "error while reading at byte 0: NBD protocol error: Reply chunk of 4294967280 bytes is too long")]
+    [TestCase(Mode.HugeStatusChunk, "error while reading block status at offset 0: NBD protocol error: Reply chunk of 4294967280 bytes is too long")]
+    [TestCase(Mode.CloseMidReply, "error while reading at byte 0: Connection closed by the NBD server")]
     public void Convert_BadReplies_OneImgLineAndFailure(Mode mode, string expected)
     {
         using var server = new MisbehavingNbdServer(mode);
@@ -37,7 +37,7 @@ public class NbdMisbehavingServerTests : QemuGoldenTestBase
             ? Img.RunWithEnvironment(Dir.Path, Timeout, "info", server.Url)
             : Img.RunWithEnvironment(Dir.Path, Timeout, "convert", "-f", "raw", "-O", "raw", server.Url, "out.raw");
 
-        AssertOneErrorLine(result, "NBD handshake failed: NBD protocol error: Unexpected option type 7, expected 8");
+        AssertOneErrorLine(result, $"Could not open '{server.Url}': NBD handshake failed: NBD protocol error: Unexpected option type 7, expected 8");
         Assert.That(File.Exists(Dir["out.raw"]), Is.False, "nothing is created when the source cannot be opened");
     }
 
@@ -48,7 +48,7 @@ public class NbdMisbehavingServerTests : QemuGoldenTestBase
 
         var result = Img.RunWithEnvironment(Dir.Path, Timeout, "info", server.Url);
 
-        AssertOneErrorLine(result, "The NBD server did not answer within 2 s");
+        AssertOneErrorLine(result, $"Could not open '{server.Url}': Could not read image for determining its format: The NBD server did not answer within 2 s");
     }
 
     [Test]
@@ -69,7 +69,7 @@ public class NbdMisbehavingServerTests : QemuGoldenTestBase
         {
             Assert.That(result.ExitCode, Is.EqualTo(1));
             Assert.That(result.Stdout, Is.Empty, "no progress or success is reported");
-            Assert.That(result.Stderr, Does.StartWith("img: ").And.Contain(expected));
+            Assert.That(result.Stderr, Does.StartWith("img: " + expected));
             Assert.That(result.Stderr.TrimEnd('\n'), Does.Not.Contain('\n'), "one line");
         });
     }
