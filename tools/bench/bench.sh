@@ -272,7 +272,8 @@ if wanted "rbd" && command -v ceph-mon >/dev/null && [ -e /usr/lib/x86_64-linux-
   "$QEMU" convert -f raw -O raw fs.raw "$rbd_src"
   "$QEMU" resize -q -f raw --shrink "$rbd_src" "${RBD_BENCH_SIZE:-512M}"
   "$QEMU" convert -f raw -O raw "$rbd_src" rbd:rbd/bench-src
-  rm_rbd="rbd rm --no-progress rbd/bench-out >/dev/null 2>&1 || true"
+  # hyperfine -N runs --prepare without a shell: the redirection and || need one.
+  rm_rbd="bash -c 'rbd rm --no-progress rbd/bench-out >/dev/null 2>&1 || true'"
   row "convert raw->rbd" "$rm_rbd" convert -f raw -O raw "$rbd_src" rbd:rbd/bench-out -- convert -f raw -O raw "$rbd_src" rbd:rbd/bench-out
   row "convert rbd->raw" "$rm_out" convert -f raw -O raw rbd:rbd/bench-src "$out" -- convert -f raw -O raw rbd:rbd/bench-src "$out"
 fi

@@ -53,6 +53,8 @@ internal static class NbdCommand
         command.SetAction(result =>
         {
             var names = result.GetValue(files) ?? [];
+            if (result.GetValue(socket) is { } socketPath && !socketPath.StartsWith('/'))
+                throw new UsageException("socket path must be absolute", showTryHint: false);
             if (result.GetValue(connect) is { } device)
                 throw new UsageException(File.Exists(device)
                     ? $"Failed to connect to {device}: the kernel NBD client (-c) is not supported"

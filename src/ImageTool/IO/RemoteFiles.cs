@@ -25,7 +25,18 @@ internal static class RemoteFiles
     private static NbdRemoteFile OpenNbd(NbdAddress address, bool readOnly, ImageOptions? driverOptions)
     {
         string prefix = driverOptions?.GetString("driver") == "nbd" ? "" : "file.";
-        return NbdRemoteFile.Open(address, readOnly, NbdClientTls.FromOptions(driverOptions, address), driverOptions?.GetString(prefix + "x-dirty-bitmap"));
+        var file = NbdRemoteFile.Open(address, readOnly, NbdClientTls.FromOptions(driverOptions, address), driverOptions?.GetString(prefix + "x-dirty-bitmap"));
+        try
+        {
+            // qemu checks for options its driver did not take only once the driver has connected.
+            if (driverOptions?.GetString(prefix + "driver") == "nbd") NbdOptionKeys.CheckDriver(driverOptions, prefix);
+            return file;
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The creation options of the volume protocol of <paramref name="name"/> (size, cluster_size), or null.</summary>

@@ -62,6 +62,7 @@ internal sealed record NbdAddress(string? Host, int Port, string? SocketPath, st
         string export = Get("export");
         if (Legacy(options, prefix) is { } legacy) return legacy with { Export = export };
         string type = Get("server.type");
+        if (type is "unix" or "inet") NbdOptionKeys.CheckServer(options, prefix, type);
         if (type == "unix")
         {
             string path = Get("server.path");

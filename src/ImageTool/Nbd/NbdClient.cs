@@ -233,6 +233,8 @@ internal sealed partial class NbdClient : IDisposable
             if (!Structured) throw Protocol("Structured reply that was not negotiated");
             _socket.ReadExactly(raw[NbdReplyHeader.SimpleSize..]);
             reply = reply.WithLength(raw[NbdReplyHeader.SimpleSize..]);
+            // No chunk this client asks for is longer than a whole read's data and its offset (qemu's limit too).
+            if (reply.Length > NbdConstants.MaxPayload + 8) throw Protocol($"Reply chunk of {reply.Length} bytes is too long");
             ReadChunk(reply, command, offset, readInto, onExtent, ref error, ref message, ref covered, ref gotExtent);
             if (reply.Flags.HasFlag(NbdChunkFlags.Done)) break;
         }

@@ -1,7 +1,7 @@
 namespace ImageTool.Nbd;
 
 /// <summary>The connection to an NBD peer broke, timed out or carried something the protocol forbids.</summary>
-internal sealed class NbdConnectionException : IOException
+internal class NbdConnectionException : IOException
 {
     public NbdConnectionException(string message) : base(message) { }
 

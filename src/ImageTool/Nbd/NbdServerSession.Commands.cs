@@ -13,10 +13,9 @@ internal sealed partial class NbdServerSession
     /// <summary>Runs one request and replies; a device failure becomes an error reply, a failed send ends the session.</summary>
     private void Serve(NbdRequest request, byte[]? payload)
     {
-        uint error = Check(request);
-        if (error != 0)
+        if (Check(request) is { } refusal)
         {
-            SendError(request.Cookie, error, "request rejected");
+            SendError(request.Cookie, NbdError.Inval, refusal);
             return;
         }
         try
@@ -33,20 +32,28 @@ internal sealed partial class NbdServerSession
         }
     }
 
-    /// <summary>The errno a request earns before it is run, or 0.</summary>
-    private uint Check(NbdRequest request)
+    /// <summary>
+    /// Why a request is refused before it is run, in qemu-nbd's words and order, or null. qemu-nbd 7.2 answers
+    /// every such refusal with EINVAL, a change to a read-only export and a write past the end included.
+    /// </summary>
+    private string? Check(NbdRequest request)
     {
-        var known = NbdCommandFlags.Fua | NbdCommandFlags.NoHole | NbdCommandFlags.DontFragment | NbdCommandFlags.ReqOne | NbdCommandFlags.FastZero;
-        if ((request.Flags & ~known) != 0) return NbdError.Inval;
-        if (request.Command is not (NbdCommand.Read or NbdCommand.Write or NbdCommand.Flush or NbdCommand.Trim
-            or NbdCommand.Cache or NbdCommand.WriteZeroes or NbdCommand.BlockStatus)) return NbdError.Inval;
+        if (request.Command == NbdCommand.Read && request.Length > NbdConstants.MaxPayload) return TooLong(request.Length);
+        if (request.Command is NbdCommand.Write or NbdCommand.Trim or NbdCommand.WriteZeroes && _export.ReadOnly) return "Export is read-only";
         if (request.Command != NbdCommand.Flush && request.Offset + request.Length > (ulong)_export.Size)
-            return request.Command is NbdCommand.Write or NbdCommand.WriteZeroes or NbdCommand.Trim ? NbdError.NoSpc : NbdError.Inval;
-        if (request.Command == NbdCommand.Read && request.Length > NbdConstants.MaxPayload) return NbdError.Overflow;
-        if (request.Command is NbdCommand.Write or NbdCommand.Trim or NbdCommand.WriteZeroes && _export.ReadOnly) return NbdError.Perm;
-        if (request.Command == NbdCommand.BlockStatus && (request.Length == 0 || !_structured || !(_baseAllocation || _allocationDepth || _dirtyBitmaps.Count > 0))) return NbdError.Inval;
-        return 0;
+            return $"operation past EOF; From: {request.Offset}, Len: {request.Length}, Size: {_export.Size}";
+        var known = NbdCommandFlags.Fua | NbdCommandFlags.NoHole | NbdCommandFlags.DontFragment | NbdCommandFlags.ReqOne | NbdCommandFlags.FastZero;
+        if ((request.Flags & ~known) != 0) return $"unsupported flags (got 0x{(ushort)request.Flags:x})";
+        if (request.Command is not (NbdCommand.Read or NbdCommand.Write or NbdCommand.Flush or NbdCommand.Trim
+            or NbdCommand.Cache or NbdCommand.WriteZeroes or NbdCommand.BlockStatus)) return $"invalid request type ({(ushort)request.Command}) received";
+        if (request.Command == NbdCommand.BlockStatus && request.Length == 0) return "need non-zero length";
+        if (request.Command == NbdCommand.BlockStatus && !(_structured && (_baseAllocation || _allocationDepth || _dirtyBitmaps.Count > 0)))
+            return "CMD_BLOCK_STATUS not negotiated";
+        return null;
     }
+
+    /// <summary>qemu's words for a read or write over its 32 MiB limit (the space before the parenthesis is its too).</summary>
+    private static string TooLong(uint length) => $"len ({length} ) is larger than max len ({NbdConstants.MaxPayload})";
 
     private void Execute(NbdRequest request, byte[]? payload)
     {

@@ -95,6 +95,7 @@ internal sealed partial class NbdServerSession(NbdSocket socket, NbdExport expor
                     _failure ??= e;
                     _ended = true;
                 }
+                if (e is BrokenFramingException broken) RefuseLast(broken);
                 return false;
             }
             if (request.Command == NbdCommand.Disconnect)
@@ -122,12 +123,12 @@ internal sealed partial class NbdServerSession(NbdSocket socket, NbdExport expor
         _socket.ReadExactly(header);
         _socket.ReceiveWaitsForever = false;
         var request = NbdRequest.Read(header);
-        if (request.Magic != NbdConstants.RequestMagic) throw new NbdConnectionException($"Invalid request magic 0x{request.Magic:x8}");
+        if (request.Magic != NbdConstants.RequestMagic)
+            throw new BrokenFramingException(request.Cookie, $"invalid magic (got 0x{request.Magic:x}, expected 0x{NbdConstants.RequestMagic:x})");
         if (request.Command == NbdCommand.Write)
         {
             // The payload must be consumed to stay in step; one too big to hold ends the session (qemu does the same).
-            if (request.Length > NbdConstants.MaxPayload)
-                throw new NbdConnectionException($"Write of {request.Length} bytes is larger than the maximum {NbdConstants.MaxPayload}");
+            if (request.Length > NbdConstants.MaxPayload) throw new BrokenFramingException(request.Cookie, TooLong(request.Length));
             payload = ArrayPool<byte>.Shared.Rent((int)request.Length);
             try
             {
@@ -141,6 +142,26 @@ internal sealed partial class NbdServerSession(NbdSocket socket, NbdExport expor
             }
         }
         return request;
+    }
+
+    /// <summary>
+    /// A request that cannot be told from what follows it (bad magic, a write payload too large to read) still gets
+    /// qemu-nbd's EINVAL reply, under whatever cookie its header carried, before the session ends.
+    /// </summary>
+    private void RefuseLast(BrokenFramingException broken)
+    {
+        try
+        {
+            SendError(broken.Cookie, NbdError.Inval, broken.Message);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private sealed class BrokenFramingException(ulong cookie, string message) : NbdConnectionException(message)
+    {
+        public ulong Cookie { get; } = cookie;
     }
 
     /// <summary>A worker failed (its reply could not be sent): the session ends, and the reader waiting on the socket wakes.</summary>
