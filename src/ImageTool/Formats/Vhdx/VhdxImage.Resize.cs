@@ -3,9 +3,10 @@ using System.Buffers.Binary;
 namespace ImageTool.Formats.Vhdx;
 
 /// <summary>
-/// Resize (qemu 7.2 has none for vhdx), within the room of the BAT region (qemu creates it MiB-sized, enough for
-/// hundreds of GiB): the virtual size item of the metadata and the BAT change; blocks past a shrunken end become
-/// not present (their space stays in the file, as after any VHDX trim).
+/// Resize (qemu 7.2 has none for vhdx): the virtual size item of the metadata and the BAT change; blocks past a
+/// shrunken end become not present (their space stays in the file, as after any VHDX trim). A grow past the room
+/// of the BAT region (qemu creates it MiB-sized, enough for hundreds of GiB) moves the BAT to a larger region at
+/// the end of the file, as the spec lets regions lie anywhere past the first MiB; the old region is left unused.
 /// </summary>
 internal sealed partial class VhdxImage : IResizable
 {
@@ -16,14 +17,10 @@ internal sealed partial class VhdxImage : IResizable
         long length = (size + sector - 1) / sector * sector;
         if (length > MaxImageSize) throw new ImageFormatException("Image size too large; max of 64TB");
         long entries = VhdxBatEntry.Count((ulong)length, (uint)_blockSize, _chunkRatio);
-        if (entries > _batCapacity)
-        {
-            long room = _batCapacity * _chunkRatio / (_chunkRatio + 1) * _blockSize;
-            throw new UnsupportedFeatureException($"Cannot grow this VHDX past {room} bytes: its BAT region is full");
-        }
         lock (_writeLock)
         {
             BeginSession();
+            if (entries > _batCapacity) MoveBat(entries);
             ZeroTail(Math.Min(Length, length));
             var bat = new ulong[entries];
             Array.Copy(_bat, bat, Math.Min(entries, _bat.Length));
@@ -37,6 +34,38 @@ internal sealed partial class VhdxImage : IResizable
             _metadata = _metadata with { VirtualSize = (ulong)length };
             Length = LengthOf(_metadata);
         }
+    }
+
+    /// <summary>
+    /// Copies the BAT to a new MiB-aligned region at the end of the file with room for <paramref name="entries"/>,
+    /// then points both region tables at it: until they are written, the old BAT is the one in use.
+    /// </summary>
+    private void MoveBat(long entries)
+    {
+        long capacity = (entries * 8 + MiB - 1) / MiB * MiB;
+        if (capacity > uint.MaxValue) throw new ImageFormatException("Image size too large; max of 64TB");
+        long at = (_file.Length + MiB - 1) / MiB * MiB;
+        var raw = new byte[_bat.Length * 8];
+        for (int i = 0; i < _bat.Length; i++) BinaryPrimitives.WriteUInt64LittleEndian(raw.AsSpan(i * 8), _bat[i]);
+        _file.SetLength(at + capacity);
+        _file.Write(at, raw);
+        _file.Flush();
+
+        var tableBytes = new byte[VhdxRegionTable.Size];
+        _file.Read(VhdxRegionTable.Offset1, tableBytes);
+        var table = VhdxRegionTable.TryRead(tableBytes) ?? throw new ImageFormatException("VHDX region table is corrupt");
+        var moved = table.Entries
+            .Select(e => e.Guid == VhdxRegionTable.BatGuid ? e with { FileOffset = (ulong)at, Length = (uint)capacity } : e)
+            .ToArray();
+        new VhdxRegionTable(moved).Write(tableBytes);
+        _file.Write(VhdxRegionTable.Offset1, tableBytes);
+        _file.Write(VhdxRegionTable.Offset2, tableBytes);
+        _file.Flush();
+
+        _regions.Remove((_batOffset, _batOffset + _batCapacity * 8));
+        _regions.Add((at, at + capacity));
+        _batOffset = at;
+        _batCapacity = capacity / 8;
     }
 
     /// <summary>The value of the virtual disk size item, found through the metadata table.</summary>

@@ -20,8 +20,8 @@ internal sealed partial class VhdxImage : IImage, IHostFileRuns
     private int _current;
     private VhdxMetadata _metadata;
     private ulong[] _bat;
-    private readonly long _batOffset;
-    private readonly long _batCapacity;
+    private long _batOffset;
+    private long _batCapacity;
     private readonly long _metadataOffset;
     private readonly int _blockSize;
     private readonly long _chunkRatio;
