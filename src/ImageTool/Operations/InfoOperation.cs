@@ -26,7 +26,7 @@ public static class InfoOperation
             var info = Describe(image) with { Filename = RefreshedFileName.Of(image, current, currentOptions.DriverOptions) };
             result.Add(info);
             if (!backingChain || info.BackingFilename == null) break;
-            current = info.FullBackingFilename!;
+            current = info.FullBackingFilename ?? BackingPath.Resolve(image.FileName, info.BackingFilename);
             currentOptions = currentOptions with { Format = info.BackingFilenameFormat, DisplayName = null };
         }
         return result;
@@ -40,7 +40,7 @@ public static class InfoOperation
         {
             Filename = image.FileName,
             BackingFilename = image.BackingFileName,
-            FullBackingFilename = image.BackingFileName == null ? null : BackingPath.Resolve(image.FileName, image.BackingFileName),
+            FullBackingFilename = image.BackingFileName == null ? null : BackingPath.TryResolve(image.FileName, image.BackingFileName),
             BackingFilenameFormat = image.BackingFormat,
         };
     }

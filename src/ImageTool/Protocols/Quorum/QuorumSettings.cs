@@ -1,0 +1,36 @@
+using ImageTool.Options;
+
+namespace ImageTool.Protocols.Quorum;
+
+/// <summary>A quorum node's own options, checked as qemu's quorum_open checks them.</summary>
+internal sealed record QuorumSettings(int Threshold, bool Fifo, bool RewriteCorrupted)
+{
+    public static QuorumSettings Read(ImageOptions options, int childCount)
+    {
+        if (childCount < 1) throw new ImageFormatException("Number of provided children must be 1 or more");
+        long threshold;
+        bool rewrite, blkverify;
+        try
+        {
+            threshold = options.GetNumber("vote-threshold") ?? throw new ImageFormatException("Parameter 'vote-threshold' is missing");
+            rewrite = options.GetBool("rewrite-corrupted") ?? false;
+            blkverify = options.GetBool("blkverify") ?? false;
+        }
+        catch (ArgumentException e)
+        {
+            throw new ImageFormatException(e.Message, e);
+        }
+        if (threshold < 1) throw new ImageFormatException("Parameter 'vote-threshold' expects a value >= 1");
+        if (threshold > childCount) throw new ImageFormatException("threshold may not exceed children count");
+        bool fifo = options.GetString("read-pattern") switch
+        {
+            null or "quorum" => false,
+            "fifo" => true,
+            _ => throw new ImageFormatException("Please set read-pattern as fifo or quorum"),
+        };
+        if (blkverify && (childCount != 2 || threshold != 2))
+            throw new ImageFormatException("blkverify=on can only be set if there are exactly two files and vote-threshold is 2");
+        if (rewrite && fifo) throw new ImageFormatException("rewrite-corrupted=on cannot be used with read-pattern=fifo");
+        return new QuorumSettings((int)threshold, fifo, rewrite);
+    }
+}
