@@ -36,12 +36,13 @@ public static class InfoOperation
     public static ImageInfo Describe(IImage image)
     {
         var info = image.GetInfo();
+        string? backing = image.ReportsBacking ? image.BackingFileName : null;
         return info with
         {
             Filename = image.FileName,
-            BackingFilename = image.BackingFileName,
-            FullBackingFilename = image.BackingFileName == null ? null : BackingPath.TryResolve(image.FileName, image.BackingFileName),
-            BackingFilenameFormat = image.BackingFormat,
+            BackingFilename = backing,
+            FullBackingFilename = backing == null ? null : BackingPath.TryResolve(image.FileName, backing),
+            BackingFilenameFormat = backing == null ? null : image.BackingFormat,
         };
     }
 }

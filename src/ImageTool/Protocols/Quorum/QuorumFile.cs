@@ -171,6 +171,9 @@ internal sealed class QuorumFile : IRemoteFile
         return error as IOException ?? new IOException(error.Message, error);
     }
 
+    // qemu sums the children's allocation for a node without its own (bdrv_sum_allocated_file_size).
+    public long? AllocatedBytes => _children.Select(c => c.GetInfo().ActualSize).Aggregate((long?)0, (sum, size) => sum + size);
+
     public bool PunchHole(long offset, long length) => false;
 
     public long? NextData(long offset) => offset < Length ? offset : null;

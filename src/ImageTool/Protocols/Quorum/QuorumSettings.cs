@@ -28,9 +28,11 @@ internal sealed record QuorumSettings(int Threshold, bool Fifo, bool RewriteCorr
             "fifo" => true,
             _ => throw new ImageFormatException("Please set read-pattern as fifo or quorum"),
         };
+        // qemu reads blkverify and rewrite-corrupted in quorum mode only.
+        if (fifo) return new QuorumSettings((int)threshold, fifo, RewriteCorrupted: false);
         if (blkverify && (childCount != 2 || threshold != 2))
             throw new ImageFormatException("blkverify=on can only be set if there are exactly two files and vote-threshold is 2");
-        if (rewrite && fifo) throw new ImageFormatException("rewrite-corrupted=on cannot be used with read-pattern=fifo");
+        if (rewrite && blkverify) throw new ImageFormatException("rewrite-corrupted=on cannot be used with blkverify=on");
         return new QuorumSettings((int)threshold, fifo, rewrite);
     }
 }
