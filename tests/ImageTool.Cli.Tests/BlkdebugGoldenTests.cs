@@ -33,6 +33,8 @@ public class BlkdebugGoldenTests : QemuGoldenTestBase
 
     [TestCase("qcow2")]
     [TestCase("vmdk")]
+    [TestCase("qcow")]
+    [TestCase("qed")]
     public void Commit_IntoBackingWhoseWritesFailWithEnospc_ReportsTheJobFailure(string format)
     {
         string backing = $"json:{{'driver': '{format}', 'file': {{ 'driver': 'blkdebug', 'inject-error': [{{ 'event': 'write_aio', " +
