@@ -26,7 +26,7 @@ internal static class HelpText
         foreach (var (name, synopsis, _) in Cli.Commands)
             sb.Append($"  {name} {synopsis}\n");
         sb.Append(Parameters);
-        sb.Append("\nSupported formats: ").Append(string.Join(' ', DiskImage.FormatNames.Order(StringComparer.Ordinal))).Append('\n');
+        sb.Append("\nSupported formats: ").Append(string.Join(' ', DiskImage.DriverNames.Order(StringComparer.Ordinal))).Append('\n');
         return sb.ToString();
     }
 

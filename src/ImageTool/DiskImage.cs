@@ -9,6 +9,9 @@ public static class DiskImage
     /// <summary>Names of every format, in registry order.</summary>
     public static IEnumerable<string> FormatNames => FormatRegistry.All.Select(f => f.Name);
 
+    /// <summary>Names of every driver, formats and protocols (as qemu-img's help lists them).</summary>
+    internal static IEnumerable<string> DriverNames => FormatNames.Concat(FormatRegistry.Protocols.Select(f => f.Name)).Distinct();
+
     /// <summary>The format named <paramref name="name"/> (formats and protocols alike), or null.</summary>
     /// <param name="name">A format name such as <c>qcow2</c>.</param>
     /// <returns>The format, or null when there is none of that name.</returns>

@@ -36,4 +36,7 @@ public interface IImage : IBlockDevice
     /// x-dirty-bitmap) says otherwise: such runs must be read.
     /// </summary>
     internal bool UnallocatedReadsAsZero => true;
+
+    /// <summary>Info names the backing file of this node; a filter above a format (blkdebug) has none of its own.</summary>
+    internal bool ReportsBacking => true;
 }

@@ -33,6 +33,8 @@ public class BlkdebugGoldenTests : QemuGoldenTestBase
 
     [TestCase("qcow2")]
     [TestCase("vmdk")]
+    [TestCase("qcow")]
+    [TestCase("qed")]
     public void Commit_IntoBackingWhoseWritesFailWithEnospc_ReportsTheJobFailure(string format)
     {
         string backing = $"json:{{'driver': '{format}', 'file': {{ 'driver': 'blkdebug', 'inject-error': [{{ 'event': 'write_aio', " +
@@ -145,5 +147,22 @@ public class BlkdebugGoldenTests : QemuGoldenTestBase
         QemuIo("t.qcow2", "write -P 22 0 110M");
         QemuIo("t.qcow2", "write -z 32M 32M");
         Same(["map", "--image-opts", "driver=blkdebug,image.driver=qcow2,image.file.driver=file,image.file.filename=t.qcow2,align=4k"]);
+    }
+
+    /// <summary>
+    /// info of blkdebug above a format reports the filter node: driver blkdebug, no disk size, format-specific part or
+    /// backing file of its own, the snapshots seen through it; the data through the filter still reads the backing file.
+    /// </summary>
+    [TestCase("human")]
+    [TestCase("json")]
+    public void Info_BlkdebugAboveTheFormat_ReportsTheFilterAsQemuImg(string output)
+    {
+        Qemu("create", "-q", "-f", "qcow2", "b.qcow2", "1M");
+        Tools.RunIn(Dir.Path, "qemu-io", "-f", "qcow2", "-c", "write -P 0x33 0 64k", "b.qcow2").Ok();
+        Qemu("snapshot", "-c", "s1", "b.qcow2");
+        Qemu("create", "-q", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", "o.qcow2");
+        Same(["info", "--output=" + output, "--image-opts", "driver=blkdebug,image.driver=qcow2,image.file.filename=o.qcow2"]);
+        Same(["info", "--output=" + output, "--image-opts", "driver=blkdebug,image.driver=qcow2,image.file.filename=b.qcow2"]);
+        Same(["compare", "--image-opts", "driver=blkdebug,image.driver=qcow2,image.file.filename=o.qcow2", "driver=qcow2,file.filename=b.qcow2"]);
     }
 }

@@ -20,6 +20,7 @@ using ImageTool.Rbd;
 using ImageTool.Protocols.Curl;
 using ImageTool.Protocols.Blkdebug;
 using ImageTool.Protocols.Null;
+using ImageTool.Protocols.Quorum;
 
 namespace ImageTool.Formats;
 
@@ -65,6 +66,7 @@ internal static class FormatRegistry
         NullProtocol.Co,
         NullProtocol.Aio,
         RbdFormat.Instance,
+        QuorumProtocol.Instance,
     ];
 
     public static IImageFormat? Find(string name) =>
@@ -78,12 +80,13 @@ internal static class FormatRegistry
     /// </summary>
     public static string? ImageOptsPath(ImageOptions options) =>
         options.GetString("driver") == BlkdebugImage.DriverName ? BlkdebugImage.PathOf(options)
+        : options.GetString("driver") == QuorumName.DriverName ? QuorumName.FromOptions(options, "")
         : Find(options.GetString("driver") ?? "") is NullProtocol nullDriver
             ? options.GetString("filename") ?? nullDriver.UrlPrefix
             : IsProtocol(options.GetString("driver"))
             ? options.GetString("filename") ?? options.GetString("url")
             : options.GetString("file.filename") ?? options.GetString("file") ?? options.GetString("file.url")
-            ?? BlkdebugNode.NameFromOptions(options, "file.");
+            ?? BlkdebugNode.NameFromOptions(options, "file.") ?? QuorumName.FromOptions(options, "file.");
 
     public static IImageFormat ProbeBytes(ReadOnlySpan<byte> header, string? fileName = null)
     {
@@ -164,6 +167,8 @@ internal static class FormatRegistry
     {
         if (options.Format == null && NullProtocol.ForName(name) is { } nullDriver)
             return (name, options with { Format = nullDriver.Name });
+        // A quorum node's name under a format opened from options is that format's file, not options of its own.
+        if (options.DriverOptions != null && options.Format != QuorumName.DriverName && QuorumName.Is(name)) return (name, options);
         if (!JsonFileName.Is(name))
         {
             if (options.DriverOptions == null) CheckProtocolPrefix(name);

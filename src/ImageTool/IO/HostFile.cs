@@ -59,8 +59,14 @@ internal sealed class HostFile : IDisposable
     /// <summary>The container is reached over the network: no host locks, sizes or allocation.</summary>
     internal bool IsRemote => _remote != null;
 
-    /// <summary>A vvfat directory disk, whose node (like qemu's) has no driver info: info shows no dirty flag.</summary>
+    /// <summary>A vvfat directory disk.</summary>
     internal bool IsVvfat => _remote is VvfatDisk;
+
+    /// <summary>
+    /// qemu's protocol driver of this file answers bdrv_get_info (file-posix and rbd do; nbd, curl, vvfat and quorum
+    /// do not), so a raw image over it shows a dirty flag.
+    /// </summary>
+    internal bool HasDriverInfo => _remote == null || _remote is IRemoteVolume;
 
     /// <summary>The container is a volume of a block store (rbd): resizable, with snapshots.</summary>
     internal IRemoteVolume? Volume => _remote as IRemoteVolume;
@@ -457,7 +463,8 @@ internal sealed class HostFile : IDisposable
     {
         get
         {
-            if (_remote != null || _debug != null) return null;
+            if (_debug != null) return null;
+            if (_remote != null) return _remote.AllocatedBytes;
             byte* buffer = stackalloc byte[256];
             if (Native.Statx(Fd, "", Native.AtEmptyPath, Native.StatxBlocks, buffer) != 0) throw LastError("statx");
             return *(long*)(buffer + 48) * 512;

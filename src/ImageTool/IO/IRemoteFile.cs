@@ -31,4 +31,7 @@ internal interface IRemoteFile : IDisposable
 
     /// <summary>The protocol's own status of the run at <paramref name="offset"/> where holes cannot say it; null otherwise.</summary>
     BlockStatus? GetBlockStatus(long offset, long length) => null;
+
+    /// <summary>The bytes the protocol's storage takes on the host (qemu's allocated file size), or null where unknown.</summary>
+    long? AllocatedBytes => null;
 }

@@ -7,7 +7,7 @@ namespace ImageTool.IO;
 /// <summary>The names <see cref="HostFile.Open(string, bool)"/> opens over the network (nbd://, nbd+unix://, rbd:).</summary>
 internal static class RemoteFiles
 {
-    public static bool IsRemote(string name) => NbdAddress.IsNbdUrl(name) || RbdSpec.IsRbdName(name);
+    public static bool IsRemote(string name) => NbdAddress.IsNbdUrl(name) || RbdSpec.IsRbdName(name) || Protocols.Quorum.QuorumName.Is(name);
 
     /// <summary>Whether the name is a volume of a block store (rbd:), which is created rather than opened as a file.</summary>
     public static bool IsVolume(string name) => RbdSpec.IsRbdName(name);
@@ -20,6 +20,7 @@ internal static class RemoteFiles
         NbdAddress.IsNbdUrl(name) ? OpenNbd(NbdAddress.ParseUrl(name), readOnly, driverOptions)
         : Protocols.Vvfat.VvfatName.IsVvfat(name) ? Protocols.Vvfat.VvfatDisk.Open(name, readOnly, warning: null)
         : RbdSpec.IsRbdName(name) ? RbdRemoteFile.Open(name, readOnly)
+        : Protocols.Quorum.QuorumName.Is(name) ? Protocols.Quorum.QuorumFile.Open(name, readOnly)
         : null;
 
     private static NbdRemoteFile OpenNbd(NbdAddress address, bool readOnly, ImageOptions? driverOptions)

@@ -26,7 +26,7 @@ public static class InfoOperation
             var info = Describe(image) with { Filename = RefreshedFileName.Of(image, current, currentOptions.DriverOptions) };
             result.Add(info);
             if (!backingChain || info.BackingFilename == null) break;
-            current = info.FullBackingFilename!;
+            current = info.FullBackingFilename ?? BackingPath.Resolve(image.FileName, info.BackingFilename);
             currentOptions = currentOptions with { Format = info.BackingFilenameFormat, DisplayName = null };
         }
         return result;
@@ -36,12 +36,13 @@ public static class InfoOperation
     public static ImageInfo Describe(IImage image)
     {
         var info = image.GetInfo();
+        string? backing = image.ReportsBacking ? image.BackingFileName : null;
         return info with
         {
             Filename = image.FileName,
-            BackingFilename = image.BackingFileName,
-            FullBackingFilename = image.BackingFileName == null ? null : BackingPath.Resolve(image.FileName, image.BackingFileName),
-            BackingFilenameFormat = image.BackingFormat,
+            BackingFilename = backing,
+            FullBackingFilename = backing == null ? null : BackingPath.TryResolve(image.FileName, backing),
+            BackingFilenameFormat = backing == null ? null : image.BackingFormat,
         };
     }
 }

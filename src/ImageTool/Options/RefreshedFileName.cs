@@ -27,6 +27,13 @@ internal static class RefreshedFileName
         return node.Exact ?? JsonFileName.Prefix + Json(node.Options);
     }
 
+    /// <summary>The name of the node given by the options under <paramref name="prefix"/> (<c>file.</c>), driven by <paramref name="driver"/>.</summary>
+    public static string OfNode(ImageOptions all, string prefix, string driver)
+    {
+        var node = Refresh(all, prefix, driver, "");
+        return node.Exact ?? JsonFileName.Prefix + Json(node.Options);
+    }
+
     /// <summary>A refreshed node: its plain name if it has one, and the options that rebuild it, in insertion order.</summary>
     private sealed record Node(string? Exact, List<(string Key, object Value)> Options, string Driver);
 
@@ -80,6 +87,15 @@ internal static class RefreshedFileName
             var node = RefreshChild(all, prefix + child, path);
             refreshed[child] = node;
             options.Add((child, node.Options));
+        }
+
+        // quorum_gather_child_options: its children as one list, in index order.
+        if (driver == "quorum")
+        {
+            var list = options.Where(o => o.Key.StartsWith("children.", StringComparison.Ordinal))
+                .OrderBy(o => int.TryParse(o.Key["children.".Length..], out int n) ? n : int.MaxValue).Select(o => o.Value).ToList();
+            options.RemoveAll(o => o.Key.StartsWith("children.", StringComparison.Ordinal));
+            options.Add(("children", list));
         }
 
         string? exact = ExactName(driver, all, prefix, own, options, refreshed, strong, path);
@@ -168,6 +184,7 @@ internal static class RefreshedFileName
             {
                 case Literal l: sb.Append(l.Text); break;
                 case List<(string, object)> nested: sb.Append(Json(nested)); break;
+                case List<object> items: sb.Append('[').AppendJoin(", ", items.Select(i => Json((List<(string, object)>)i))).Append(']'); break;
                 default: QemuJsonWriter.WriteString(sb, (string)value); break;
             }
         }

@@ -17,6 +17,8 @@ public class NbdClientInteropTests : QemuGoldenTestBase
     [TestCase("info", "URL")]
     [TestCase("info", "--output=json", "URL")]
     [TestCase("info", "-f", "raw", "URL")]
+    [TestCase("info", "--output=json", "-f", "raw", "URL")]
+    [TestCase("info", "--output=json", "--image-opts", "driver=nbd,server.type=unix,server.path=SOCK")]
     [TestCase("info", "--image-opts", "driver=nbd,server.type=unix,server.path=SOCK")]
     [TestCase("info", "--image-opts", "driver=qcow2,file.driver=nbd,file.server.type=unix,file.server.path=SOCK")]
     [TestCase("map", "-f", "raw", "URL")]

@@ -20,7 +20,8 @@ internal static class LuksInfo
             .Add("cipher-alg", cipher.AlgorithmName)
             .Add("cipher-mode", cipher.Mode)
             .Add("ivgen-alg", cipher.IvGen);
-        if (cipher.IvHash != null) info.Add("ivgen-hash-alg", cipher.IvHash);
+        // qemu reports the IV hash for ESSIV only, though a header may name one for plain64 too.
+        if (cipher.IvHash != null && cipher.IvGen == "essiv") info.Add("ivgen-hash-alg", cipher.IvHash);
         return info
             .Add("hash-alg", h.HashSpec)
             .Add("payload-offset", (long)h.PayloadOffsetSectors * LuksHeader.SectorSize)

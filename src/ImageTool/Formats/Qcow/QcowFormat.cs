@@ -35,7 +35,7 @@ internal sealed class QcowFormat : IImageFormat
 
     public IImage Open(string path, OpenOptions options)
     {
-        var file = HostFile.Open(path, options.ReadOnly);
+        var file = HostFile.Open(path, options);
         try
         {
             return QcowImage.Open(file, this, options);

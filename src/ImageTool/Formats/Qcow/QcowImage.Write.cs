@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using ImageTool.Codecs;
+using ImageTool.Protocols.Blkdebug;
 
 namespace ImageTool.Formats.Qcow;
 
@@ -114,6 +115,7 @@ internal sealed partial class QcowImage
     /// <summary>Writes guest data at a host offset, encrypting it with the guest sector numbers when the image is encrypted.</summary>
     private void WriteData(long host, ReadOnlySpan<byte> data, long guest)
     {
+        _file.DebugEvent(BlkdebugEvent.WriteAio);
         if (!Encrypted)
         {
             _file.Write(host, data);

@@ -29,7 +29,7 @@ internal sealed class QedFormat : IImageFormat
 
     public IImage Open(string path, OpenOptions options)
     {
-        var file = HostFile.Open(path, options.ReadOnly);
+        var file = HostFile.Open(path, options);
         try
         {
             return QedImage.Open(file, this, options);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using ImageTool.Protocols.Blkdebug;
 
 namespace ImageTool.Formats.Qed;
 
@@ -16,6 +17,7 @@ internal sealed partial class QedImage : IResizable
                 long n = Run(offset, buffer.Length, out var kind, out ulong host);
                 if (kind == Kind.Data)
                 {
+                    _file.DebugEvent(BlkdebugEvent.WriteAio);
                     _file.Write((long)host, buffer[..(int)n]);
                 }
                 else
@@ -50,6 +52,7 @@ internal sealed partial class QedImage : IResizable
         _fileSize += (ulong)count * (ulong)_clusterSize;
         long start = first << _clusterBits;
         CopyCurrent(start, offset - start, (long)host);
+        _file.DebugEvent(BlkdebugEvent.WriteAio);
         _file.Write((long)host + (offset - start), data);
         long end = offset + data.Length;
         long tail = ((last + 1) << _clusterBits) - end;

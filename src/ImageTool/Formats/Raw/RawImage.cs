@@ -136,7 +136,7 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
         Format = Format.Name,
         VirtualSize = Length,
         ActualSize = _file.AllocatedBytes,
-        DirtyFlag = _file.IsVvfat ? null : false,
+        DirtyFlag = _file.HasDriverInfo ? false : null,
     };
 
     public void Dispose() => _file.Dispose();

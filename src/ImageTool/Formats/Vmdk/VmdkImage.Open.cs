@@ -85,12 +85,10 @@ internal sealed partial class VmdkImage
     {
         string createType = VmdkDescriptor.CreateType(text) ?? throw new ImageFormatException("invalid VMDK image descriptor");
         if (!DescriptorTypes.Contains(createType)) throw new UnsupportedFeatureException($"Unsupported image type '{createType}'");
-        int slash = descriptorPath.LastIndexOf('/');
-        string directory = slash < 0 ? "" : descriptorPath[..(slash + 1)];
         long totalSectors = 0;
         foreach (var line in VmdkDescriptor.ParseExtents(text))
         {
-            string extentPath = line.FileName.StartsWith('/') ? line.FileName : directory + line.FileName;
+            string extentPath = line.FileName.StartsWith('/') ? line.FileName : ExtentDirectory(descriptorPath) + line.FileName;
             if (line.Type == "SESPARSE") throw new UnsupportedFeatureException("Unsupported extent type 'SESPARSE'");
             if (line.FlatOffset > long.MaxValue / 512) throw new ImageFormatException($"Invalid extent line: flat offset {line.FlatOffset}");
             var file = HostFile.Open(extentPath, options);
@@ -112,5 +110,17 @@ internal sealed partial class VmdkImage
                 throw new ImageFormatException("The extents add up to more than the largest possible disk");
         }
         return createType;
+    }
+
+    private static string ExtentDirectory(string descriptorPath)
+    {
+        try
+        {
+            return BackingPath.Directory(descriptorPath);
+        }
+        catch (ImageFormatException e)
+        {
+            throw new ImageFormatException($"Cannot use relative paths with VMDK descriptor file '{descriptorPath}': {e.Message}", e);
+        }
     }
 }

@@ -70,7 +70,18 @@ internal sealed class BlkdebugImage(IImage image, BlkdebugNode node) : IImage
 
     bool IImage.HasZeroInit => image.HasZeroInit;
 
-    public ImageInfo GetInfo() => image.GetInfo();
+    bool IImage.ReportsBacking => false;
+
+    // qemu's info of the filter node: its own driver name, the cluster size and snapshots seen through it, no
+    // allocation, no format-specific part, and no dirty flag set.
+    public ImageInfo GetInfo() => image.GetInfo() with
+    {
+        Format = DriverName,
+        ActualSize = null,
+        DirtyFlag = false,
+        FormatSpecificType = null,
+        FormatSpecificData = null,
+    };
 
     public void Dispose() => image.Dispose();
 }
