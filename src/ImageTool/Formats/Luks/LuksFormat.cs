@@ -77,10 +77,20 @@ internal sealed class LuksFormat : IImageFormat, IAmendableFormat, IMeasurableFo
         var (spec, hash) = Cipher(o);
         long iterTime = o.GetNumber("iter-time") ?? LuksVolume.DefaultIterTimeMs;
         string preallocation = Preallocation(o);
-        string password = SecretObjects.Lookup(parameters.Secrets, KeySecret(o));
-        if (iterTime > int.MaxValue || iterTime < 0)
-            throw new ImageFormatException("PBKDF iterations too large to scale: Numerical result out of range");
-        var (area, _, _) = LuksVolume.Create(password, (int)iterTime, spec, hash);
+        byte[] area;
+        try
+        {
+            string password = SecretObjects.Lookup(parameters.Secrets, KeySecret(o));
+            if (iterTime > int.MaxValue || iterTime < 0)
+                throw new ImageFormatException("PBKDF iterations too large to scale: Numerical result out of range");
+            (area, _, _) = LuksVolume.Create(password, (int)iterTime, spec, hash);
+        }
+        catch (ImageFormatException)
+        {
+            // qemu has created the file by then and deletes it on failure, a file that was there before included (iotests 282).
+            File.Delete(path);
+            throw;
+        }
         long size = (parameters.Size + LuksHeader.SectorSize - 1) & ~(long)(LuksHeader.SectorSize - 1);
         using var file = HostFile.Create(path);
         long total = area.Length + size;

@@ -47,8 +47,7 @@ internal sealed class QcowFormat : IImageFormat
         }
     }
 
-    internal static string Secret(IReadOnlyDictionary<string, string>? secrets, string id) =>
-        secrets != null && secrets.TryGetValue(id, out var value) ? value : throw new ImageFormatException($"No secret with id '{id}'");
+    internal static string Secret(IReadOnlyDictionary<string, string>? secrets, string id) => SecretObjects.Lookup(secrets, id);
 
     /// <summary>
     /// qemu's qcow_co_create: 4 KiB clusters and 512-entry L2 tables, or 512-byte clusters and 4096-entry

@@ -41,9 +41,7 @@ internal sealed record CurlOptions
         }
         string? Get(string name) => all.GetString(prefix + name);
         string? Secret(string name) =>
-            Get(name) is not { } id ? null
-            : options.Secrets != null && options.Secrets.TryGetValue(id, out var value) ? value
-            : throw new ImageFormatException($"No secret with id '{id}'");
+            Get(name) is not { } id ? null : SecretObjects.Lookup(options.Secrets, id);
 
         long readahead = Get("readahead") is { } r ? Size(r, "readahead") : DefaultReadahead;
         if ((readahead & 511) != 0) throw new ImageFormatException($"HTTP_READAHEAD_SIZE {readahead} is not a multiple of 512");
