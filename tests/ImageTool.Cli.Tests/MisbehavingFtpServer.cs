@@ -8,7 +8,7 @@ namespace ImageTool.Cli.Tests;
 /// An FTP server on loopback (passive mode only) for a file of <see cref="Size"/> bytes that misbehaves the way
 /// <see cref="Mode"/> says, for the bad-server tests of the ftp protocol.
 /// </summary>
-public sealed class MisbehavingFtpServer : IDisposable
+public sealed class MisbehavingFtpServer : LoopbackServer
 {
     public enum Mode
     {
@@ -28,34 +28,17 @@ public sealed class MisbehavingFtpServer : IDisposable
 
     public const int Size = 1 << 20;
 
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly Mode _mode;
-    private readonly CancellationTokenSource _stop = new();
 
     public MisbehavingFtpServer(Mode mode)
     {
         _mode = mode;
-        _listener.Start();
-        new Thread(AcceptLoop) { IsBackground = true }.Start();
+        Start();
     }
 
-    public string Url => $"ftp://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/disk.raw";
+    public string Url => $"ftp://127.0.0.1:{Port}/disk.raw";
 
-    private void AcceptLoop()
-    {
-        try
-        {
-            while (!_stop.IsCancellationRequested)
-            {
-                var client = _listener.AcceptTcpClient();
-                new Thread(() => Serve(client)) { IsBackground = true }.Start();
-            }
-        }
-        catch (SocketException) { }
-        catch (ObjectDisposedException) { }
-    }
-
-    private void Serve(TcpClient client)
+    protected override void Serve(TcpClient client)
     {
         using var _ = client;
         TcpListener? passive = null;
@@ -109,7 +92,7 @@ public sealed class MisbehavingFtpServer : IDisposable
         switch (_mode)
         {
             case Mode.Stall:
-                _stop.Token.WaitHandle.WaitOne(TimeSpan.FromMinutes(5));
+                StallUntilDisposed();
                 return;
             case Mode.DropMidTransfer:
                 stream.Write(new byte[Size / 4]);
@@ -121,7 +104,7 @@ public sealed class MisbehavingFtpServer : IDisposable
                 stream.Write(new byte[Size / 4]);
                 data.Close();
                 Send(control, "226 transfer complete");
-                _stop.Token.WaitHandle.WaitOne(TimeSpan.FromMinutes(5));
+                StallUntilDisposed();
                 return;
             default:
                 stream.Write(new byte[Size]);
@@ -132,10 +115,4 @@ public sealed class MisbehavingFtpServer : IDisposable
     }
 
     private static void Send(NetworkStream stream, string line) => stream.Write(Encoding.ASCII.GetBytes(line + "\r\n"));
-
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-    }
 }

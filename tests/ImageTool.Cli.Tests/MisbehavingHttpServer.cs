@@ -8,40 +8,23 @@ namespace ImageTool.Cli.Tests;
 /// An HTTP server on loopback that answers HEAD correctly for a file of <see cref="Size"/> bytes and then
 /// misbehaves the way <see cref="Mode"/> says, for the bad-server tests of the curl protocols.
 /// </summary>
-public sealed class MisbehavingHttpServer : IDisposable
+public sealed class MisbehavingHttpServer : LoopbackServer
 {
     public enum Mode { NoRanges, Stall, Garbage, IgnoreRange, DropMidBody, RedirectLoop, ShortBody }
 
     public const int Size = 1 << 20;
 
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly Mode _mode;
-    private readonly CancellationTokenSource _stop = new();
 
     public MisbehavingHttpServer(Mode mode)
     {
         _mode = mode;
-        _listener.Start();
-        new Thread(AcceptLoop) { IsBackground = true }.Start();
+        Start();
     }
 
-    public string Url => $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/disk.raw";
+    public string Url => $"http://127.0.0.1:{Port}/disk.raw";
 
-    private void AcceptLoop()
-    {
-        try
-        {
-            while (!_stop.IsCancellationRequested)
-            {
-                var client = _listener.AcceptTcpClient();
-                new Thread(() => Serve(client)) { IsBackground = true }.Start();
-            }
-        }
-        catch (SocketException) { }
-        catch (ObjectDisposedException) { }
-    }
-
-    private void Serve(TcpClient client)
+    protected override void Serve(TcpClient client)
     {
         using var _ = client;
         try
@@ -66,7 +49,7 @@ public sealed class MisbehavingHttpServer : IDisposable
                 switch (_mode)
                 {
                     case Mode.Stall:
-                        _stop.Token.WaitHandle.WaitOne(TimeSpan.FromMinutes(5));
+                        StallUntilDisposed();
                         return;
                     case Mode.Garbage:
                         Send(stream, "\u0001\u0002 garbage that is not HTTP\r\n\r\n");
@@ -80,7 +63,7 @@ public sealed class MisbehavingHttpServer : IDisposable
                         Send(stream, $"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-{Size - 1}/{Size}\r\nContent-Length: {Size}\r\n\r\n");
                         stream.Write(new byte[Size / 4]);
                         if (_mode == Mode.DropMidBody) return;
-                        _stop.Token.WaitHandle.WaitOne(TimeSpan.FromMinutes(5));
+                        StallUntilDisposed();
                         return;
                 }
             }
@@ -89,10 +72,4 @@ public sealed class MisbehavingHttpServer : IDisposable
     }
 
     private static void Send(NetworkStream stream, string text) => stream.Write(Encoding.ASCII.GetBytes(text));
-
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-    }
 }
