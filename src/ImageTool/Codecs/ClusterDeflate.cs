@@ -6,11 +6,19 @@ namespace ImageTool.Codecs;
 /// </summary>
 internal static class ClusterDeflate
 {
+    // Set once ISA-L refuses its settings (a library built without them): from then on every cluster goes to zlib
+    // directly instead of trying ISA-L first each time.
+    private static volatile bool s_isalRefused;
+
     /// <summary>The stream length, or -1 when it does not fit in <paramref name="destination"/>. Thread-safe.</summary>
     public static int Compress(ReadOnlySpan<byte> source, Span<byte> destination, bool qemuIdentical)
     {
-        if (!qemuIdentical && IsalDeflater.ForCurrentThread is { } fast && fast.Compress(source, destination) is var n and >= -1)
-            return n;
+        if (!qemuIdentical && !s_isalRefused && IsalDeflater.ForCurrentThread is { } fast)
+        {
+            int n = fast.Compress(source, destination);
+            if (n >= -1) return n;
+            s_isalRefused = true;
+        }
         return RawDeflater.ForCurrentThread.Compress(source, destination);
     }
 }

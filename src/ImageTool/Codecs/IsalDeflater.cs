@@ -7,7 +7,7 @@ namespace ImageTool.Codecs;
 /// (windowBits -12) reads every stream. Valid for qemu, not byte-identical to it (<see cref="RawDeflater"/> is).
 /// Not thread-safe: use one per thread (<see cref="ForCurrentThread"/>).
 /// </summary>
-internal sealed unsafe class IsalDeflater : IDisposable
+internal sealed unsafe class IsalDeflater : NativeCodec
 {
     private const int Level = 3;
 
@@ -31,7 +31,7 @@ internal sealed unsafe class IsalDeflater : IDisposable
     /// </summary>
     public int Compress(ReadOnlySpan<byte> source, Span<byte> destination)
     {
-        ObjectDisposedException.ThrowIf(_stream == null, this);
+        ThrowIfDisposed();
         IsalNative.DeflateStatelessInit(_stream);
         fixed (byte* src = source)
         fixed (byte* dst = destination)
@@ -60,17 +60,8 @@ internal sealed unsafe class IsalDeflater : IDisposable
         }
     }
 
-    public void Dispose()
+    protected override void FreeNative()
     {
-        Release();
-        GC.SuppressFinalize(this);
-    }
-
-    ~IsalDeflater() => Release();
-
-    private void Release()
-    {
-        if (_stream == null) return;
         NativeMemory.Free(_stream);
         NativeMemory.Free(_levelBuffer);
         _stream = null;

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace ImageTool.Codecs;
 
 /// <summary>Raw inflate of one cluster with ISA-L; one per thread (<see cref="ForCurrentThread"/>).</summary>
-internal sealed unsafe class IsalInflater : IDisposable
+internal sealed unsafe class IsalInflater : NativeCodec
 {
     [ThreadStatic] private static IsalInflater? t_current;
 
@@ -18,7 +18,7 @@ internal sealed unsafe class IsalInflater : IDisposable
     /// </summary>
     public bool TryDecompress(ReadOnlySpan<byte> source, Span<byte> destination)
     {
-        ObjectDisposedException.ThrowIf(_state == null, this);
+        ThrowIfDisposed();
         IsalNative.InflateInit(_state);
         fixed (byte* src = source)
         fixed (byte* dst = destination)
@@ -35,17 +35,8 @@ internal sealed unsafe class IsalInflater : IDisposable
         }
     }
 
-    public void Dispose()
+    protected override void FreeNative()
     {
-        Release();
-        GC.SuppressFinalize(this);
-    }
-
-    ~IsalInflater() => Release();
-
-    private void Release()
-    {
-        if (_state == null) return;
         NativeMemory.Free(_state);
         _state = null;
     }

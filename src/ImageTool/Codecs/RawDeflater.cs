@@ -6,7 +6,7 @@ namespace ImageTool.Codecs;
 /// Raw deflate exactly as qemu writes qcow/qcow2 clusters: zlib level 6, windowBits -12 (4 KiB window), memLevel 9,
 /// one <c>deflate(Z_FINISH)</c> per cluster. Not thread-safe: use one per thread (<see cref="ForCurrentThread"/>).
 /// </summary>
-internal sealed unsafe class RawDeflater : IDisposable
+internal sealed unsafe class RawDeflater : NativeCodec
 {
     public const int QemuLevel = 6;
     public const int QemuWindowBits = 12;
@@ -38,7 +38,7 @@ internal sealed unsafe class RawDeflater : IDisposable
     /// </summary>
     public int Compress(ReadOnlySpan<byte> source, Span<byte> destination)
     {
-        ObjectDisposedException.ThrowIf(_stream == null, this);
+        ThrowIfDisposed();
         ZlibNative.DeflateReset(_stream);
         fixed (byte* src = source)
         fixed (byte* dst = destination)
@@ -55,15 +55,7 @@ internal sealed unsafe class RawDeflater : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        Release();
-        GC.SuppressFinalize(this);
-    }
-
-    ~RawDeflater() => Release();
-
-    private void Release()
+    protected override void FreeNative()
     {
         if (_stream == null) return;
         ZlibNative.DeflateEnd(_stream);

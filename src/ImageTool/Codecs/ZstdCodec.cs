@@ -28,7 +28,7 @@ internal static unsafe class ZstdCodec
     }
 
     /// <summary>A ZSTD_CCtx at qemu's level, freed by the finalizer when its thread is gone.</summary>
-    private sealed class CompressorContext
+    private sealed class CompressorContext : NativeCodec
     {
         private IntPtr _cctx;
 
@@ -39,7 +39,7 @@ internal static unsafe class ZstdCodec
             ZstdNative.CCtxSetParameter(_cctx, ZstdNative.CompressionLevelParameter, QemuLevel);
         }
 
-        ~CompressorContext()
+        protected override void FreeNative()
         {
             if (_cctx != IntPtr.Zero) ZstdNative.FreeCCtx(_cctx);
             _cctx = IntPtr.Zero;
@@ -58,7 +58,7 @@ internal static unsafe class ZstdCodec
     }
 
     /// <summary>A ZSTD_DCtx, freed by the finalizer when its thread is gone.</summary>
-    private sealed class DecompressorContext
+    private sealed class DecompressorContext : NativeCodec
     {
         private IntPtr _dctx;
 
@@ -68,7 +68,7 @@ internal static unsafe class ZstdCodec
             if (_dctx == IntPtr.Zero) throw new OutOfMemoryException("ZSTD_createDCtx failed");
         }
 
-        ~DecompressorContext()
+        protected override void FreeNative()
         {
             if (_dctx != IntPtr.Zero) ZstdNative.FreeDCtx(_dctx);
             _dctx = IntPtr.Zero;

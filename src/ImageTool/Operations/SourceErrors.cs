@@ -23,10 +23,6 @@ internal static class SourceErrors
         {
             throw new ImageFormatException($"{prefix}{Errno(e)}", e);
         }
-        catch (ArgumentOutOfRangeException e) when (offset + length > image.Length)
-        {
-            throw Shrank(image, offset, e);
-        }
     }
 
     public static void Read(IImage image, long offset, Span<byte> buffer)
@@ -39,13 +35,5 @@ internal static class SourceErrors
         {
             throw new ImageFormatException($"error while reading at byte {offset}: {Errno(e)}", e);
         }
-        catch (ArgumentOutOfRangeException e) when (offset + buffer.Length > image.Length)
-        {
-            throw Shrank(image, offset, e);
-        }
     }
-
-    /// <summary>The source got shorter while it was read (a file truncated under the command): never zeros in its place.</summary>
-    private static ImageFormatException Shrank(IImage image, long offset, Exception e) =>
-        new($"error while reading at byte {offset}: the source shrank to {image.Length} bytes while it was read", e);
 }

@@ -11,12 +11,18 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
     private readonly HostCopy _copy;
     private readonly bool _guardBlockZero;
 
+    // The file's length, read once at open and kept up to date by this image's own writes, as qemu keeps
+    // total_sectors: a read needs no fstat, and a file cut short under the command shows as a read that stops
+    // inside it (an error), never as a disk that quietly got smaller or a tail of zeros.
+    private long _fileLength;
+
     public RawImage(HostFile file, IImageFormat format, bool guardBlockZero)
     {
         _file = file;
         Format = format;
         _guardBlockZero = guardBlockZero;
         _copy = new HostCopy(file);
+        _fileLength = file.Length;
     }
 
     /// <summary>The granularity of block status (1, or 512 under cache.direct=on): a data run ending in a partial last sector covers it.</summary>
@@ -34,13 +40,15 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
     }
 
     // qemu reports (and converts) a raw file's size rounded up to a whole sector.
-    public long Length => (_file.Length + 511) & ~511L;
+    public long Length => (_fileLength + 511) & ~511L;
     public bool IsReadOnly => _file.IsReadOnly;
 
     public void Read(long offset, Span<byte> buffer)
     {
         BlockDeviceChecks.CheckRange(this, offset, buffer.Length);
-        _file.Read(offset, buffer);
+        int held = (int)Math.Clamp(_fileLength - offset, 0, buffer.Length);
+        if (_file.ReadAvailable(offset, buffer[..held]) < held) throw Shrank();
+        buffer[held..].Clear();
     }
 
     public void Write(long offset, ReadOnlySpan<byte> buffer)
@@ -48,7 +56,10 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
         BlockDeviceChecks.CheckWrite(this, offset, buffer.Length);
         if (_guardBlockZero && offset < 512) GuardBlockZero(offset, buffer);
         _file.Write(offset, buffer);
+        _fileLength = Math.Max(_fileLength, offset + buffer.Length);
     }
+
+    private IOException Shrank() => new($"the source shrank to {_file.Length} bytes while it was read");
 
     // qemu restricts writes to sector 0 of a probed raw image that would make it probe as another format.
     private void GuardBlockZero(long offset, ReadOnlySpan<byte> buffer)
@@ -63,7 +74,7 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
     public void WriteZeroes(long offset, long length, bool mayDeallocate)
     {
         BlockDeviceChecks.CheckWrite(this, offset, length);
-        long end = Math.Min(offset + length, _file.Length);
+        long end = Math.Min(offset + length, _fileLength);
         if (end <= offset) return;
         if (mayDeallocate && _file.PunchHole(offset, end - offset)) return;
         if (_file.ZeroOut(offset, end - offset)) return;
@@ -73,7 +84,7 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
     public BlockStatus GetBlockStatus(long offset, long length)
     {
         BlockDeviceChecks.CheckRange(this, offset, length);
-        long fileLength = _file.Length;
+        long fileLength = _fileLength;
         long limit = offset + length;
         // Past the end of the file (the tail of the last sector): zeros, mapped where they would be, as qemu says.
         if (offset >= fileLength) return new BlockStatus(offset, length, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
@@ -82,6 +93,8 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
         if (_file.RemoteBlockStatus(offset, Math.Min(length, fileLength - offset)) is { } remote)
             return remote.HostOffset != null ? remote with { HostFile = _file.Path } : remote;
         long? data = _file.NextData(offset);
+        // No data up to the end: a hole at the tail, or the file was cut short under us.
+        if (data == null && _file.Length <= offset) throw Shrank();
         // Holes are still mapped plainly (qemu map shows their offset too).
         if (data == null) return new BlockStatus(offset, length, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
         if (data > offset) return new BlockStatus(offset, Math.Min(data.Value, limit) - offset, BlockState.Zero, HostOffset: offset, HostFile: _file.Path);
@@ -99,7 +112,9 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
         BlockDeviceChecks.CheckWrite(this, offset, length);
         // Sector 0 of a probed raw image is checked byte by byte (GuardBlockZero): that takes a plain write.
         if (_guardBlockZero && offset < 512) return 0;
-        return _copy.Copy(source, sourceOffset, offset, Math.Min(length, _file.Length - offset), cloneOnly);
+        long copied = _copy.Copy(source, sourceOffset, offset, Math.Min(length, _fileLength - offset), cloneOnly);
+        _fileLength = Math.Max(_fileLength, offset + copied);
+        return copied;
     }
 
     public void Flush() => _file.Flush();
@@ -112,7 +127,7 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
 
     public void Resize(long size, string preallocation)
     {
-        long old = _file.Length;
+        long old = _fileLength;
         switch (preallocation)
         {
             case "off":
@@ -129,6 +144,7 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
             default:
                 throw new UnsupportedFeatureException($"Unsupported preallocation mode: {preallocation}");
         }
+        _fileLength = _file.Length;
     }
 
     public ImageInfo GetInfo() => new()

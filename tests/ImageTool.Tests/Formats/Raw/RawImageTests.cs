@@ -32,6 +32,41 @@ public class RawImageTests
     }
 
     [Test]
+    public void FileCutShortWhileOpen_ReadsAndStatusFailInsteadOfShrinkingTheDisk()
+    {
+        using var dir = new TempDir();
+        SeededData.WriteRaw(dir["c.raw"], 8 << 20, 3, (0, 8 << 20));
+        using var image = DiskImage.Open(dir["c.raw"], new OpenOptions { Format = "raw" });
+        using (var f = new FileStream(dir["c.raw"], FileMode.Open, FileAccess.Write, FileShare.ReadWrite)) f.SetLength(1 << 20);
+
+        Assert.That(image.Length, Is.EqualTo(8L << 20), "the length is the one seen at open, as qemu's");
+        var head = new byte[4096];
+        image.Read(0, head);
+        Assert.That(head, Is.Not.All.Zero);
+        var read = Assert.Throws<IOException>(() => image.Read(4 << 20, new byte[4096]));
+        Assert.That(read!.Message, Is.EqualTo("the source shrank to 1048576 bytes while it was read"));
+        var straddling = Assert.Throws<IOException>(() => image.Read((1 << 20) - 512, new byte[4096]));
+        Assert.That(straddling!.Message, Is.EqualTo(read.Message));
+        Assert.Throws<IOException>(() => image.GetBlockStatus(2 << 20, 1 << 20));
+    }
+
+    [Test]
+    public void UnalignedTail_WriteInsideTheLastSectorGrowsTheFileAndReadsBack()
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(dir["t.raw"], new byte[12122]);
+        using (var image = DiskImage.Open(dir["t.raw"], new OpenOptions { Format = "raw", ReadOnly = false }))
+        {
+            Assert.That(image.Length, Is.EqualTo(12288));
+            image.Write(12200, new byte[] { 1, 2, 3 });
+            var tail = new byte[88];
+            image.Read(12200, tail);
+            Assert.That(tail[..4], Is.EqualTo(new byte[] { 1, 2, 3, 0 }));
+        }
+        Assert.That(new FileInfo(dir["t.raw"]).Length, Is.EqualTo(12203));
+    }
+
+    [Test]
     public void WriteZeroes_MayDeallocate_PunchesHole()
     {
         using var dir = new TempDir();
