@@ -37,6 +37,13 @@ public interface IImage : IBlockDevice
     /// </summary>
     internal bool UnallocatedReadsAsZero => true;
 
+    /// <summary>
+    /// A write to part of a new cluster makes the format store the rest of it too (copy-on-write or zero fill), so
+    /// convert writes a cluster holding any data whole. Formats that store part of a new block alone, the rest left
+    /// a hole in the file (vpc, vhdx), say false: convert then leaves their zero runs out, as qemu-img does.
+    /// </summary>
+    internal bool FillsNewClusters => true;
+
     /// <summary>Info names the backing file of this node; a filter above a format (blkdebug) has none of its own.</summary>
     internal bool ReportsBacking => true;
 }

@@ -264,6 +264,9 @@ internal sealed partial class VhdxImage : IImage, IHostFileRuns
         _ => VhdxBatEntry.NotPresent,
     };
 
+    // A new block's untouched part stays a hole in the file (the file is only extended), as in qemu.
+    bool IImage.FillsNewClusters => false;
+
     public ImageInfo GetInfo() => new()
     {
         Format = Format.Name,

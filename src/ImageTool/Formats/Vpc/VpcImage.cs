@@ -267,6 +267,9 @@ internal sealed partial class VpcImage : IImage
             : new BlockStatus(offset, to - offset, BlockState.Unallocated);
     }
 
+    // A new block's untouched part stays a hole in the file (the file is only extended), as in qemu.
+    bool IImage.FillsNewClusters => false;
+
     public ImageInfo GetInfo() => new()
     {
         Format = Format.Name,

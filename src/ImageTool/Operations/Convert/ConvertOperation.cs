@@ -184,11 +184,11 @@ public static partial class ConvertOperation
 
         private readonly bool _targetIsFresh = !options.SkipCreate && output.Format.NewImagesReadAsZeros && output.HasZeroInit;
         private readonly IImage? _targetBase = output.Backing;
-        // Zero detection works on whole target clusters: a cluster holding any data is written whole (one
-        // allocation, one write), as it ends up allocated anyway. Clusters larger than a chunk (RBD's 4 MiB objects)
+        // Zero detection works on whole target clusters where the format fills a new cluster anyway: a cluster
+        // holding any data is written whole (one allocation, one write). Clusters larger than a chunk (RBD's 4 MiB objects)
         // never fit in one: there zeros are found per sparse block, as qemu does (its alignment is 4 KiB).
         private readonly long _block = Math.Max(options.SparseSize == 0 ? 4096 : options.SparseSize,
-            output.GetInfo().ClusterSize is long cluster && cluster <= ChunkSize ? cluster : 0);
+            output.FillsNewClusters && output.GetInfo().ClusterSize is long cluster && cluster <= ChunkSize ? cluster : 0);
         private long _copied;
 
         /// <summary>Target offset up to which everything has been written (or left a hole on purpose).</summary>

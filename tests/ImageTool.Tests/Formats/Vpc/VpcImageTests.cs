@@ -120,6 +120,38 @@ public class VpcImageTests
     }
 
     /// <summary>
+    /// 4 KiB of data in each 2 MiB block: the zeros around it stay holes in the new blocks, as in qemu-img's output,
+    /// instead of being written out (which made img's VHD as large as the disk).
+    /// </summary>
+    [TestCase("vpc")]
+    [TestCase("vhdx")]
+    public void Convert_ZeroRunsInsideNewBlocksStayHoles_AsQemuImg(string format)
+    {
+        using var dir = new TempDir();
+        const int Blocks = 8;
+        var runs = Enumerable.Range(0, Blocks).Select(b => ((long)b * (2 << 20) + 64 * 1024, 4096)).ToArray();
+        SeededData.WriteRaw(dir["src.raw"], Blocks * (2L << 20), 5, runs);
+        var options = format == "vhdx" ? new[] { "-o", "block_size=2097152" } : [];
+        ConvertOperation.Run([dir["src.raw"]], dir["img." + format], new ConvertOptions
+        {
+            OutputFormat = format,
+            OutputOptions = format == "vhdx" ? new ImageTool.Options.ImageOptions().Set("block_size", "2097152") : new(),
+        });
+        Tools.QemuImg(["convert", "-O", format, .. options, dir["src.raw"], dir["qemu." + format]]).Ok();
+
+        Tools.QemuImg("compare", "-f", format, "-F", "raw", dir["img." + format], dir["src.raw"]).Ok();
+        long imgAllocated = Allocated(dir["img." + format]), qemuAllocated = Allocated(dir["qemu." + format]);
+        Assert.That(imgAllocated, Is.LessThanOrEqualTo(qemuAllocated), $"img {imgAllocated} bytes, qemu-img {qemuAllocated}");
+        Assert.That(imgAllocated, Is.LessThan(2L << 20), "the data and metadata only, not whole blocks");
+    }
+
+    private static long Allocated(string path)
+    {
+        using var image = DiskImage.Open(path, new OpenOptions { Format = "raw" });
+        return image.GetInfo().ActualSize ?? throw new InvalidOperationException("no actual size");
+    }
+
+    /// <summary>
     /// A differencing disk patched from a dynamic one (type 4, parent name, W2ru locator): qemu 7.2 reads it as a
     /// plain dynamic disk (zeros where the parent shows through); img and libvhdi read the parent.
     /// </summary>
