@@ -128,7 +128,7 @@ internal sealed partial class Qcow2Image : ICheckable
     {
         s.Refs = new ulong[s.Clusters + 1];
         IncRefs(s, 0, ClusterSize, log);
-        CheckL1(s, (long)_header.L1TableOffset, _l1, active: true, log);
+        CheckL1(s, _l1.Offset, _l1.Entries, active: true, log);
         long snapshotsSize = 0;
         var snapshotL1s = ReadSnapshotL1s();
         for (int n = 0; n < snapshotL1s.Count; n++)
@@ -144,11 +144,7 @@ internal sealed partial class Qcow2Image : ICheckable
                 s.Corruptions++;
                 continue;
             }
-            var raw = new byte[l1Size * 8];
-            _file.Read(l1Offset, raw);
-            var l1 = new ulong[l1Size];
-            for (int i = 0; i < l1.Length; i++) l1[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
-            CheckL1(s, l1Offset, l1, active: false, log);
+            CheckL1(s, l1Offset, Qcow2L1Table.Read(_file, l1Offset, l1Size), active: false, log);
         }
         IncRefs(s, (long)_header.SnapshotsOffset, snapshotsSize, log);
         IncRefs(s, (long)_header.RefcountTableOffset, (long)_header.RefcountTableClusters << _clusterBits, log);
@@ -201,7 +197,7 @@ internal sealed partial class Qcow2Image : ICheckable
         return result;
     }
 
-    private void CheckL1(CheckState s, long l1Offset, ulong[] l1, bool active, Action<string> log)
+    private void CheckL1(CheckState s, long l1Offset, ReadOnlySpan<ulong> l1, bool active, Action<string> log)
     {
         IncRefs(s, l1Offset, l1.Length * 8L, log);
         for (int i = 0; i < l1.Length; i++)
@@ -416,8 +412,7 @@ internal sealed partial class Qcow2Image : ICheckable
                 log($"{verb} OFLAG_COPIED L2 cluster: l1_index={i} l1_entry={l1Entry:x} refcount={refcount}");
                 if (repair)
                 {
-                    _l1[i] = refcount == 1 ? l1Entry | Qcow2Entry.Copied : l1Entry & ~Qcow2Entry.Copied;
-                    _l1Dirty = true;
+                    _l1.Set(i, refcount == 1 ? l1Entry | Qcow2Entry.Copied : l1Entry & ~Qcow2Entry.Copied);
                     s.CorruptionsFixed++;
                 }
                 else s.Corruptions++;

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-
 namespace ImageTool.Formats.Qcow2;
 
 /// <summary>
@@ -37,21 +35,21 @@ internal sealed partial class Qcow2Image
             // qemu fails with EINVAL when a reference would push a refcount past the width's maximum (refcount_bits=1
             // holds only 1). It finds out after writing the L1 copy, whose cluster then stays allocated (leaked);
             // img checks first and changes no other refcount, as qemu's rollback leaves them.
-            bool overflow = TreeWouldOverflow(_l1);
+            bool overflow = TreeWouldOverflow(_l1.Entries);
             BeginMetadataChange();
             long l1Offset = 0;
             if (_l1.Length > 0)
             {
                 // A verbatim copy of the active L1, COPIED bits included (as qemu writes it).
-                l1Offset = Refcounts.Allocate(ClustersFor(_l1.Length * 8L));
-                _file.Write(l1Offset, L1Bytes(_l1));
+                l1Offset = Refcounts.Allocate(ClustersFor(_l1.ByteLength));
+                _file.Write(l1Offset, Qcow2L1Table.Encode(_l1.Entries));
             }
             if (overflow)
             {
                 Refcounts.FlushBlocks();
                 throw new ImageFormatException("-22 (Invalid argument)");
             }
-            AdjustTree(_l1, +1);
+            AdjustTree(_l1.Entries, +1);
             FixCopiedFlags();
             WriteBackMetadata();
             long micros = (now.ToUnixTimeMilliseconds() * 1000) + (now.Ticks / 10 % 1000);
@@ -100,9 +98,7 @@ internal sealed partial class Qcow2Image
             snL1.CopyTo(newL1, 0);
             // References for the snapshot's tree first, then the switch, then the old tree's references go.
             AdjustTree(newL1, +1);
-            var old = _l1;
-            _l1 = newL1;
-            _l1Dirty = true;
+            var old = _l1.Replace(newL1);
             WriteBackMetadata();
             _file.Flush();
             WithDiscards(() =>
@@ -162,7 +158,7 @@ internal sealed partial class Qcow2Image
         {
             var sn = LoadSnapshots().Find(s => (id == null || s.Id == id) && (name == null || s.Name == name))
                 ?? throw new ImageFormatException("Can't find snapshot");
-            _l1 = ReadSnapshotL1(sn, forWriting: false);
+            _l1.ShowReadOnly(ReadSnapshotL1(sn, forWriting: false));
             _header.Size = (ulong)sn.DiskSize;
             _l2.Clear();
         }
@@ -179,13 +175,6 @@ internal sealed partial class Qcow2Image
 
     private long ClustersFor(long bytes) => (bytes + ClusterSize - 1) >> _clusterBits;
 
-    private static byte[] L1Bytes(ulong[] l1)
-    {
-        var b = new byte[l1.Length * 8];
-        for (int i = 0; i < l1.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(b.AsSpan(i * 8), l1[i]);
-        return b;
-    }
-
     /// <summary>A snapshot's L1 table, validated; <paramref name="forWriting"/> also refuses tables sharing clusters with other metadata.</summary>
     private ulong[] ReadSnapshotL1(Qcow2Snapshot sn, bool forWriting = true)
     {
@@ -197,12 +186,9 @@ internal sealed partial class Qcow2Image
         if (sn.L1Size == 0) return [];
         if (forWriting && SnapshotL1Overlap(sn, bytes) is { } other)
             throw new SnapshotTableException($"Snapshot L1 table overlaps with {other}", "Invalid argument");
-        var raw = new byte[bytes];
-        _file.Read(sn.L1TableOffset, raw);
-        var l1 = new ulong[sn.L1Size];
+        var l1 = Qcow2L1Table.Read(_file, sn.L1TableOffset, sn.L1Size);
         for (int i = 0; i < l1.Length; i++)
         {
-            l1[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
             if ((l1[i] & Qcow2Entry.L1ReservedMask) != 0 || (Qcow2Entry.HostOffset(l1[i]) & (ClusterSize - 1)) != 0)
                 throw new ImageCorruptException($"Snapshot '{sn.Name}' L1 entry {i} is invalid");
         }
@@ -219,7 +205,7 @@ internal sealed partial class Qcow2Image
         bool Hits(long offset, long length) =>
             length > 0 && offset >> _clusterBits <= last && (offset + length - 1) >> _clusterBits >= first;
         if (Hits(0, ClusterSize)) return "the image header";
-        if (Hits((long)_header.L1TableOffset, _l1.Length * 8L)) return "the active L1 table";
+        if (Hits(_l1.Offset, _l1.ByteLength)) return "the active L1 table";
         if (Hits((long)_header.RefcountTableOffset, (long)_header.RefcountTableClusters << _clusterBits)) return "the refcount table";
         if (Hits((long)_header.SnapshotsOffset, _snapshotTableSize)) return "the snapshot table";
         foreach (var other in LoadSnapshots())
@@ -230,7 +216,7 @@ internal sealed partial class Qcow2Image
     }
 
     /// <summary>Whether one more reference to the tree of <paramref name="l1"/> would overflow some cluster's refcount.</summary>
-    private bool TreeWouldOverflow(ulong[] l1)
+    private bool TreeWouldOverflow(ReadOnlySpan<ulong> l1)
     {
         ulong max = Refcounts.MaxRefcount;
         var added = new Dictionary<long, ulong>();
@@ -266,7 +252,7 @@ internal sealed partial class Qcow2Image
     }
 
     /// <summary>Adds <paramref name="addend"/> to every L2 table and every data cluster the tree of <paramref name="l1"/> reaches.</summary>
-    private void AdjustTree(ulong[] l1, int addend)
+    private void AdjustTree(ReadOnlySpan<ulong> l1, int addend)
     {
         for (int i = 0; i < l1.Length; i++)
         {
@@ -302,11 +288,7 @@ internal sealed partial class Qcow2Image
             long l2Offset = Qcow2Entry.HostOffset(_l1[i]);
             if (l2Offset == 0) continue;
             ulong l1Entry = Refcounts.Get(l2Offset >> _clusterBits) == 1 ? _l1[i] | Qcow2Entry.Copied : _l1[i] & ~Qcow2Entry.Copied;
-            if (l1Entry != _l1[i])
-            {
-                _l1[i] = l1Entry;
-                _l1Dirty = true;
-            }
+            if (l1Entry != _l1[i]) _l1.Set(i, l1Entry);
             var table = LoadL2(l2Offset, i);
             bool changed = false;
             for (int j = 0; j < table.Length; j++)

@@ -1,12 +1,11 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using ImageTool.Info;
 using ImageTool.IO;
 
 namespace ImageTool.Formats.Qcow2;
 
 /// <summary>
-/// An opened qcow2 image: L1/L2 lookup with an L2 cache, reads through the backing chain, block status and
+/// An opened qcow2 image: L1/L2 lookup (the L1 table and the L2 cache own their entries), reads through the backing chain, block status and
 /// info. Writing, allocation and check live in the other parts of this partial class.
 /// </summary>
 internal sealed partial class Qcow2Image : IImage, IHostFileRuns
@@ -21,7 +20,7 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
     private readonly Qcow2L2Cache _l2;
     private readonly Qcow2DirtyBitmaps _bitmaps;
     private readonly Qcow2Encryption _encryption;
-    private ulong[] _l1;
+    private readonly Qcow2L1Table _l1;
     private IImage? _backing;
     private Action<ImageWarning>? _warning;
 
@@ -34,7 +33,7 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
         _clusterBits = header.ClusterBits;
         _extendedL2 = (header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0;
         _l2Bits = _clusterBits - (_extendedL2 ? 4 : 3);
-        _l1 = ReadL1(file, header);
+        _l1 = new Qcow2L1Table(file, _headerStore, _clusterBits);
         _l2 = new Qcow2L2Cache(file, _clusterBits, _extendedL2);
         _encryption = new Qcow2Encryption(file, header, _headerStore);
         _bitmaps = new Qcow2DirtyBitmaps(file, header, _headerStore, () => Refcounts, CheckOverlap);
@@ -69,15 +68,6 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
     internal void InitializeEncryption(string format, string password, int iterTimeMs, Crypto.LuksCipherSpec? cipher, string hash)
     {
         lock (_lock) _encryption.Initialize(format, password, iterTimeMs, cipher, hash, Refcounts);
-    }
-
-    private static ulong[] ReadL1(HostFile file, Qcow2Header header)
-    {
-        var raw = new byte[header.L1Size * 8];
-        file.Read((long)header.L1TableOffset, raw);
-        var l1 = new ulong[header.L1Size];
-        for (int i = 0; i < l1.Length; i++) l1[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
-        return l1;
     }
 
     public string FileName => _file.Path;
