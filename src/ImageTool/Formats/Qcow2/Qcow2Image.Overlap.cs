@@ -49,8 +49,8 @@ internal sealed partial class Qcow2Image
             return Metadata.RefcountTable;
         if (Check(Metadata.SnapshotTable | Metadata.InactiveL1) && _header.SnapshotCount > 0)
         {
-            var snapshots = LoadSnapshots();
-            if (Check(Metadata.SnapshotTable) && Overlaps((long)_header.SnapshotsOffset, _snapshotTableSize)) return Metadata.SnapshotTable;
+            var snapshots = _snapshots.List;
+            if (Check(Metadata.SnapshotTable) && Overlaps((long)_header.SnapshotsOffset, _snapshots.TableSize)) return Metadata.SnapshotTable;
             if (Check(Metadata.InactiveL1) && snapshots.Any(s => Overlaps(s.L1TableOffset, s.L1Size * 8L))) return Metadata.InactiveL1;
         }
         if (Check(Metadata.ActiveL2))

@@ -390,6 +390,15 @@ internal sealed partial class Qcow2Image
         Refcounts.FlushBlocks();
     }
 
+    /// <summary>Runs <paramref name="action"/> with freed clusters punched out of the file, as qemu's snapshot code and shrink do.</summary>
+    private void WithDiscards(Action action)
+    {
+        bool before = Refcounts.DiscardFreed;
+        Refcounts.DiscardFreed = true;
+        try { action(); }
+        finally { Refcounts.DiscardFreed = before; }
+    }
+
     private void EvictL2Cache()
     {
         if (!IsReadOnly) WriteBackMetadata();
