@@ -17,7 +17,7 @@ try
     using var input = new BlockDeviceStream(image);
     using var output = args.Length == 2 ? File.Create(args[1]) : Console.OpenStandardOutput();
     input.CopyTo(output, 1 << 20);
-    Console.Error.WriteLine($"{image.Format.Name}, {image.Length} bytes");
+    Console.Error.WriteLine($"{image.FormatName}, {image.Length} bytes");
     return 0;
 }
 catch (ImageFormatException e)

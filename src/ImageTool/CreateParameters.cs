@@ -6,7 +6,7 @@ namespace ImageTool;
 /// <param name="Size">Virtual size in bytes as requested (formats round as qemu does).</param>
 /// <param name="Options">Validated <c>-o</c> options (size, backing_file and backing_fmt included).</param>
 /// <param name="Secrets">Secrets by id for encryption options.</param>
-public sealed record CreateParameters(long Size, ImageOptions Options, IReadOnlyDictionary<string, string>? Secrets = null)
+internal sealed record CreateParameters(long Size, ImageOptions Options, IReadOnlyDictionary<string, string>? Secrets = null)
 {
     /// <summary>The <c>backing_file</c> option, if any.</summary>
     public string? BackingFile => Options.GetString("backing_file");

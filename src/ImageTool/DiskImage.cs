@@ -15,7 +15,7 @@ public static class DiskImage
     /// <summary>The format named <paramref name="name"/> (formats and protocols alike), or null.</summary>
     /// <param name="name">A format name such as <c>qcow2</c>.</param>
     /// <returns>The format, or null when there is none of that name.</returns>
-    public static IImageFormat? FindFormat(string name) => FormatRegistry.Find(name);
+    internal static IImageFormat? FindFormat(string name) => FormatRegistry.Find(name);
 
     /// <summary>Opens an image and (unless told otherwise) its backing chain.</summary>
     /// <exception cref="ImageFormatException">"Could not open 'path': reason", worded as qemu-img.</exception>
@@ -44,7 +44,7 @@ public static class DiskImage
     /// </summary>
     /// <param name="options">The parsed option string.</param>
     /// <param name="displayName">The whole option string, as errors show it.</param>
-    public static string? ImageOptsFileName(ImageOptions options, string displayName)
+    internal static string? ImageOptsFileName(ImageOptions options, string displayName)
     {
         string? name = FormatRegistry.ImageOptsPath(options);
         string? driver = options.GetString("driver");
@@ -59,7 +59,7 @@ public static class DiskImage
     /// The URL of a network container that <c>--image-opts</c> describes (<c>driver=nbd,server.type=inet,...</c> or
     /// <c>file.driver=nbd,...</c> below a format), to open in place of a path; null when the options name none.
     /// </summary>
-    public static string? NetworkName(ImageOptions options) => IO.RemoteFiles.NameFromOptions(options);
+    internal static string? NetworkName(ImageOptions options) => IO.RemoteFiles.NameFromOptions(options);
 
     /// <summary>Probes a file's format from its first bytes ("raw" when nothing matches).</summary>
     public static string Probe(string path) => FormatRegistry.ProbeFile(path).Name;

@@ -9,8 +9,11 @@ public interface IImage : IBlockDevice
     /// <summary>The path the image was opened with.</summary>
     string FileName { get; }
 
-    /// <summary>The image's format (its name is qemu's, e.g. "qcow2").</summary>
-    IImageFormat Format { get; }
+    /// <summary>The image's format name as qemu spells it ("qcow2", "raw", ...).</summary>
+    string FormatName => Format.Name;
+
+    /// <summary>The format driver that opened the image: the library's contract with its formats, not part of the public API.</summary>
+    internal IImageFormat Format { get; }
 
     /// <summary>The backing file name exactly as stored in the image, or null.</summary>
     string? BackingFileName { get; }

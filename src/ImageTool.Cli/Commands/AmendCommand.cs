@@ -42,7 +42,7 @@ internal static class AmendCommand
                 using var image = DiskImage.Open(path, openOptions with { ReadOnly = false });
                 if (CommonOptions.IsHelp(lists))
                 {
-                    context.Out.Write(AmendOperation.Help(image.Format.Name));
+                    context.Out.Write(AmendOperation.Help(image.FormatName));
                     return 0;
                 }
                 var meter = showProgress

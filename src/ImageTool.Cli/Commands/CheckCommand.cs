@@ -60,7 +60,7 @@ internal static class CheckCommand
                 context.Err.WriteLine($"{Cli.Program}: Check failed: Input/output error");
             }
             if (!result.GetValue(quiet) && !(outcome.Report.CheckErrors > 0 && !json))
-                context.Out.Write(json ? CheckOperation.Json(outcome, path, image.Format.Name) : CheckOperation.Human(outcome));
+                context.Out.Write(json ? CheckOperation.Json(outcome, path, image.FormatName) : CheckOperation.Human(outcome));
             return outcome.ExitCode;
         });
         return command;

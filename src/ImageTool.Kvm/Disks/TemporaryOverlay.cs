@@ -14,7 +14,7 @@ internal static class TemporaryOverlay
         string path = Path.Combine(Path.GetTempPath(), $"img-snapshot-{Guid.NewGuid():N}.qcow2");
         var options = new ImageOptions()
             .Set("backing_file", Path.GetFullPath(image.FileName))
-            .Set("backing_fmt", image.Format.Name);
+            .Set("backing_fmt", image.FormatName);
         try
         {
             DiskImage.Create(new CreateRequest(path, "qcow2") { Size = image.Length, Options = options, UnsafeBacking = true });

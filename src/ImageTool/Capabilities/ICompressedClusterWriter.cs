@@ -4,7 +4,7 @@ namespace ImageTool.Capabilities;
 /// A format that stores whole clusters compressed (qcow2, qcow, vmdk streamOptimized). <c>convert -c</c>
 /// compresses on every core with <see cref="CompressCluster"/> and one writer stores the results in order.
 /// </summary>
-public interface ICompressedClusterWriter
+internal interface ICompressedClusterWriter
 {
     /// <summary>The unit that is compressed; convert hands over whole, aligned clusters.</summary>
     int ClusterSize { get; }

@@ -3,7 +3,7 @@ using ImageTool.Options;
 namespace ImageTool.Formats;
 
 /// <summary>A format provider: probing, opening and creating one kind of image.</summary>
-public interface IImageFormat
+internal interface IImageFormat
 {
     /// <summary>The format name as qemu-img spells it ("qcow2", "raw", ...).</summary>
     string Name { get; }

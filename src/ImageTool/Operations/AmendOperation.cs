@@ -6,12 +6,12 @@ namespace ImageTool.Operations;
 public static class AmendOperation
 {
     /// <summary>The amend options of a format, or null when it cannot amend.</summary>
-    public static IReadOnlyList<OptionSpec>? Schema(string format) => (DiskImage.FindFormat(format) as IAmendableFormat)?.AmendOptions;
+    internal static IReadOnlyList<OptionSpec>? Schema(string format) => (DiskImage.FindFormat(format) as IAmendableFormat)?.AmendOptions;
 
     /// <summary>The help text <c>img amend -o help</c> prints for <paramref name="format"/>.</summary>
     /// <param name="format">A format name.</param>
     /// <returns>qemu-img's text.</returns>
-    public static string Help(string format)
+    internal static string Help(string format)
     {
         var schema = Schema(format) ?? throw new ImageFormatException($"Format driver '{format}' does not support option amendment");
         return $"Amend options for '{format}':\n" + string.Concat(ImageOptions.HelpLines(schema).Select(l => l + "\n"));

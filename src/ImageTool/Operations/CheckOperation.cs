@@ -15,10 +15,10 @@ public static class CheckOperation
     public sealed record Result(CheckReport Report, CheckReport? Repaired, int ExitCode);
 
     /// <summary>The exit code of a check on a format without checks.</summary>
-    public const int ExitNotSupported = 63;
+    internal const int ExitNotSupported = 63;
 
     /// <summary>qemu's text for ENOTSUP from a check: no check at all, or (vmdk) no repair.</summary>
-    public const string NotSupportedMessage = "This image format does not support checks";
+    internal const string NotSupportedMessage = "This image format does not support checks";
 
     /// <summary>Runs the check. Throws <see cref="UnsupportedFeatureException"/> when the format has none.</summary>
     /// <remarks>
@@ -47,7 +47,7 @@ public static class CheckOperation
     /// <summary>The report as qemu-img check prints it.</summary>
     /// <param name="result">The check's result.</param>
     /// <returns>qemu-img's text.</returns>
-    public static string Human(Result result)
+    internal static string Human(Result result)
     {
         var sb = new StringBuilder();
         var c = CultureInfo.InvariantCulture;
@@ -86,7 +86,7 @@ public static class CheckOperation
     /// <param name="filename">The image's name.</param>
     /// <param name="format">The image's format.</param>
     /// <returns>qemu-img's JSON.</returns>
-    public static string Json(Result result, string filename, string format)
+    internal static string Json(Result result, string filename, string format)
     {
         var r = result.Report;
         var o = new InfoObject().Add("filename", filename).Add("format", format).Add("check-errors", r.CheckErrors);

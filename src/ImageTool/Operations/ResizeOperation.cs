@@ -4,16 +4,16 @@ namespace ImageTool.Operations;
 public static class ResizeOperation
 {
     /// <summary>The error of a shrink without --shrink.</summary>
-    public const string ShrinkRefused = "Use the --shrink option to perform a shrink operation.";
+    internal const string ShrinkRefused = "Use the --shrink option to perform a shrink operation.";
     /// <summary>The warning of a shrink of a raw image without --shrink.</summary>
-    public const string ShrinkWarning = "Shrinking an image will delete all data beyond the shrunken image's end. " +
+    internal const string ShrinkWarning = "Shrinking an image will delete all data beyond the shrunken image's end. " +
         "Before performing such an operation, make sure there is no important data there.";
 
     /// <summary>The --preallocation modes resize takes.</summary>
-    public static readonly IReadOnlyList<string> PreallocationModes = ["off", "metadata", "falloc", "full"];
+    internal static readonly IReadOnlyList<string> PreallocationModes = ["off", "metadata", "falloc", "full"];
 
     /// <summary>The size a resize argument means: absolute, or relative (+/-) to the current size.</summary>
-    public static long TargetSize(long current, long value, int sign) => sign == 0 ? value : current + sign * value;
+    internal static long TargetSize(long current, long value, int sign) => sign == 0 ? value : current + sign * value;
 
     /// <exception cref="ImageFormatException">qemu's refusals; nothing is changed on disk then.</exception>
     public static void Run(IImage image, long size, string preallocation = "off", bool shrink = false)

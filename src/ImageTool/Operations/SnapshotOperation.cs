@@ -13,10 +13,10 @@ public static class SnapshotOperation
     public static bool Supports(IImage image) => image is IInternalSnapshots;
 
     /// <summary>Whether qemu reopens the image to revert it (no snapshot support of its own), repeating its open warnings.</summary>
-    public static bool ReopensOnApply(IImage image) => image is not IInternalSnapshots snapshots || snapshots.ApplyReopens;
+    internal static bool ReopensOnApply(IImage image) => image is not IInternalSnapshots snapshots || snapshots.ApplyReopens;
 
     /// <summary>qemu's "Snapshot list:" table, or nothing when the image has no snapshots.</summary>
-    public static string List(IImage image)
+    internal static string List(IImage image)
     {
         ArgumentNullException.ThrowIfNull(image);
         var snapshots = image.GetInfo().Snapshots;
@@ -79,7 +79,7 @@ public static class SnapshotOperation
     }
 
     /// <summary>convert -l: "ID_OR_NAME" (ID first, then name) or "snapshot.id=ID,snapshot.name=NAME".</summary>
-    public static void LoadForReading(IImage image, string snapshotParam)
+    internal static void LoadForReading(IImage image, string snapshotParam)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(snapshotParam);

@@ -165,7 +165,7 @@ public sealed class ImageOptions
     /// <param name="name">The option's name, for the message.</param>
     /// <param name="value">The value.</param>
     /// <returns>The boolean.</returns>
-    public static bool ParseBool(string name, string value) => value switch
+    internal static bool ParseBool(string name, string value) => value switch
     {
         "on" or "yes" or "true" => true,
         "off" or "no" or "false" => false,
@@ -183,7 +183,7 @@ public sealed class ImageOptions
     }
 
     /// <summary>Checks every option against the schema: unknown names and badly typed values.</summary>
-    public void Validate(IReadOnlyList<OptionSpec> schema)
+    internal void Validate(IReadOnlyList<OptionSpec> schema)
     {
         foreach (var (name, value) in _values)
         {
@@ -202,7 +202,7 @@ public sealed class ImageOptions
     /// The option part of qemu's "Formatting" line: schema order, defaults included, sizes and numbers as
     /// integers, strings and bools as typed, commas doubled.
     /// </summary>
-    public string FormatForDisplay(IReadOnlyList<OptionSpec> schema)
+    internal string FormatForDisplay(IReadOnlyList<OptionSpec> schema)
     {
         var parts = new List<string>();
         foreach (var spec in schema)
@@ -216,7 +216,7 @@ public sealed class ImageOptions
     }
 
     /// <summary>The lines of <c>-o help</c>: sorted by name, "  name=&lt;type&gt;  - help".</summary>
-    public static IEnumerable<string> HelpLines(IReadOnlyList<OptionSpec> schema)
+    internal static IEnumerable<string> HelpLines(IReadOnlyList<OptionSpec> schema)
     {
         foreach (var spec in schema.OrderBy(s => s.Name, StringComparer.Ordinal))
         {

@@ -6,10 +6,10 @@ namespace ImageTool.Options;
 /// <param name="Help">The text <c>-o help</c> prints.</param>
 /// <param name="Default">Printed on the Formatting line when the option was not given; null = not printed.</param>
 /// <param name="Protocol">A file-protocol option (qemu lists it only when -o help is given a filename).</param>
-public sealed record OptionSpec(string Name, OptionType Type, string Help, string? Default = null, bool Protocol = false);
+internal sealed record OptionSpec(string Name, OptionType Type, string Help, string? Default = null, bool Protocol = false);
 
 /// <summary>How an option's value is parsed and printed.</summary>
-public enum OptionType
+internal enum OptionType
 {
     /// <summary>Text, printed quoted on the Formatting line.</summary>
     String,

@@ -41,8 +41,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
         {
             long cs = ClusterSize;
             _file.DebugEvent(BlkdebugEvent.L1Update);
-            _file.Write((long)_header.L1TableOffset, new byte[l1Clusters * cs]);
-            Array.Clear(_l1);
+            _l1.ZeroOnDisk(l1Clusters);
             _file.DebugEvent(BlkdebugEvent.EmptyImagePrepare);
             _file.Write(cs, new byte[(2 + l1Clusters) * cs]);
             _file.DebugEvent(BlkdebugEvent.L1Update);
@@ -58,7 +57,6 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             _file.Write(cs, entry);
             _file.Flush();
             _refcounts = null;
-            _l1Dirty = false;
             _deferredFrees.Clear();
             _headerStore.SetIncompatibleFeatures(_header.IncompatibleFeatures & ~Qcow2Header.IncompatDirty);
             _markedDirty = false;
@@ -82,8 +80,7 @@ internal sealed partial class Qcow2Image : IMakeEmpty
             if (l2Offset == 0) continue;
             foreach (ulong entry in LoadL2(l2Offset, i)) ReleaseEntry(entry);
             _deferredFrees.Add((l2Offset, 1));
-            _l1[i] = 0;
-            _l1Dirty = true;
+            _l1.Set(i, 0);
         }
         WriteBackMetadata();
         _l2.Clear();

@@ -44,18 +44,18 @@ internal sealed partial class Qcow2Image
         bool Overlaps(long at, long size) => size > 0 && at < end && start < at + size;
         bool Check(Metadata kind) => (ignore & kind) == 0;
 
-        if (Check(Metadata.ActiveL1) && Overlaps((long)_header.L1TableOffset, _l1.Length * 8L)) return Metadata.ActiveL1;
+        if (Check(Metadata.ActiveL1) && Overlaps(_l1.Offset, _l1.ByteLength)) return Metadata.ActiveL1;
         if (Check(Metadata.RefcountTable) && Overlaps((long)_header.RefcountTableOffset, (long)_header.RefcountTableClusters << _clusterBits))
             return Metadata.RefcountTable;
         if (Check(Metadata.SnapshotTable | Metadata.InactiveL1) && _header.SnapshotCount > 0)
         {
-            var snapshots = LoadSnapshots();
-            if (Check(Metadata.SnapshotTable) && Overlaps((long)_header.SnapshotsOffset, _snapshotTableSize)) return Metadata.SnapshotTable;
+            var snapshots = _snapshots.List;
+            if (Check(Metadata.SnapshotTable) && Overlaps((long)_header.SnapshotsOffset, _snapshots.TableSize)) return Metadata.SnapshotTable;
             if (Check(Metadata.InactiveL1) && snapshots.Any(s => Overlaps(s.L1TableOffset, s.L1Size * 8L))) return Metadata.InactiveL1;
         }
         if (Check(Metadata.ActiveL2))
         {
-            foreach (ulong entry in _l1)
+            foreach (ulong entry in _l1.Entries)
             {
                 long table = Qcow2Entry.HostOffset(entry);
                 if (table != 0 && Overlaps(table, cs)) return Metadata.ActiveL2;

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-
 namespace ImageTool.Formats.Qcow2;
 
 /// <summary>
@@ -176,8 +174,7 @@ internal sealed partial class Qcow2Image : IResizable
                 foreach (ulong entry in whole) ReleaseEntry(entry);
                 _l2.Remove(tableOffset);
                 _deferredFrees.Add((tableOffset, 1));
-                _l1[l1Index] = 0;
-                _l1Dirty = true;
+                _l1.Set(l1Index, 0);
                 continue;
             }
             var table = GetL2ForWrite(l1Index);
@@ -195,21 +192,7 @@ internal sealed partial class Qcow2Image : IResizable
     private void GrowL1(long l1Size)
     {
         BeginMetadataChange();
-        var grown = new ulong[l1Size];
-        _l1.CopyTo(grown, 0);
-        long clusters = (l1Size * 8 + ClusterSize - 1) >> _clusterBits;
-        long offset = Refcounts.Allocate(clusters);
-        Refcounts.FlushBlocks();
-        var raw = new byte[l1Size * 8]; // as qemu, the table only, not the rest of its last cluster
-        for (int i = 0; i < grown.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), grown[i]);
-        _file.Write(offset, raw);
-        _file.Flush();
-        long oldOffset = (long)_header.L1TableOffset;
-        long oldClusters = ((long)_header.L1Size * 8 + ClusterSize - 1) >> _clusterBits;
-        _headerStore.SetL1Table((ulong)offset, (uint)l1Size);
-        _l1 = grown;
-        if (oldClusters > 0 && oldOffset != 0) Refcounts.Free(oldOffset, oldClusters);
-        Refcounts.FlushBlocks();
+        _l1.Grow(l1Size, Refcounts);
     }
 
     /// <summary>Cuts the file after the last cluster with a reference (qemu's qcow2_get_last_cluster, then a truncate).</summary>

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 
 namespace ImageTool.Formats.Qcow2;
 
@@ -11,7 +10,6 @@ internal sealed partial class Qcow2Image
 {
     private readonly List<(long Offset, long Count)> _deferredFrees = [];
     private Qcow2Refcounts? _refcounts;
-    private bool _l1Dirty;
     private bool _markedDirty;
     private bool _corruptionSignalled;
 
@@ -237,8 +235,7 @@ internal sealed partial class Qcow2Image
         CheckOverlap(newOffset, ClusterSize, Metadata.ActiveL2);
         if (_l2.IsFull) EvictL2Cache();
         _l2.Add(newOffset, table, bitmaps);
-        _l1[l1Index] = (ulong)newOffset | Qcow2Entry.Copied;
-        _l1Dirty = true;
+        _l1.Set(l1Index, (ulong)newOffset | Qcow2Entry.Copied);
         if (oldOffset != 0) _deferredFrees.Add((oldOffset, 1));
         return table;
     }
@@ -376,21 +373,14 @@ internal sealed partial class Qcow2Image
     /// </summary>
     private void WriteBackMetadata()
     {
-        if (_refcounts == null && !_l2.HasDirty && !_l1Dirty) return;
-        if (Refcounts.IsDirty && (_l2.HasDirty || _l1Dirty))
+        if (_refcounts == null && !_l2.HasDirty && !_l1.IsDirty) return;
+        if (Refcounts.IsDirty && (_l2.HasDirty || _l1.IsDirty))
         {
             Refcounts.FlushBlocks();
             _file.Flush();
         }
         _l2.WriteDirty(offset => CheckOverlap(offset, ClusterSize, Metadata.ActiveL2));
-        if (_l1Dirty)
-        {
-            var l1 = new byte[_l1.Length * 8];
-            for (int i = 0; i < _l1.Length; i++) BinaryPrimitives.WriteUInt64BigEndian(l1.AsSpan(i * 8), _l1[i]);
-            CheckOverlap((long)_header.L1TableOffset, l1.Length, Metadata.ActiveL1);
-            _file.Write((long)_header.L1TableOffset, l1);
-            _l1Dirty = false;
-        }
+        _l1.WriteBack((offset, length) => CheckOverlap(offset, length, Metadata.ActiveL1));
         if (_deferredFrees.Count > 0)
         {
             _file.Flush();
@@ -398,6 +388,15 @@ internal sealed partial class Qcow2Image
             _deferredFrees.Clear();
         }
         Refcounts.FlushBlocks();
+    }
+
+    /// <summary>Runs <paramref name="action"/> with freed clusters punched out of the file, as qemu's snapshot code and shrink do.</summary>
+    private void WithDiscards(Action action)
+    {
+        bool before = Refcounts.DiscardFreed;
+        Refcounts.DiscardFreed = true;
+        try { action(); }
+        finally { Refcounts.DiscardFreed = before; }
     }
 
     private void EvictL2Cache()
@@ -441,16 +440,8 @@ internal sealed partial class Qcow2Image
             long l1Size = (size + (1L << coverageBits) - 1) >> coverageBits;
             if (l1Size * 8 > Qcow2Header.MaxL1Bytes)
                 throw new ImageFormatException("The image size is too large for file format 'qcow2' (try using a larger cluster size)");
-            if (l1Size > 0)
-            {
-                long l1Offset = Refcounts.Allocate((l1Size * 8 + ClusterSize - 1) >> _clusterBits);
-                Refcounts.FlushBlocks();
-                _file.Write(l1Offset, new byte[l1Size * 8]);
-                _header.L1TableOffset = (ulong)l1Offset;
-            }
-            _header.L1Size = (uint)l1Size;
+            _l1.Create(l1Size, Refcounts);
             _header.Size = (ulong)size;
-            _l1 = new ulong[l1Size];
             WriteHeader();
             if (preallocation == "off") return;
             long clusters = (size + ClusterSize - 1) >> _clusterBits;

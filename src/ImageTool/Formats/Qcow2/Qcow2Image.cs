@@ -1,15 +1,15 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using ImageTool.Info;
 using ImageTool.IO;
 
 namespace ImageTool.Formats.Qcow2;
 
 /// <summary>
-/// An opened qcow2 image: L1/L2 lookup with an L2 cache, reads through the backing chain, block status and
-/// info. Writing, allocation and check live in the other parts of this partial class.
+/// An opened qcow2 image: L1/L2 lookup (the L1 table and the L2 cache own their entries), reads through the backing chain, block status and
+/// info. Writing and allocation live in the other parts of this partial class; snapshots and check are parts of their
+/// own (<see cref="Qcow2Snapshots"/>, <see cref="Qcow2Checker"/>) that the image composes.
 /// </summary>
-internal sealed partial class Qcow2Image : IImage, IHostFileRuns
+internal sealed partial class Qcow2Image : IImage, IHostFileRuns, IQcow2MetadataPath
 {
     private readonly HostFile _file;
     private readonly Qcow2Header _header;
@@ -21,7 +21,9 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
     private readonly Qcow2L2Cache _l2;
     private readonly Qcow2DirtyBitmaps _bitmaps;
     private readonly Qcow2Encryption _encryption;
-    private ulong[] _l1;
+    private readonly Qcow2Snapshots _snapshots;
+    private readonly Qcow2Checker _checker;
+    private readonly Qcow2L1Table _l1;
     private IImage? _backing;
     private Action<ImageWarning>? _warning;
 
@@ -34,10 +36,12 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
         _clusterBits = header.ClusterBits;
         _extendedL2 = (header.IncompatibleFeatures & Qcow2Header.IncompatExtendedL2) != 0;
         _l2Bits = _clusterBits - (_extendedL2 ? 4 : 3);
-        _l1 = ReadL1(file, header);
+        _l1 = new Qcow2L1Table(file, _headerStore, _clusterBits);
         _l2 = new Qcow2L2Cache(file, _clusterBits, _extendedL2);
         _encryption = new Qcow2Encryption(file, header, _headerStore);
         _bitmaps = new Qcow2DirtyBitmaps(file, header, _headerStore, () => Refcounts, CheckOverlap);
+        _snapshots = new Qcow2Snapshots(file, _headerStore, _l1, _l2, _clusterBits, _lock, this);
+        _checker = new Qcow2Checker(file, _headerStore, _l1, _l2, _snapshots, _clusterBits, _lock, this);
     }
 
     public static Qcow2Image Open(HostFile file, IImageFormat format, OpenOptions? options = null,
@@ -51,7 +55,7 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
             var header = Qcow2Header.Read(head.AsSpan(0, n), !file.IsReadOnly && !forRepair);
             var image = new Qcow2Image(file, header, format) { _warning = options?.Warning };
             image.OpenDataFile(options ?? new OpenOptions(), createdDataFile);
-            image.LoadSnapshots();
+            _ = image._snapshots.List;
             image._bitmaps.Validate(image._warning);
             image._encryption.Open(options ?? new OpenOptions());
             if (!file.IsReadOnly && !forRepair) image.OpenForWriting();
@@ -69,15 +73,6 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
     internal void InitializeEncryption(string format, string password, int iterTimeMs, Crypto.LuksCipherSpec? cipher, string hash)
     {
         lock (_lock) _encryption.Initialize(format, password, iterTimeMs, cipher, hash, Refcounts);
-    }
-
-    private static ulong[] ReadL1(HostFile file, Qcow2Header header)
-    {
-        var raw = new byte[header.L1Size * 8];
-        file.Read((long)header.L1TableOffset, raw);
-        var l1 = new ulong[header.L1Size];
-        for (int i = 0; i < l1.Length; i++) l1[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
-        return l1;
     }
 
     public string FileName => _file.Path;
@@ -243,6 +238,8 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
         return _l2.Load(l2Offset);
     }
 
+    private long ClustersFor(long bytes) => (bytes + ClusterSize - 1) >> _clusterBits;
+
     internal static string Hex(long value) => value == 0 ? "0" : $"0x{value:x}";
 
     public ImageInfo GetInfo()
@@ -281,7 +278,7 @@ internal sealed partial class Qcow2Image : IImage, IHostFileRuns
             Encrypted = _header.CryptMethod != 0,
             FormatSpecificType = "qcow2",
             FormatSpecificData = data,
-            Snapshots = LoadSnapshots().Select(s => s.ToInfo()).ToList(),
+            Snapshots = _snapshots.List.Select(s => s.ToInfo()).ToList(),
         };
     }
 

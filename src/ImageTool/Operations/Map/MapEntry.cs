@@ -14,7 +14,7 @@ public readonly record struct MapEntry(long Start, long Length, int Depth, bool 
     /// <summary>qemu's entry_mergeable: same flags and file, and contiguous on the host.</summary>
     /// <param name="next">The entry that follows this one.</param>
     /// <returns>True when <paramref name="next"/> extends this entry.</returns>
-    public bool CanAbsorb(MapEntry next) =>
+    internal bool CanAbsorb(MapEntry next) =>
         Length > 0 && Zero == next.Zero && Data == next.Data && Depth == next.Depth && Present == next.Present
         && File == next.File && Offset.HasValue == next.Offset.HasValue
         && (Offset == null || Offset + Length == next.Offset);

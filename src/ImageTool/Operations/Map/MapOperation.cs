@@ -7,10 +7,10 @@ namespace ImageTool.Operations;
 public static class MapOperation
 {
     /// <summary>The error of a human-readable map over data that is not stored plainly.</summary>
-    public const string ExternalDataMessage = "File contains external, encrypted or compressed clusters.";
+    internal const string ExternalDataMessage = "File contains external, encrypted or compressed clusters.";
 
     /// <summary>The status of one run starting at <paramref name="offset"/>, resolved down the chain as qemu's get_block_status.</summary>
-    public static MapEntry StatusAt(IImage image, long offset, long length)
+    internal static MapEntry StatusAt(IImage image, long offset, long length)
     {
         int depth = 0;
         for (IImage current = image; ; depth++)
@@ -58,7 +58,7 @@ public static class MapOperation
     }
 
     /// <summary>Writes qemu's human or JSON map; throws (after the lines already written) on compressed or encrypted data in human mode.</summary>
-    public static void Write(IImage image, TextWriter output, bool json, long start = 0, long? maxLength = null)
+    internal static void Write(IImage image, TextWriter output, bool json, long start = 0, long? maxLength = null)
     {
         if (!json) output.Write("Offset          Length          Mapped to       File\n");
         else output.Write('[');

@@ -26,13 +26,13 @@ public static class MeasureOperation
     /// <summary>The result as qemu-img measure prints it.</summary>
     /// <param name="r">The measurement.</param>
     /// <returns>qemu-img's text.</returns>
-    public static string Human(MeasureResult r) =>
+    internal static string Human(MeasureResult r) =>
         $"required size: {r.Required}\nfully allocated size: {r.FullyAllocated}\n" + (r.Bitmaps is { } b ? $"bitmaps size: {b}\n" : "");
 
     /// <summary>The result as qemu-img measure --output=json prints it.</summary>
     /// <param name="r">The measurement.</param>
     /// <returns>qemu-img's JSON.</returns>
-    public static string Json(MeasureResult r) =>
+    internal static string Json(MeasureResult r) =>
         "{\n" + (r.Bitmaps is { } b ? $"    \"bitmaps\": {b},\n" : "") +
         $"    \"required\": {r.Required},\n    \"fully-allocated\": {r.FullyAllocated}\n}}\n";
 }

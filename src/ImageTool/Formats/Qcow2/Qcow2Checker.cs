@@ -1,15 +1,22 @@
 using System.Buffers.Binary;
 using ImageTool.Check;
+using ImageTool.IO;
 
 namespace ImageTool.Formats.Qcow2;
 
 /// <summary>
 /// qemu's qcow2_check_refcounts: rebuild the refcounts from every reference, compare, check COPIED flags,
 /// and repair leaks, wrong refcounts (rebuilding the refcount structure when needed) and flags.
-/// Messages are qemu's, printed through the log as qemu prints them on stderr.
+/// Messages are qemu's, printed through the log as qemu prints them on stderr. The L1 table, L2 cache and
+/// snapshot table are the image's; changes go through its metadata path (<see cref="IQcow2MetadataPath"/>).
 /// </summary>
-internal sealed partial class Qcow2Image : ICheckable
+internal sealed class Qcow2Checker(HostFile file, Qcow2HeaderStore headerStore, Qcow2L1Table l1, Qcow2L2Cache l2,
+    Qcow2Snapshots snapshots, int clusterBits, Lock sync, IQcow2MetadataPath image)
 {
+    private Qcow2Header Header => headerStore.Header;
+    private int ClusterSize => 1 << clusterBits;
+    private Qcow2Refcounts Refcounts => image.Refcounts;
+
     private sealed class CheckState
     {
         public ulong[] Refs = [];
@@ -26,14 +33,14 @@ internal sealed partial class Qcow2Image : ICheckable
         public bool FixErrors;
     }
 
-    public CheckReport Check(CheckRepair repair, Action<string> log)
+    public CheckReport Run(CheckRepair repair, Action<string> log)
     {
-        lock (_lock)
+        lock (sync)
         {
-            if (!IsReadOnly) WriteBackMetadata();
+            if (!image.IsReadOnly) image.WriteBackMetadata();
             else repair = CheckRepair.None;
-            var s = new CheckState { FileLength = _file.Length, FixErrors = (repair & CheckRepair.Errors) != 0 };
-            s.Clusters = (s.FileLength + ClusterSize - 1) >> _clusterBits;
+            var s = new CheckState { FileLength = file.Length, FixErrors = (repair & CheckRepair.Errors) != 0 };
+            s.Clusters = (s.FileLength + ClusterSize - 1) >> clusterBits;
             if (s.Clusters > int.MaxValue / 2) throw new ImageFormatException("Check failed: File too large");
             CalculateRefcounts(s, log);
             var beforeCompare = (s.Corruptions, s.Leaks, s.CheckErrors);
@@ -44,8 +51,8 @@ internal sealed partial class Qcow2Image : ICheckable
                 log("Rebuilding refcount structure");
                 RebuildRefcountStructure(s);
                 // Recount against the new structure; the old one now shows up as leaks, fixed silently in the totals.
-                var fresh = new CheckState { FileLength = _file.Length };
-                fresh.Clusters = (fresh.FileLength + ClusterSize - 1) >> _clusterBits;
+                var fresh = new CheckState { FileLength = file.Length };
+                fresh.Clusters = (fresh.FileLength + ClusterSize - 1) >> clusterBits;
                 CalculateRefcounts(fresh, log);
                 var compare = new CheckState { Refs = fresh.Refs, FileLength = fresh.FileLength, Clusters = fresh.Clusters, RefsEnd = fresh.RefsEnd };
                 CompareRefcounts(compare, repair & CheckRepair.Leaks, log);
@@ -71,14 +78,14 @@ internal sealed partial class Qcow2Image : ICheckable
                 }
             }
             CheckCopiedFlags(s, repair, log);
-            WriteBackMetadata();
-            if (repair != CheckRepair.None) _file.Flush();
+            image.WriteBackMetadata();
+            if (repair != CheckRepair.None) file.Flush();
             // qemu: a repair that leaves no corruption marks the image clean and consistent again.
             const ulong clearable = Qcow2Header.IncompatCorrupt | Qcow2Header.IncompatDirty;
-            if (repair != CheckRepair.None && s.Corruptions == 0 && s.CheckErrors == 0 && (_header.IncompatibleFeatures & clearable) != 0)
+            if (repair != CheckRepair.None && s.Corruptions == 0 && s.CheckErrors == 0 && (Header.IncompatibleFeatures & clearable) != 0)
             {
-                _header.IncompatibleFeatures &= ~clearable;
-                WriteHeader();
+                Header.IncompatibleFeatures &= ~clearable;
+                image.WriteHeader();
             }
             return new CheckReport
             {
@@ -87,8 +94,8 @@ internal sealed partial class Qcow2Image : ICheckable
                 CheckErrors = s.CheckErrors,
                 CorruptionsFixed = s.CorruptionsFixed,
                 LeaksFixed = s.LeaksFixed,
-                ImageEndOffset = (s.Highest + 1) << _clusterBits,
-                TotalClusters = (Length + ClusterSize - 1) >> _clusterBits,
+                ImageEndOffset = (s.Highest + 1) << clusterBits,
+                TotalClusters = (image.Length + ClusterSize - 1) >> clusterBits,
                 AllocatedClusters = s.Allocated,
                 FragmentedClusters = s.Fragmented,
                 CompressedClusters = s.Compressed,
@@ -96,7 +103,7 @@ internal sealed partial class Qcow2Image : ICheckable
         }
     }
 
-    private ulong MaxRefcount => _header.RefcountOrder == 6 ? ulong.MaxValue : (1UL << _header.RefcountBits) - 1;
+    private ulong MaxRefcount => Header.RefcountOrder == 6 ? ulong.MaxValue : (1UL << Header.RefcountBits) - 1;
 
     private void IncRefs(CheckState s, long offset, long size, Action<string> log)
     {
@@ -108,14 +115,14 @@ internal sealed partial class Qcow2Image : ICheckable
             s.Corruptions++;
             return;
         }
-        long first = offset >> _clusterBits, last = (offset + size - 1) >> _clusterBits;
+        long first = offset >> clusterBits, last = (offset + size - 1) >> clusterBits;
         if (last >= s.Refs.Length) Array.Resize(ref s.Refs, (int)Math.Max(last + 1, s.Clusters + 1));
         s.RefsEnd = Math.Max(s.RefsEnd, last + 1);
         for (long k = first; k <= last; k++)
         {
             if (s.Refs[k] == MaxRefcount)
             {
-                log($"ERROR: overflow cluster offset=0x{k << _clusterBits:x}");
+                log($"ERROR: overflow cluster offset=0x{k << clusterBits:x}");
                 log($"Use {ProgramName.Current} amend to increase the refcount entry width or {ProgramName.Current} convert to create a clean copy if the image cannot be opened for writing");
                 s.Corruptions++;
                 continue;
@@ -128,31 +135,27 @@ internal sealed partial class Qcow2Image : ICheckable
     {
         s.Refs = new ulong[s.Clusters + 1];
         IncRefs(s, 0, ClusterSize, log);
-        CheckL1(s, (long)_header.L1TableOffset, _l1, active: true, log);
+        CheckL1(s, l1.Offset, l1.Entries, active: true, log);
         long snapshotsSize = 0;
         var snapshotL1s = ReadSnapshotL1s();
         for (int n = 0; n < snapshotL1s.Count; n++)
         {
             var (l1Offset, l1Size, end) = snapshotL1s[n];
             snapshotsSize = end;
-            string? problem = l1Size > Qcow2Header.MaxL1Bytes / 8 ? $"l1_size={Hex(l1Size)}: L1 table is too large"
-                : (l1Offset & (ClusterSize - 1)) != 0 ? $"l1_offset={Hex(l1Offset)}: L1 table is not cluster aligned" : null;
+            string? problem = l1Size > Qcow2Header.MaxL1Bytes / 8 ? $"l1_size={Qcow2Image.Hex(l1Size)}: L1 table is too large"
+                : (l1Offset & (ClusterSize - 1)) != 0 ? $"l1_offset={Qcow2Image.Hex(l1Offset)}: L1 table is not cluster aligned" : null;
             if (problem != null)
             {
-                var sn = n < Snapshots.Count ? Snapshots[n] : null;
+                var sn = n < snapshots.List.Count ? snapshots.List[n] : null;
                 log($"ERROR snapshot {sn?.Id} ({sn?.Name}) {problem}; snapshot table entry corrupted");
                 s.Corruptions++;
                 continue;
             }
-            var raw = new byte[l1Size * 8];
-            _file.Read(l1Offset, raw);
-            var l1 = new ulong[l1Size];
-            for (int i = 0; i < l1.Length; i++) l1[i] = BinaryPrimitives.ReadUInt64BigEndian(raw.AsSpan(i * 8));
-            CheckL1(s, l1Offset, l1, active: false, log);
+            CheckL1(s, l1Offset, Qcow2L1Table.Read(file, l1Offset, l1Size), active: false, log);
         }
-        IncRefs(s, (long)_header.SnapshotsOffset, snapshotsSize, log);
-        IncRefs(s, (long)_header.RefcountTableOffset, (long)_header.RefcountTableClusters << _clusterBits, log);
-        foreach (var (type, data) in _header.OtherExtensions)
+        IncRefs(s, (long)Header.SnapshotsOffset, snapshotsSize, log);
+        IncRefs(s, (long)Header.RefcountTableOffset, (long)Header.RefcountTableClusters << clusterBits, log);
+        foreach (var (type, data) in Header.OtherExtensions)
         {
             if (type == Qcow2Header.ExtCrypto && data.Length >= 16)
                 IncRefs(s, (long)BinaryPrimitives.ReadUInt64BigEndian(data), (long)BinaryPrimitives.ReadUInt64BigEndian(data.AsSpan(8)), log);
@@ -164,14 +167,14 @@ internal sealed partial class Qcow2Image : ICheckable
     /// <summary>Persistent dirty bitmaps own their directory, tables and data clusters.</summary>
     private void CountBitmaps(CheckState s, Action<string> log)
     {
-        var (directoryOffset, directorySize, bitmaps) = Qcow2Bitmap.ReadDirectory(_file, _header);
+        var (directoryOffset, directorySize, bitmaps) = Qcow2Bitmap.ReadDirectory(file, Header);
         IncRefs(s, directoryOffset, directorySize, log);
         foreach (var bitmap in bitmaps)
         {
             if (bitmap.TableSize > Qcow2Header.MaxL1Bytes / 8) continue;
             IncRefs(s, bitmap.TableOffset, bitmap.TableSize * 8, log);
             var table = new byte[bitmap.TableSize * 8];
-            _file.Read(bitmap.TableOffset, table);
+            file.Read(bitmap.TableOffset, table);
             for (int j = 0; j < bitmap.TableSize; j++)
             {
                 long offset = Qcow2Entry.HostOffset(BinaryPrimitives.ReadUInt64BigEndian(table.AsSpan(j * 8)));
@@ -184,24 +187,24 @@ internal sealed partial class Qcow2Image : ICheckable
     private List<(long L1Offset, long L1Size, long TableEnd)> ReadSnapshotL1s()
     {
         var result = new List<(long, long, long)>();
-        long at = (long)_header.SnapshotsOffset;
+        long at = (long)Header.SnapshotsOffset;
         Span<byte> h = stackalloc byte[Qcow2Header.SnapshotHeaderSize];
-        for (uint n = 0; n < _header.SnapshotCount; n++)
+        for (uint n = 0; n < Header.SnapshotCount; n++)
         {
             at = (at + 7) & ~7L;
-            _file.Read(at, h);
+            file.Read(at, h);
             long l1Offset = (long)BinaryPrimitives.ReadUInt64BigEndian(h);
             long l1Size = BinaryPrimitives.ReadUInt32BigEndian(h[8..]);
             int idSize = BinaryPrimitives.ReadUInt16BigEndian(h[12..]);
             int nameSize = BinaryPrimitives.ReadUInt16BigEndian(h[14..]);
             long extra = BinaryPrimitives.ReadUInt32BigEndian(h[36..]);
             at += Qcow2Header.SnapshotHeaderSize + extra + idSize + nameSize;
-            result.Add((l1Offset, l1Size, at - (long)_header.SnapshotsOffset));
+            result.Add((l1Offset, l1Size, at - (long)Header.SnapshotsOffset));
         }
         return result;
     }
 
-    private void CheckL1(CheckState s, long l1Offset, ulong[] l1, bool active, Action<string> log)
+    private void CheckL1(CheckState s, long l1Offset, ReadOnlySpan<ulong> l1, bool active, Action<string> log)
     {
         IncRefs(s, l1Offset, l1.Length * 8L, log);
         for (int i = 0; i < l1.Length; i++)
@@ -226,12 +229,12 @@ internal sealed partial class Qcow2Image : ICheckable
 
     private void CheckL2(CheckState s, long l2Offset, bool active, Action<string> log)
     {
-        var table = _l2.ReadWithoutCaching(l2Offset, out var bitmaps);
+        var table = l2.ReadWithoutCaching(l2Offset, out var bitmaps);
         long nextContiguous = 0;
         for (int index = 0; index < table.Length; index++)
         {
             ulong entry = table[index];
-            var type = EntryType(entry);
+            var type = image.EntryType(entry);
             if (type != Qcow2ClusterType.Compressed && (entry & Qcow2Entry.L2ReservedMask) != 0)
             {
                 log($"ERROR found l2 entry with reserved bits set: {entry:x}");
@@ -240,7 +243,7 @@ internal sealed partial class Qcow2Image : ICheckable
             switch (type)
             {
                 case Qcow2ClusterType.Compressed:
-                    var (offset, length) = Qcow2Entry.CompressedRange(entry & ~Qcow2Entry.Copied, _clusterBits);
+                    var (offset, length) = Qcow2Entry.CompressedRange(entry & ~Qcow2Entry.Copied, clusterBits);
                     if (Qcow2Entry.IsCopied(entry))
                     {
                         log($"ERROR: coffset=0x{offset:x}: copied flag must never be set for compressed clusters");
@@ -278,7 +281,7 @@ internal sealed partial class Qcow2Image : ICheckable
                         if (nextContiguous != 0 && host != nextContiguous) s.Fragmented++;
                         nextContiguous = host + ClusterSize;
                     }
-                    if (!HasDataFile) IncRefs(s, host, ClusterSize, log);
+                    if (!image.HasDataFile) IncRefs(s, host, ClusterSize, log);
                     break;
             }
         }
@@ -304,7 +307,7 @@ internal sealed partial class Qcow2Image : ICheckable
         }
         BinaryPrimitives.WriteUInt64BigEndian(raw, table[index]);
         long at = l2Offset + ((long)index * entrySize);
-        if (FindOverlap(at, entrySize, Metadata.ActiveL2) != Metadata.None)
+        if (image.FindOverlap(at, entrySize, Qcow2Image.Metadata.ActiveL2) != Qcow2Image.Metadata.None)
         {
             log("ERROR: Overlap check failed");
             s.CheckErrors++;
@@ -312,8 +315,8 @@ internal sealed partial class Qcow2Image : ICheckable
         }
         try
         {
-            _file.Write(at, raw[..entrySize]);
-            _file.Flush();
+            file.Write(at, raw[..entrySize]);
+            file.Flush();
         }
         catch (IOException e)
         {
@@ -347,7 +350,7 @@ internal sealed partial class Qcow2Image : ICheckable
                 s.Rebuild = true;
                 continue;
             }
-            long cluster = offset >> _clusterBits;
+            long cluster = offset >> clusterBits;
             if (cluster < 0 || cluster >= s.Clusters)
             {
                 s.Corruptions++;
@@ -403,41 +406,40 @@ internal sealed partial class Qcow2Image : ICheckable
         bool repair = (fix & CheckRepair.Errors) != 0
             || ((fix & CheckRepair.Leaks) != 0 && s.CheckErrors == 0 && s.Corruptions == 0 && s.Leaks == 0);
         string verb = repair ? "Repairing" : "ERROR";
-        for (int i = 0; i < _l1.Length; i++)
+        for (int i = 0; i < l1.Length; i++)
         {
-            ulong l1Entry = _l1[i];
+            ulong l1Entry = l1[i];
             long l2Offset = Qcow2Entry.HostOffset(l1Entry);
             if (l2Offset == 0) continue;
             ulong refcount;
-            try { refcount = Refcounts.Get(l2Offset >> _clusterBits); }
+            try { refcount = Refcounts.Get(l2Offset >> clusterBits); }
             catch (ImageFormatException) { continue; }
             if ((refcount == 1) != Qcow2Entry.IsCopied(l1Entry))
             {
                 log($"{verb} OFLAG_COPIED L2 cluster: l1_index={i} l1_entry={l1Entry:x} refcount={refcount}");
                 if (repair)
                 {
-                    _l1[i] = refcount == 1 ? l1Entry | Qcow2Entry.Copied : l1Entry & ~Qcow2Entry.Copied;
-                    _l1Dirty = true;
+                    l1.Set(i, refcount == 1 ? l1Entry | Qcow2Entry.Copied : l1Entry & ~Qcow2Entry.Copied);
                     s.CorruptionsFixed++;
                 }
                 else s.Corruptions++;
             }
             if ((l2Offset & (ClusterSize - 1)) != 0) continue;
-            var table = LoadL2(l2Offset, i);
+            var table = image.LoadL2(l2Offset, i);
             for (int j = 0; j < table.Length; j++)
             {
                 ulong entry = table[j];
-                var type = EntryType(entry);
+                var type = image.EntryType(entry);
                 if (type is not (Qcow2ClusterType.Normal or Qcow2ClusterType.ZeroAlloc)) continue;
                 // Clusters of an external data file are not refcounted; qemu takes them as refcount 1.
-                try { refcount = HasDataFile ? 1 : Refcounts.Get(Qcow2Entry.HostOffset(entry) >> _clusterBits); }
+                try { refcount = image.HasDataFile ? 1 : Refcounts.Get(Qcow2Entry.HostOffset(entry) >> clusterBits); }
                 catch (ImageFormatException) { continue; }
                 if ((refcount == 1) == Qcow2Entry.IsCopied(entry)) continue;
                 log($"{verb} OFLAG_COPIED data cluster: l2_entry={entry:x} refcount={refcount}");
                 if (repair)
                 {
                     table[j] = refcount == 1 ? entry | Qcow2Entry.Copied : entry & ~Qcow2Entry.Copied;
-                    _l2.MarkDirty(l2Offset);
+                    l2.MarkDirty(l2Offset);
                     s.CorruptionsFixed++;
                 }
                 else s.Corruptions++;
@@ -452,7 +454,7 @@ internal sealed partial class Qcow2Image : ICheckable
     private void RebuildRefcountStructure(CheckState s)
     {
         var refs = s.Refs;
-        int perBlock = 1 << (_clusterBits + 3 - _header.RefcountOrder);
+        int perBlock = 1 << (clusterBits + 3 - Header.RefcountOrder);
         long firstFree = 0;
         long AllocateInMap(long count)
         {
@@ -483,7 +485,7 @@ internal sealed partial class Qcow2Image : ICheckable
                 changed = true;
             }
             long neededEntries = blocks.Count == 0 ? 1 : blocks.Keys.Max() + 1;
-            long neededClusters = (neededEntries * 8 + ClusterSize - 1) >> _clusterBits;
+            long neededClusters = (neededEntries * 8 + ClusterSize - 1) >> clusterBits;
             if (neededClusters > tableClusters)
             {
                 if (tableStart >= 0) for (long c = tableStart; c < tableStart + tableClusters; c++) refs[c] = 0;
@@ -500,15 +502,15 @@ internal sealed partial class Qcow2Image : ICheckable
             for (int i = 0; i < perBlock; i++)
             {
                 long c = b * perBlock + i;
-                if (c < refs.Length && refs[c] != 0) Qcow2Refcounts.SetEntry(block, _header.RefcountOrder, i, refs[c]);
+                if (c < refs.Length && refs[c] != 0) Qcow2Refcounts.SetEntry(block, Header.RefcountOrder, i, refs[c]);
             }
-            _file.Write(cluster << _clusterBits, block);
+            file.Write(cluster << clusterBits, block);
         }
-        var table = new byte[tableClusters << _clusterBits];
-        foreach (var (b, cluster) in blocks) BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(b * 8)), (ulong)(cluster << _clusterBits));
-        _file.Write(tableStart << _clusterBits, table);
-        _file.Flush();
-        _headerStore.SetRefcountTable((ulong)(tableStart << _clusterBits), (uint)tableClusters);
-        _refcounts = null;
+        var table = new byte[tableClusters << clusterBits];
+        foreach (var (b, cluster) in blocks) BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(b * 8)), (ulong)(cluster << clusterBits));
+        file.Write(tableStart << clusterBits, table);
+        file.Flush();
+        headerStore.SetRefcountTable((ulong)(tableStart << clusterBits), (uint)tableClusters);
+        image.DropRefcounts();
     }
 }
