@@ -47,6 +47,16 @@ public class QuorumGoldenTests : QemuGoldenTestBase
     }
 
     [Test]
+    public void Convert_FromQuorumWithATie_TakesTheVersionQemuTakes()
+    {
+        // At 1 MiB each child holds its own bytes: one vote each, and threshold 1 lets the tie through.
+        Children(child2At: "1M");
+        Qemu("convert", "-O", "raw", "--image-opts", Quorum(1), "qemu.raw");
+        Img.Run(Dir.Path, "convert", "-O", "raw", "--image-opts", Quorum(1), "img.raw").Ok();
+        Assert.That(File.ReadAllBytes(Dir["img.raw"]), Is.EqualTo(File.ReadAllBytes(Dir["qemu.raw"])));
+    }
+
+    [Test]
     public void Convert_FromQuorumWithoutAgreement_FailsAsQemuImg()
     {
         Children(child2At: "0");
@@ -64,6 +74,23 @@ public class QuorumGoldenTests : QemuGoldenTestBase
         Img.Run(Dir.Path, "convert", "-n", "-O", "raw", "src.raw", target).Ok();
         for (int i = 0; i < 3; i++)
             Tools.RunIn(Dir.Path, "qemu-img", "compare", "-f", "raw", "-F", "raw", "src.raw", $"{i}.raw").Ok();
+    }
+
+    /// <summary>Sparse children: data where one child has data (its longest run), zeros only where all read zeros.</summary>
+    private void SparseChildren()
+    {
+        for (int i = 0; i < 3; i++) Qemu("create", "-q", "-f", "raw", $"{i}.raw", Size);
+        QemuIo("0.raw", "write -P 0x32 0 64k");
+        QemuIo("1.raw", "write -P 0x32 0 128k");
+        QemuIo("2.raw", "write -P 0x32 0 64k");
+        QemuIo("2.raw", "write -P 0x32 1M 64k");
+    }
+
+    [Test]
+    public void Map_SparseQuorum_ShowsWhatQemuImgShows()
+    {
+        SparseChildren();
+        Same("map", "--output=json", "--image-opts", Quorum(1));
     }
 
     [TestCase("human")]

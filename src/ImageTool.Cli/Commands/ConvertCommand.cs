@@ -104,10 +104,19 @@ internal static class ConvertCommand
                 result.GetValue(forceShare), secrets, context);
             var sources = names[..^1].Select(n => CommonOptions.Source(n, result.GetValue(format), result.GetValue(imageOpts),
                 result.GetValue(forceShare), secrets, context).Path).ToList();
+            OpenOptions? targetOpenOptions = null;
+            if (result.GetValue(targetImageOpts))
+            {
+                // As qemu-img: the target string is an option list naming the driver, and -O may not name another.
+                (target, targetOpenOptions) = CommonOptions.Source(target, result.GetValue(outputFormat), imageOpts: true,
+                    forceShare: false, secrets, context);
+                outFormat = targetOpenOptions.Format ?? outFormat;
+            }
             bool showProgress = result.GetValue(progress) && !result.GetValue(quiet);
             ConvertOperation.Run(sources, target, new ConvertOptions
             {
                 OutputFormat = outFormat,
+                TargetOptions = targetOpenOptions,
                 OutputOptions = targetOptions,
                 Compress = compressed,
                 QemuIdenticalCompression = result.GetValue(identicalCompression),

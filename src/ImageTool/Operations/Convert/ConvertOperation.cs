@@ -152,13 +152,15 @@ public static partial class ConvertOperation
     }
 
     private static IImage OpenTarget(string target, ConvertOptions options) =>
-        DiskImage.Open(target, new OpenOptions
+        DiskImage.Open(target, (options.TargetOptions ?? new OpenOptions
+        {
+            Format = options.OutputFormat,
+            DriverOptions = OpenOptionsOf(options.OutputOptions),
+        }) with
         {
             ReadOnly = false,
             Cache = options.TargetCache,
-            Format = options.OutputFormat,
             Secrets = options.Secrets,
-            DriverOptions = OpenOptionsOf(options.OutputOptions),
             Warning = options.SourceOptions.Warning,
         });
 

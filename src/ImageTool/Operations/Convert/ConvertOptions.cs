@@ -28,6 +28,11 @@ public sealed record ConvertOptions
 
     /// <summary>-n: write into an existing target instead of creating it.</summary>
     public bool SkipCreate { get; init; }
+    /// <summary>
+    /// --target-image-opts (with <see cref="SkipCreate"/>): the existing target is opened with these options (its
+    /// driver and driver options from the option string) instead of as <see cref="OutputFormat"/>; null otherwise.
+    /// </summary>
+    public OpenOptions? TargetOptions { get; init; }
     /// <summary>-B / -F: the target gets this backing file and only what differs from it is written.</summary>
     public string? BackingFile { get; init; }
     /// <summary>-F: the format of <see cref="BackingFile"/>.</summary>

@@ -114,16 +114,19 @@ internal sealed class QuorumFile : IRemoteFile
         throw last!;
     }
 
-    /// <summary>The version most children returned (the first seen among equals) and how many returned it.</summary>
+    /// <summary>
+    /// The version most children returned and how many returned it. Among versions with as many votes, the one
+    /// first returned by the highest-numbered child wins, as in qemu (its vote list puts new versions at the head).
+    /// </summary>
     private static byte[] Winner(byte[]?[] versions, out int votes)
     {
         byte[]? best = null;
         votes = 0;
-        foreach (var candidate in versions)
+        for (int i = 0; i < versions.Length; i++)
         {
-            if (candidate == null) continue;
+            if (versions[i] is not { } candidate || SeenBefore(versions, i, candidate)) continue;
             int count = versions.Count(v => v != null && v.AsSpan().SequenceEqual(candidate));
-            if (count > votes)
+            if (count >= votes)
             {
                 best = candidate;
                 votes = count;
@@ -131,6 +134,9 @@ internal sealed class QuorumFile : IRemoteFile
         }
         return best!;
     }
+
+    private static bool SeenBefore(byte[]?[] versions, int index, byte[] candidate) =>
+        versions.Take(index).Any(v => v != null && v.AsSpan().SequenceEqual(candidate));
 
     private void Rewrite(long offset, byte[]?[] versions, byte[] winner)
     {
@@ -175,6 +181,29 @@ internal sealed class QuorumFile : IRemoteFile
     public long? AllocatedBytes => _children.Select(c => c.GetInfo().ActualSize).Aggregate((long?)0, (sum, size) => sum + size);
 
     public bool PunchHole(long offset, long length) => false;
+
+    /// <summary>
+    /// qemu's quorum_co_block_status: zeros where every child reads zeros through its chain (the shortest such
+    /// run), data otherwise (the longest data run among the children); a child that fails makes the whole run data.
+    /// </summary>
+    public BlockStatus? GetBlockStatus(long offset, long length)
+    {
+        long zeroRun = length;
+        long dataRun = 0;
+        foreach (var child in _children)
+        {
+            BlockStatus status;
+            try { status = BackingChain.GetStatus(child, offset, length); }
+            catch (Exception e) when (e is IOException or ImageFormatException)
+            {
+                dataRun = length;
+                break;
+            }
+            if (status.IsZero || !status.IsAllocated) zeroRun = Math.Min(zeroRun, status.Length);
+            else dataRun = Math.Max(dataRun, status.Length);
+        }
+        return dataRun > 0 ? new BlockStatus(offset, dataRun, BlockState.Data) : new BlockStatus(offset, zeroRun, BlockState.Zero);
+    }
 
     public long? NextData(long offset) => offset < Length ? offset : null;
 
