@@ -31,8 +31,7 @@ internal sealed class TcpConnection
     private readonly ByteRing _toGuest = new(BufferSize);
     private readonly ByteRing _toHost = new(BufferSize);
     private readonly SemaphoreSlim _roomToGuest = new(0, 1), _dataToHost = new(0, 1);
-    private readonly byte[] _outgoing = new byte[65536], _incoming = new byte[65536];
-    private bool _writing;
+    private readonly byte[] _incoming = new byte[65536];
     private TaskCompletionSource? _flushed;
     private State _state;
     private uint _iss, _sndUna, _sndNxt, _rcvNxt;
@@ -256,7 +255,7 @@ internal sealed class TcpConnection
     private void Establish()
     {
         _state = State.Established;
-        _host.Blocking = false; // WriteNow must never wait on the guest's thread
+        _host.Blocking = false; // ReadNow must never wait on the guest's thread
         _sndMax = _sndNxt;
         _retries = 0;
         _timer.Acknowledged(_sndNxt);
@@ -295,25 +294,8 @@ internal sealed class TcpConnection
             _guestFin = true;
             _rcvNxt++;
         }
-        WriteNow();
+        if (_dataToHost.CurrentCount == 0) _dataToHost.Release();
         Send(TcpHeader.Ack, _sndNxt, []);
-    }
-
-    /// <summary>
-    /// Hands the guest's data to the host socket on the spot (non-blocking, under the lock, so in order) while the
-    /// write loop is idle: no thread hop between the guest's segment and the host, which on a loaded machine is
-    /// what decides how fast the guest may send. What the socket does not take is left to the write loop.
-    /// </summary>
-    private void WriteNow()
-    {
-        if (!_writing && _toHost.Count > 0 && !_hostShutdown)
-        {
-            int n = Math.Min(_toHost.Count, _outgoing.Length);
-            _toHost.Peek(0, _outgoing.AsSpan(0, n));
-            int sent = _host.Send(_outgoing, 0, n, SocketFlags.None, out var error);
-            if (error == SocketError.Success && sent > 0) Discard(sent);
-        }
-        if ((_toHost.Count > 0 || _guestFin) && _dataToHost.CurrentCount == 0) _dataToHost.Release();
     }
 
     /// <summary>The host socket took <paramref name="sent"/> bytes.</summary>
@@ -474,7 +456,6 @@ internal sealed class TcpConnection
                         Finish();
                         return;
                     }
-                    _writing = n > 0;
                 }
                 if (n == 0)
                 {
@@ -485,7 +466,6 @@ internal sealed class TcpConnection
                 lock (_network.SyncRoot)
                 {
                     if (_state == State.Closed) return;
-                    _writing = false;
                     bool wasLow = _toHost.Free < _toHost.Capacity / 2;
                     Discard(sent);
                     if (wasLow) Send(TcpHeader.Ack, _sndNxt, []); // window update
