@@ -144,6 +144,7 @@ public static class KvmRunner
                 var ne2k = new Ne2kPci(network, nic.Mac, vm.SetIrq, irqs[index], ioBase);
                 owned.Add(ne2k);
                 bus.Add(ioBase, Ne2kPci.BarSize, ne2k);
+                vm.CoalescePortWrites((ushort)(ioBase + Ne2kPci.DataPort), Ne2kPci.DataPortSize);
                 pci.Add(FirstNicSlot + index, ne2k);
             }
             else

@@ -26,6 +26,7 @@ internal sealed class VirtioNet : IPortDevice, IPciFunction, IDisposable
     private readonly byte[] _config = new byte[256];
     private readonly Vring _rx, _tx;
     private readonly Lock _lock = new();
+    private readonly (ulong Address, uint Length, bool Writable)[] _chain = new (ulong, uint, bool)[MaxChain]; // under _lock
     private uint _guestFeatures;
     private ushort _queueSelect;
     private byte _status, _isr;
@@ -159,7 +160,7 @@ internal sealed class VirtioNet : IPortDevice, IPciFunction, IDisposable
     {
         var frames = new List<byte[]>();
         if (!_tx.Ready) return frames;
-        Span<(ulong Address, uint Length, bool Writable)> chain = new (ulong, uint, bool)[MaxChain];
+        Span<(ulong Address, uint Length, bool Writable)> chain = _chain;
         try
         {
             bool any = false;
@@ -205,12 +206,22 @@ internal sealed class VirtioNet : IPortDevice, IPciFunction, IDisposable
         lock (_lock)
         {
             if ((_status & 4) == 0 || (_status & 0x40) != 0 || !_rx.Ready) return; // DRIVER_OK not set yet
-            Span<(ulong Address, uint Length, bool Writable)> chain = new (ulong, uint, bool)[MaxChain];
+            Span<(ulong Address, uint Length, bool Writable)> chain = _chain;
             bool any = false;
             try
             {
-                while (_rx.HasAvailable && _network.TryTake(out var frame))
+                while (true)
                 {
+                    if (!_rx.HasAvailable)
+                    {
+                        // Starved with frames waiting: ask for the driver's notify, then look again in case
+                        // it posted buffers before it could see the request.
+                        if (_network.Pending == 0) break;
+                        _rx.SuppressNotifications(false);
+                        if (!_rx.HasAvailable) break;
+                    }
+                    _rx.SuppressNotifications(true);
+                    if (!_network.TryTake(out var frame)) break;
                     var data = new byte[HeaderSize + Math.Max(frame.Length, 60)];
                     frame.CopyTo(data, HeaderSize);
                     int offset = 0;

@@ -9,7 +9,7 @@ namespace ImageTool.Kvm.Devices;
 /// </summary>
 internal sealed class Vring(GuestMemory memory, ushort size)
 {
-    public const ushort DescNext = 1, DescWrite = 2, AvailNoInterrupt = 1;
+    public const ushort DescNext = 1, DescWrite = 2, AvailNoInterrupt = 1, UsedNoNotify = 1;
 
     private ulong _desc, _avail, _used;
     private ushort _lastAvail;
@@ -35,6 +35,15 @@ internal sealed class Vring(GuestMemory memory, ushort size)
     public bool HasAvailable => Ready && _lastAvail != memory.ReadUInt16(_avail + 2);
 
     public bool InterruptSuppressed => (memory.ReadUInt16(_avail) & AvailNoInterrupt) != 0;
+
+    /// <summary>Sets or clears VRING_USED_F_NO_NOTIFY: the driver need not notify when it posts buffers.</summary>
+    public void SuppressNotifications(bool suppress)
+    {
+        ushort flags = memory.ReadUInt16(_used);
+        ushort wanted = suppress ? (ushort)(flags | UsedNoNotify) : (ushort)(flags & ~UsedNoNotify);
+        if (wanted != flags) memory.WriteUInt16(_used, wanted);
+        Interlocked.MemoryBarrier(); // the flag is visible before the caller looks at the avail index again
+    }
 
     /// <summary>Takes the next available chain's head and fills <paramref name="chain"/>; returns the element count.</summary>
     public int Next(out ushort head, Span<(ulong Address, uint Length, bool Writable)> chain)

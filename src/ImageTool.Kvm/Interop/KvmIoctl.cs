@@ -17,6 +17,7 @@ internal static unsafe class KvmIoctl
     private const nuint SetIdentityMapAddrNr = 0x4008AE48;
     private const nuint CreateIrqchipNr = 0xAE60;
     private const nuint IrqLineNr = 0x4008AE61;
+    private const nuint RegisterCoalescedMmioNr = 0x4010AE67;
     private const nuint CreatePit2Nr = 0x4040AE77;
     private const nuint RunNr = 0xAE80;
     private const nuint GetRegsNr = 0x8090AE81;
@@ -34,6 +35,7 @@ internal static unsafe class KvmIoctl
     private const nuint SetVcpuEventsNr = 0x4040AEA0;
 
     public const int ApiVersion = 12;
+    public const int CapCoalescedMmio = 15, CapCoalescedPio = 162;
     public const int MpStateHalted = 3;
 
     public static int GetApiVersion(int kvm) => Call(kvm, GetApiVersionNr, 0, "KVM_GET_API_VERSION");
@@ -63,6 +65,16 @@ internal static unsafe class KvmIoctl
     {
         ulong irqLevel = irq | ((ulong)(level ? 1u : 0u) << 32); // struct kvm_irq_level {u32 irq; u32 level}
         Call(vm, IrqLineNr, (nint)(&irqLevel), "KVM_IRQ_LINE");
+    }
+
+    /// <summary>Writes to ports [port, port + size) go to the coalesced ring instead of exiting (KVM_CAP_COALESCED_PIO).</summary>
+    public static void RegisterCoalescedPio(int vm, ushort port, uint size)
+    {
+        byte* zone = stackalloc byte[16]; // struct kvm_coalesced_mmio_zone {u64 addr; u32 size; u32 pio}
+        *(ulong*)zone = port;
+        *(uint*)(zone + 8) = size;
+        *(uint*)(zone + 12) = 1;
+        Call(vm, RegisterCoalescedMmioNr, (nint)zone, "KVM_REGISTER_COALESCED_MMIO");
     }
 
     public static void CreatePit2(int vm)

@@ -8,6 +8,8 @@ internal sealed unsafe class Vcpu : IDisposable
     private readonly int _fd;
     private readonly nint _run;
     private readonly int _runSize;
+    private readonly Vm _vm;
+    private CoalescedRing? _coalesced;
 
     public Vcpu(Vm vm, int fd)
     {
@@ -20,12 +22,24 @@ internal sealed unsafe class Vcpu : IDisposable
             throw new KvmException($"Could not map kvm_run: {LibC.ErrorText(LibC.Errno)}");
         }
         Run = new RunState((byte*)_run, _runSize);
+        _vm = vm;
         SetUpCpuid(vm.KvmFd);
         SetUpMsrs();
         KvmIoctl.SetFpu(_fd, new KvmFpu { Fcw = 0x37F, Mxcsr = 0x1F80 });
     }
 
     public RunState Run { get; }
+
+    /// <summary>The coalesced I/O ring once the VM coalesces some ports, else null.</summary>
+    public CoalescedRing? Coalesced
+    {
+        get
+        {
+            int page = _vm.CoalescedRingPage;
+            if (_coalesced == null && page > 0 && (page + 1) * 4096 <= _runSize) _coalesced = new CoalescedRing((byte*)_run + page * 4096);
+            return _coalesced;
+        }
+    }
 
     internal int Fd => _fd;
 

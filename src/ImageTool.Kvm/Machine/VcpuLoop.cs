@@ -62,6 +62,7 @@ internal sealed class VcpuLoop(Vcpu vcpu, GuestMemory memory, IoBus bus, ExitTra
                 }
                 bool exited = vcpu.Enter();
                 Interlocked.Increment(ref _exits);
+                vcpu.Coalesced?.Drain(bus); // writes the guest made before this exit come first
                 _syscalls.Refresh();
                 trace?.Tick(vcpu);
                 if (!exited)

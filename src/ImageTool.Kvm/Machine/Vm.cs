@@ -50,6 +50,25 @@ internal sealed class Vm : IDisposable
 
     internal int KvmFd => _kvm;
 
+    /// <summary>The page of the vCPU mapping that holds the coalesced I/O ring: -1 before any port is coalesced, 0 when KVM cannot.</summary>
+    internal int CoalescedRingPage { get; private set; } = -1;
+
+    /// <summary>
+    /// Lets the guest's writes to [first, first + count) queue in the coalesced ring instead of each exiting
+    /// (for write-only data ports whose writes change nothing the guest can see before its next exit); false
+    /// when KVM cannot.
+    /// </summary>
+    public bool CoalescePortWrites(ushort first, int count)
+    {
+        if (CoalescedRingPage < 0)
+        {
+            CoalescedRingPage = KvmIoctl.CheckExtension(_kvm, KvmIoctl.CapCoalescedPio) > 0 ? KvmIoctl.CheckExtension(_kvm, KvmIoctl.CapCoalescedMmio) : 0;
+        }
+        if (CoalescedRingPage <= 0) return false;
+        KvmIoctl.RegisterCoalescedPio(_vm, first, (uint)count);
+        return true;
+    }
+
     /// <summary>Drives an interrupt line of the in-kernel PIC and IOAPIC.</summary>
     public void SetIrq(int irq, bool level) => KvmIoctl.IrqLine(_vm, (uint)irq, level);
 

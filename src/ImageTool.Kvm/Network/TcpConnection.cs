@@ -19,7 +19,6 @@ internal sealed class TcpConnection
     private const int BufferSize = 1 << 20;
     private const int OurShift = 5;      // 1 MiB >> 5 fits the 16-bit window field
     private const int OurMss = 1460;     // the 1500-byte MTU
-    private const int FirstRto = 3;      // 100 ms ticks
     private const int MaxRetries = 10;
 
     private enum State { Connecting, SynReceived, SynSent, Established, Closed }
@@ -32,13 +31,16 @@ internal sealed class TcpConnection
     private readonly ByteRing _toGuest = new(BufferSize);
     private readonly ByteRing _toHost = new(BufferSize);
     private readonly SemaphoreSlim _roomToGuest = new(0, 1), _dataToHost = new(0, 1);
+    private readonly byte[] _incoming = new byte[65536];
     private TaskCompletionSource? _flushed;
     private State _state;
     private uint _iss, _sndUna, _sndNxt, _rcvNxt;
     private long _guestWindow = 65535;
     private int _guestShift, _ourShift, _mss = 536;
     private bool _hostEof, _finSent, _guestFin, _hostShutdown;
-    private int _rto = FirstRto, _rtoTicks, _retries;
+    private readonly RetransmitTimer _timer = new();
+    private uint _sndMax;
+    private int _retries;
 
     public TcpConnection(UserNetwork network, Socket host, uint guest, ushort guestPort, uint remote, ushort remotePort, Action removed)
     {
@@ -127,10 +129,11 @@ internal sealed class TcpConnection
             Send(TcpHeader.Ack, _sndNxt, []); // a retransmitted SYN-ACK: our ACK got lost
             return;
         }
-        if (tcp.Has(TcpHeader.Ack)) Acknowledged(tcp.Acknowledgment);
+        bool acknowledged = tcp.Has(TcpHeader.Ack) && Acknowledged(tcp.Acknowledgment);
         _guestWindow = (long)tcp.Window << _guestShift;
         Receive(tcp);
-        Pump();
+        if (acknowledged) ReadNow(); // room again: take more from the host now
+        else Pump();
         Finish();
     }
 
@@ -149,6 +152,11 @@ internal sealed class TcpConnection
             _toGuest.Peek(inFlight, chunk[..n]);
             Send((byte)(TcpHeader.Ack | (n == unsent ? TcpHeader.Psh : 0)), _sndNxt, chunk[..n]);
             _sndNxt += (uint)n;
+            if ((int)(_sndNxt - _sndMax) > 0)
+            {
+                _timer.Sent(_sndNxt);
+                _sndMax = _sndNxt;
+            }
         }
         if (_hostEof && !_finSent && (int)(_sndNxt - _sndUna) == _toGuest.Count)
         {
@@ -163,9 +171,12 @@ internal sealed class TcpConnection
     {
         bool waiting = _state is State.SynReceived or State.SynSent || _sndNxt != _sndUna
             || (_state == State.Established && _guestWindow == 0 && _toGuest.Count > 0);
-        if (!waiting || ++_rtoTicks < _rto) return;
-        _rtoTicks = 0;
-        _rto = Math.Min(_rto * 2, 40);
+        if (!waiting)
+        {
+            _timer.Idle();
+            return;
+        }
+        if (!_timer.Expired(_network.PendingUnlocked > 0)) return;
         if (++_retries > MaxRetries)
         {
             Close(sendReset: true);
@@ -244,24 +255,25 @@ internal sealed class TcpConnection
     private void Establish()
     {
         _state = State.Established;
-        _rtoTicks = 0;
+        _host.Blocking = false; // ReadNow must never wait on the guest's thread
+        _sndMax = _sndNxt;
         _retries = 0;
-        _rto = FirstRto;
+        _timer.Acknowledged(_sndNxt);
         _ = Task.Run(ReadLoop);
         _ = Task.Run(WriteLoop);
     }
 
-    private void Acknowledged(uint ack)
+    private bool Acknowledged(uint ack)
     {
         uint acked = ack - _sndUna;
-        if (acked == 0 || acked > _sndNxt - _sndUna) return;
+        if (acked == 0 || acked > _sndNxt - _sndUna) return false;
         int dataAcked = (int)Math.Min(acked, (uint)_toGuest.Count);
         _toGuest.Discard(dataAcked);
         _sndUna = ack;
-        _rtoTicks = 0;
         _retries = 0;
-        _rto = FirstRto;
+        _timer.Acknowledged(ack);
         if (_roomToGuest.CurrentCount == 0) _roomToGuest.Release();
+        return true;
     }
 
     private void Receive(TcpHeader tcp)
@@ -284,6 +296,17 @@ internal sealed class TcpConnection
         }
         if (_dataToHost.CurrentCount == 0) _dataToHost.Release();
         Send(TcpHeader.Ack, _sndNxt, []);
+    }
+
+    /// <summary>The host socket took <paramref name="sent"/> bytes.</summary>
+    private void Discard(int sent)
+    {
+        _toHost.Discard(sent);
+        if (_toHost.Count == 0)
+        {
+            _flushed?.TrySetResult();
+            _flushed = null;
+        }
     }
 
     // Both directions closed and our FIN acknowledged: the connection is done.
@@ -360,40 +383,57 @@ internal sealed class TcpConnection
         _network.Notify();
     }
 
+    // Waits until the host socket has something (a zero-byte receive), then takes it under the lock; the guest's
+    // acknowledgments take it too (ReadNow), so every read happens under the lock and in order.
     private async Task ReadLoop()
     {
-        var buffer = new byte[65536];
         try
         {
             while (true)
             {
-                int room;
+                bool full;
                 lock (_network.SyncRoot)
                 {
                     if (_state == State.Closed) return;
-                    room = _toGuest.Free;
-                }
-                if (room == 0)
-                {
-                    await _roomToGuest.WaitAsync().ConfigureAwait(false);
-                    continue;
-                }
-                int n = await _host.ReceiveAsync(buffer.AsMemory(0, Math.Min(room, buffer.Length)), SocketFlags.None).ConfigureAwait(false);
-                lock (_network.SyncRoot)
-                {
-                    if (_state == State.Closed) return;
-                    if (n == 0) _hostEof = true;
-                    else _toGuest.Append(buffer.AsSpan(0, n));
-                    Pump();
+                    ReadNow();
+                    if (_hostEof || _state == State.Closed) return;
+                    full = _toGuest.Free == 0;
                 }
                 _network.Notify();
-                if (n == 0) return;
+                if (full) await _roomToGuest.WaitAsync().ConfigureAwait(false);
+                else await _host.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             Abort();
         }
+        finally
+        {
+            _network.Notify();
+        }
+    }
+
+    /// <summary>
+    /// Takes what the host socket holds without waiting (under the lock) while there is room, then sends the guest
+    /// what its window allows. Called by the read loop and when the guest acknowledges, so on a guest that keeps
+    /// acknowledging, data flows on its own thread without waiting for the read loop to be scheduled.
+    /// </summary>
+    private void ReadNow()
+    {
+        while (_state == State.Established && !_hostEof && _toGuest.Free > 0)
+        {
+            int n = _host.Receive(_incoming, 0, Math.Min(_toGuest.Free, _incoming.Length), SocketFlags.None, out var error);
+            if (error == SocketError.WouldBlock) break;
+            if (error != SocketError.Success)
+            {
+                Close(sendReset: true);
+                return;
+            }
+            if (n == 0) _hostEof = true;
+            else _toGuest.Append(_incoming.AsSpan(0, n));
+        }
+        Pump();
     }
 
     private async Task WriteLoop()
@@ -427,13 +467,8 @@ internal sealed class TcpConnection
                 {
                     if (_state == State.Closed) return;
                     bool wasLow = _toHost.Free < _toHost.Capacity / 2;
-                    _toHost.Discard(sent);
+                    Discard(sent);
                     if (wasLow) Send(TcpHeader.Ack, _sndNxt, []); // window update
-                    if (_toHost.Count == 0)
-                    {
-                        _flushed?.TrySetResult();
-                        _flushed = null;
-                    }
                 }
                 _network.Notify();
             }

@@ -70,6 +70,8 @@ internal static class NetGuest
 ; DHCP DISCOVER -> OFFER, ARP for the gateway, ping it, a TCP connection to 10.0.2.2:PORT moving SEND bytes
 ; each way (host checks what the guest sent, the guest checks what the host sent: byte i = i ^ i>>8 ^ i>>16),
 ; then it listens on port 7 (hostfwd) and does the same. Results on COM1; ends with cli/hlt.
+; Sends stay within the peer's window; virtio notifies only after posting buffers and not while the device sets
+; VRING_USED_F_NO_NOTIFY, as drivers do.
 bits 16
 org 0x7c00
 SECTORS equ 16
@@ -87,6 +89,9 @@ rx_last  equ V + 20
 rx_id    equ V + 24
 tx_next  equ V + 88
 rx_tail  equ V + 92
+rx_posted equ V + 96
+snd_wnd  equ V + 100
+snd_wsh  equ V + 104
 got_dhcp equ V + 28
 got_arp  equ V + 29
 got_ping equ V + 30
@@ -463,6 +468,7 @@ lm:
     add edx, 0x12
     mov al, 7                 ; DRIVER_OK
     out dx, al
+    mov byte [rx_posted], 1
     call rx_kick
 
 %endif
@@ -912,11 +918,20 @@ tx_send:
     ret
 
 %else
+; Notifies the device of posted receive buffers, as a driver does: only after posting some, and not while the
+; device says it needs no notify (VRING_USED_F_NO_NOTIFY in the used ring's flags).
 rx_kick:
+    cmp byte [rx_posted], 0
+    je .done
+    mov byte [rx_posted], 0
+    mfence
+    test word [RXQ + 0x2000], 1
+    jnz .done
     mov edx, [iobase]
     add edx, 0x10
     xor eax, eax
     out dx, ax
+.done:
     ret
 
 ; CF=1 when nothing; else esi = frame, ecx = length
@@ -949,6 +964,7 @@ rx_recycle:
     mov [RXQ + 4096 + 4 + eax * 2], dx
     inc bx
     mov [RXQ + 4096 + 2], bx
+    mov byte [rx_posted], 1
     ret
 
 poll_all:
@@ -978,6 +994,9 @@ tx_send:
     mov word [TXQ + 4096 + 4 + eax * 2], 0
     inc bx
     mov [TXQ + 4096 + 2], bx
+    mfence
+    test word [TXQ + 0x2000], 1
+    jnz .wait
     mov edx, [iobase]
     add edx, 0x10
     mov eax, 1
@@ -1203,6 +1222,7 @@ tcp_input:
 .listen:
     test al, 2
     jz .ret
+    call tcp_syn_opts
     mov [rport], ebx
     mov eax, [esi + 26]
     mov [rip], eax
@@ -1224,6 +1244,7 @@ tcp_input:
     inc eax
     cmp edx, eax
     jne .ret
+    call tcp_syn_opts
     inc ecx
     mov [rcv_nxt], ecx
     mov [snd_una], edx
@@ -1241,6 +1262,13 @@ tcp_input:
 .est:
     test al, 0x10
     jz .data
+    push rcx
+    movzx edi, word [esi + 48]
+    rol di, 8
+    mov cl, [snd_wsh]
+    shl edi, cl
+    mov [snd_wnd], edi
+    pop rcx
     mov edi, edx
     sub edi, [snd_una]
     jle .data
@@ -1307,6 +1335,52 @@ tcp_input:
     mov byte [need_ack], 1
     ret
 
+; esi = a frame carrying SYN: snd_wnd = its window (never scaled), snd_wsh = its window-scale shift (0 without)
+tcp_syn_opts:
+    push rax
+    push rcx
+    push rdi
+    movzx edi, word [esi + 48]
+    rol di, 8
+    mov [snd_wnd], edi
+    mov byte [snd_wsh], 0
+    movzx ecx, byte [esi + 46]
+    shr ecx, 4
+    lea ecx, [esi + 34 + ecx * 4] ; end of the options
+    lea edi, [esi + 54]
+.opt:
+    cmp edi, ecx
+    jae .done
+    mov al, [edi]
+    test al, al
+    jz .done
+    cmp al, 1
+    jne .kind
+    inc edi
+    jmp .opt
+.kind:
+    cmp al, 3
+    jne .skip
+    mov al, [edi + 2]
+    cmp al, 14
+    jbe .set
+    mov al, 14
+.set:
+    mov [snd_wsh], al
+.skip:
+    movzx eax, byte [edi + 1]
+    cmp eax, 2
+    jb .done
+    add edi, eax
+    jmp .opt
+.done:
+    pop rdi
+    pop rcx
+    pop rax
+    ret
+
+; Sends within 32 KiB and the peer's window; ACKs what arrived; ends with FIN sent and acknowledged and the
+; peer's FIN received. Nothing is retransmitted (the virtual wire loses nothing).
 session:
     call poll_all
     cmp byte [need_ack], 0
@@ -1331,6 +1405,9 @@ session:
     jbe .size
     mov ecx, 1460
 .size:
+    lea ebx, [edx + ecx]
+    cmp ebx, [snd_wnd]
+    ja .check_done
     push rcx
     mov ebx, eax
     mov edi, TXF + 54

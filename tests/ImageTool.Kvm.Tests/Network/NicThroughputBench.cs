@@ -6,7 +6,7 @@ namespace ImageTool.Kvm.Tests.Network;
 /// Opt-in TCP throughput bench (tools/bench/bench.sh runs it): the micro guest sends IMG_NET_BENCH_MIB MiB to the
 /// host through the NAT (guest→host), then receives as many through hostfwd (host→guest), under img run and under
 /// qemu-system-x86_64 -enable-kvm with the same NIC and -net user; also the time from start to the guest's DHCP
-/// lease (img in-process, qemu a process with SeaBIOS). The table goes to IMG_NET_BENCH_OUT or the test output,
+/// lease (img in-process, qemu a process with SeaBIOS). IMG_NET_BENCH_NICS=virtio,e1000 measures only those NICs. The table goes to IMG_NET_BENCH_OUT or the test output,
 /// next to the tutorial's scp figures.
 /// </summary>
 public class NicThroughputBench
@@ -23,8 +23,10 @@ public class NicThroughputBench
         var table = new System.Text.StringBuilder();
         table.Append("| NIC | tutorial (scp, Linux guest) | img g→h MB/s | qemu g→h MB/s | ratio | img h→g MB/s | qemu h→g MB/s | ratio | img lease s | qemu lease s | ratio |\n");
         table.Append("|---|---|---|---|---|---|---|---|---|---|---|\n");
+        string[] only = (Environment.GetEnvironmentVariable("IMG_NET_BENCH_NICS") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
         foreach (var (model, tutorial) in new[] { ("virtio", "10.6-11.1 MB/s"), ("e1000", "4.8-5.4 MB/s"), ("ne2k_pci", "200-300 KB/s") })
         {
+            if (only.Length > 0 && !only.Contains(model)) continue;
             NicGuestTests.Outcome? Measure(Func<string, int, NicGuestTests.IRunningGuest> start)
             {
                 try
