@@ -18,20 +18,29 @@ internal sealed unsafe class RbdWriteQueue(nint image) : IDisposable
 
     public void Write(long offset, ReadOnlySpan<byte> data)
     {
+        // The copy is made before taking the lock: writers on several threads copy at once.
+        nint buffer = (nint)NativeMemory.Alloc((nuint)Math.Max(1, data.Length));
+        data.CopyTo(new Span<byte>((void*)buffer, data.Length));
         lock (_lock)
         {
             long end = offset + data.Length;
-            foreach (var p in _pending)
+            try
             {
-                if (p.Offset < end && offset < p.End)
+                foreach (var p in _pending)
                 {
-                    DrainLocked();
-                    break;
+                    if (p.Offset < end && offset < p.End)
+                    {
+                        DrainLocked();
+                        break;
+                    }
                 }
+                while (_pending.Count >= MaxInFlight) CompleteOldest();
             }
-            while (_pending.Count >= MaxInFlight) CompleteOldest();
-            nint buffer = (nint)NativeMemory.Alloc((nuint)Math.Max(1, data.Length));
-            data.CopyTo(new Span<byte>((void*)buffer, data.Length));
+            catch
+            {
+                NativeMemory.Free((void*)buffer);
+                throw;
+            }
             int r = RbdNative.AioCreateCompletion(null, null, out nint completion);
             if (r < 0)
             {

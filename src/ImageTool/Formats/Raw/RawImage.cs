@@ -92,6 +92,8 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
 
     public HostRun? FindHostRun(long offset, long length) => HostRun.Of(GetBlockStatus(offset, length), _file);
 
+    public bool MayHaveHostRuns => _file.IsKernelCopyable;
+
     public bool CanClone => _copy.CanClone;
 
     public long CopyFromHostFile(HostFile source, long sourceOffset, long offset, long length, bool cloneOnly)
@@ -106,6 +108,8 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
 
     // A device keeps whatever it held: nothing reads as zero until written (qemu's bdrv_has_zero_init).
     bool IImage.HasZeroInit => !_file.IsDevice;
+
+    bool IImage.WritesInAnyOrder => _file.WritesInAnyOrder;
 
     // Only a remote status (x-dirty-bitmap) makes a raw run unallocated; qemu's raw driver has no backing files.
     bool IImage.UnallocatedReadsAsZero => false;
