@@ -31,12 +31,6 @@ public interface IImage : IBlockDevice
     internal bool HasZeroInit => true;
 
     /// <summary>
-    /// Writes to distinct ranges may run at once and in any order with the same result (a raw file: each lands
-    /// where it is aimed). Formats that allocate as they write lay the file out in the order of the writes: false.
-    /// </summary>
-    internal bool WritesInAnyOrder => false;
-
-    /// <summary>
     /// A run this image reports unallocated, with nothing below it, reads as zeros (qemu adds BDRV_BLOCK_ZERO for
     /// drivers that support backing files). A protocol node whose status is not about holes (raw over NBD with
     /// x-dirty-bitmap) says otherwise: such runs must be read.

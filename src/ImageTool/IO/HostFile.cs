@@ -185,12 +185,6 @@ internal sealed class HostFile : IDisposable
     /// <summary>A format reached one of qemu's debug points (<see cref="BlkdebugEvent"/>); only blkdebug listens.</summary>
     internal void DebugEvent(string name) => _debug?.Event(name);
 
-    /// <summary>
-    /// Writes to distinct ranges may run at once in any order: not under blkdebug (its rules count requests) nor
-    /// O_DIRECT (partial sectors are read, modified and written back).
-    /// </summary>
-    internal bool WritesInAnyOrder => _debug == null && _direct == null;
-
     private static HostFile OpenUnlocked(string path, bool readOnly)
     {
         // qemu's protocol probe: block and character devices are host_device, anything else is 'file', which

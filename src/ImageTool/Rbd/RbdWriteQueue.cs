@@ -18,29 +18,20 @@ internal sealed unsafe class RbdWriteQueue(nint image) : IDisposable
 
     public void Write(long offset, ReadOnlySpan<byte> data)
     {
-        // The copy is made before taking the lock: writers on several threads copy at once.
-        nint buffer = (nint)NativeMemory.Alloc((nuint)Math.Max(1, data.Length));
-        data.CopyTo(new Span<byte>((void*)buffer, data.Length));
         lock (_lock)
         {
             long end = offset + data.Length;
-            try
+            foreach (var p in _pending)
             {
-                foreach (var p in _pending)
+                if (p.Offset < end && offset < p.End)
                 {
-                    if (p.Offset < end && offset < p.End)
-                    {
-                        DrainLocked();
-                        break;
-                    }
+                    DrainLocked();
+                    break;
                 }
-                while (_pending.Count >= MaxInFlight) CompleteOldest();
             }
-            catch
-            {
-                NativeMemory.Free((void*)buffer);
-                throw;
-            }
+            while (_pending.Count >= MaxInFlight) CompleteOldest();
+            nint buffer = (nint)NativeMemory.Alloc((nuint)Math.Max(1, data.Length));
+            data.CopyTo(new Span<byte>((void*)buffer, data.Length));
             int r = RbdNative.AioCreateCompletion(null, null, out nint completion);
             if (r < 0)
             {

@@ -184,13 +184,6 @@ public static partial class ConvertOperation
 
         private readonly bool _targetIsFresh = !options.SkipCreate && output.Format.NewImagesReadAsZeros && output.HasZeroInit;
         private readonly IImage? _targetBase = output.Backing;
-        // A target whose writes land where they are aimed whatever their order (a raw file) is written by the workers,
-        // each its own chunk, as qemu-img does with -W: the copy into the target (the page cache, a socket) then runs
-        // on as many threads as the reads instead of on this one. Other targets allocate as they are written, so
-        // this thread writes them in order (qemu-img's default), and their layout is qemu's.
-        private readonly bool _workersWrite = output.WritesInAnyOrder && output.Backing == null;
-        // The lowest chunk whose write failed: the workers write nothing after it, as an in-order writer stops there.
-        private long _writeFailedAt = long.MaxValue;
         // Zero detection works on whole target clusters: a cluster holding any data is written whole (one
         // allocation, one write), as it ends up allocated anyway. Clusters larger than a chunk (RBD's 4 MiB objects)
         // never fit in one: there zeros are found per sparse block, as qemu does (its alignment is 4 KiB).
@@ -316,26 +309,6 @@ public static partial class ConvertOperation
             {
                 if (baseBuffer != null) ArrayPool<byte>.Shared.Return(baseBuffer);
             }
-            if (_workersWrite && chunk.At < Volatile.Read(ref _writeFailedAt))
-            {
-                try { WriteSegments(chunk); }
-                catch
-                {
-                    NoteWriteFailure(chunk.At);
-                    throw;
-                }
-            }
-        }
-
-        private void NoteWriteFailure(long at)
-        {
-            long seen = Volatile.Read(ref _writeFailedAt);
-            while (at < seen)
-            {
-                long before = Interlocked.CompareExchange(ref _writeFailedAt, at, seen);
-                if (before == seen) return;
-                seen = before;
-            }
         }
 
         /// <summary>Splits a chunk at -S aligned blocks: zero blocks stay holes, blocks equal to the target's base stay unwritten.</summary>
@@ -371,7 +344,11 @@ public static partial class ConvertOperation
             job.Wait();
             try
             {
-                if (!_workersWrite) WriteSegments(chunk);
+                foreach (var (start, end, kind) in chunk.Segments)
+                {
+                    if (kind == SegmentKind.Write) WriteOrClone(chunk, start, end);
+                    else if (kind == SegmentKind.Zero) output.WriteZeroes(chunk.At + start, end - start, mayDeallocate: true);
+                }
                 Reached = chunk.At + chunk.Length;
             }
             finally
@@ -379,15 +356,6 @@ public static partial class ConvertOperation
                 ArrayPool<byte>.Shared.Return(chunk.Buffer);
             }
             Copied(chunk.Length);
-        }
-
-        private void WriteSegments(Chunk chunk)
-        {
-            foreach (var (start, end, kind) in chunk.Segments)
-            {
-                if (kind == SegmentKind.Write) WriteOrClone(chunk, start, end);
-                else if (kind == SegmentKind.Zero) output.WriteZeroes(chunk.At + start, end - start, mayDeallocate: true);
-            }
         }
 
         private static long AlignDown(long value, long alignment) => value - value % alignment;
