@@ -13,6 +13,9 @@ internal interface IHostFileRuns
     /// plainly in a local file, else null (a hole, zeros, compressed or encrypted data, a remote file).
     /// </summary>
     HostRun? FindHostRun(long offset, long length);
+
+    /// <summary>False when no run can be found at all (the container is remote): then nobody needs to ask per run.</summary>
+    bool MayHaveHostRuns => true;
 }
 
 /// <summary>Bytes of a virtual disk stored as they are at <paramref name="HostOffset"/> in <paramref name="File"/>.</summary>

@@ -25,6 +25,12 @@ internal sealed class NbdRemoteFile : IRemoteFile
     private int _extraStarted;
     private bool _disposed;
 
+    // The last base:allocation extent the server reported, [Start, End) with its flags: SEEK_DATA and SEEK_HOLE
+    // step through extents, and each step ends by looking at the next one, which the step after asks about
+    // again. Kept, it costs one round trip per extent instead of up to three. Dropped around every write of ours.
+    private (long Start, long End, uint Flags)? _lastExtent;
+    private long _writes;
+
     private NbdRemoteFile(NbdAddress address, NbdClient client, NbdClientTls? tls, bool readOnly, bool bitmapStatus)
     {
         _bitmapStatus = bitmapStatus;
@@ -125,7 +131,9 @@ internal sealed class NbdRemoteFile : IRemoteFile
     public void Write(long offset, ReadOnlySpan<byte> buffer)
     {
         if (_readOnly) throw new IOException("Operation not permitted");
-        _client.Write(offset, buffer);
+        ForgetExtent();
+        try { _client.Write(offset, buffer); }
+        finally { ForgetExtent(); }
     }
 
     public void Flush()
@@ -133,8 +141,13 @@ internal sealed class NbdRemoteFile : IRemoteFile
         if (!_readOnly) _client.Flush();
     }
 
-    public bool PunchHole(long offset, long length) =>
-        !_readOnly && _client.WriteZeroes(offset, length, mayDeallocate: true);
+    public bool PunchHole(long offset, long length)
+    {
+        if (_readOnly) return false;
+        ForgetExtent();
+        try { return _client.WriteZeroes(offset, length, mayDeallocate: true); }
+        finally { ForgetExtent(); }
+    }
 
     public long? NextData(long offset)
     {
@@ -142,7 +155,7 @@ internal sealed class NbdRemoteFile : IRemoteFile
         // A hole the server does not promise to read as zeros counts as data: it must be read.
         while (offset < _client.Size)
         {
-            var (length, flags) = _client.BlockStatus(offset, _client.Size - offset);
+            var (length, flags) = Extent(offset);
             if ((flags & NbdMetaContexts.StateHole) == 0 || (flags & NbdMetaContexts.StateZero) == 0) return offset;
             offset += length;
         }
@@ -154,11 +167,37 @@ internal sealed class NbdRemoteFile : IRemoteFile
         if (_bitmapStatus) return _client.Size;
         while (offset < _client.Size)
         {
-            var (length, flags) = _client.BlockStatus(offset, _client.Size - offset);
+            var (length, flags) = Extent(offset);
             if ((flags & NbdMetaContexts.StateHole) != 0 && (flags & NbdMetaContexts.StateZero) != 0) return offset;
             offset += length;
         }
         return _client.Size;
+    }
+
+    /// <summary>The base:allocation extent from <paramref name="offset"/> to the end of the export: its length and flags.</summary>
+    private (long Length, uint Flags) Extent(long offset)
+    {
+        lock (_lock)
+        {
+            if (_lastExtent is var (start, end, known) && start <= offset && offset < end) return (end - offset, known);
+        }
+        long writes = Interlocked.Read(ref _writes);
+        var (length, flags) = _client.BlockStatus(offset, _client.Size - offset);
+        lock (_lock)
+        {
+            // A write that ran meanwhile may have changed what the reply describes.
+            if (writes == Interlocked.Read(ref _writes)) _lastExtent = (offset, offset + length, flags);
+        }
+        return (length, flags);
+    }
+
+    private void ForgetExtent()
+    {
+        lock (_lock)
+        {
+            Interlocked.Increment(ref _writes);
+            _lastExtent = null;
+        }
     }
 
     /// <summary>

@@ -97,20 +97,23 @@ internal sealed class NbdSocket : IDisposable
             socket = new Socket(ipAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             endPoint = new IPEndPoint(ipAddress, address.Port);
         }
+        // A blocking connect bounded by the send timeout (Linux applies SO_SNDTIMEO to connect). No async call may
+        // touch the socket: after one, .NET makes it non-blocking for good and every receive that finds no data
+        // waits on its epoll thread (a thread hand-off, spinning and futex wake-ups per read of a few KiB).
+        var connection = new NbdSocket(socket) { PeerName = "NBD server", Timeout = timeout };
         try
         {
-            using var cancel = new CancellationTokenSource(timeout);
-            socket.ConnectAsync(endPoint, cancel.Token).AsTask().GetAwaiter().GetResult();
+            socket.Connect(endPoint);
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        catch (SocketException e)
         {
             socket.Dispose();
-            string reason = e is not SocketException se ? "Connection timed out"
-                : address.IsUnix && se.SocketErrorCode == SocketError.AddressNotAvailable ? "No such file or directory" // ENOENT
-                : SocketErrorText(se);
+            string reason = e.SocketErrorCode is SocketError.InProgress or SocketError.WouldBlock or SocketError.TimedOut ? "Connection timed out"
+                : address.IsUnix && e.SocketErrorCode == SocketError.AddressNotAvailable ? "No such file or directory" // ENOENT
+                : SocketErrorText(e);
             throw new ImageFormatException($"Failed to connect to '{address.Endpoint}': {reason}", e);
         }
-        return new NbdSocket(socket) { PeerName = "NBD server", Timeout = timeout };
+        return connection;
     }
 
     /// <summary>strerror's words for the errors a connect meets (the BCL's messages differ).</summary>

@@ -105,6 +105,8 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
 
     public HostRun? FindHostRun(long offset, long length) => HostRun.Of(GetBlockStatus(offset, length), _file);
 
+    public bool MayHaveHostRuns => _file.IsKernelCopyable;
+
     public bool CanClone => _copy.CanClone;
 
     public long CopyFromHostFile(HostFile source, long sourceOffset, long offset, long length, bool cloneOnly)

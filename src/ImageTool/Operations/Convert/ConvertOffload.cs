@@ -22,7 +22,7 @@ public static partial class ConvertOperation
 
         private bool OffloadsRun(IImage source, BlockStatus status) => MayOffload(source) && CopiesData(status);
 
-        private static bool HasHostRuns(IImage source) => BackingChain.Images(source).Any(i => i is IHostFileRuns);
+        private static bool HasHostRuns(IImage source) => BackingChain.Images(source).Any(i => i is IHostFileRuns { MayHaveHostRuns: true });
 
         /// <summary>Copies [sourceOffset, +length) unread where the source stores it plainly; the rest is read and written.</summary>
         private void Offload(IImage source, long sourceOffset, long targetOffset, long length)
