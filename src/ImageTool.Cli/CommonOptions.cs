@@ -86,6 +86,22 @@ internal static class CommonOptions
         yield return item.ToString();
     }
 
+    /// <summary>
+    /// -l of convert and measure, checked where qemu-img parses it (with the other options): a "snapshot." list may
+    /// name only snapshot.id and snapshot.name.
+    /// </summary>
+    public static void CheckSnapshotParam(string? param)
+    {
+        if (param == null || !param.StartsWith("snapshot.", StringComparison.Ordinal)) return;
+        foreach (var item in Items(param))
+        {
+            if (item.Length == 0) continue;
+            string key = item.Split('=', 2)[0];
+            if (key is not ("snapshot.id" or "snapshot.name"))
+                throw new UsageException($"Invalid parameter '{key}'\n{Cli.Program}: Failed in parsing snapshot param '{param}'", showTryHint: false);
+        }
+    }
+
     public static bool IsJson(string? output) => output switch
     {
         null or "human" => false,

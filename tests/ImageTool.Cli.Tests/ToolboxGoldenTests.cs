@@ -34,6 +34,10 @@ public class ToolboxGoldenTests
         Qemu("create", "-q", "-f", "qcow2", "sn0.qcow2", "4M");
         Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 6 0 256k", "sn0.qcow2").Ok();
         Qemu("snapshot", "-c", "s1", "sn0.qcow2");
+        Qemu("create", "-q", "-f", "qcow2", "snm.qcow2", "4M");
+        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 6 0 256k", "snm.qcow2").Ok();
+        Qemu("snapshot", "-c", "s1", "snm.qcow2");
+        Tools.RunIn(_dir.Path, "qemu-io", "-c", "write -P 7 1M 2M", "snm.qcow2").Ok();
     }
 
     [OneTimeTearDown]
@@ -117,6 +121,14 @@ public class ToolboxGoldenTests
     [TestCase("measure -O qcow2 -o cluster_size=3k --size 1G")]
     [TestCase("measure -O qcow2 -o bogus=1 --size 1G")]
     [TestCase("measure a.raw b.raw")]
+    [TestCase("measure -o ,")]
+    [TestCase("measure -l snapshot.foo=bar")]
+    [TestCase("measure -l snapshot.id=1,foo=2 a.qcow2")]
+    [TestCase("measure -l snapshot.name=x,, a.qcow2")]
+    [TestCase("measure -O qcow2 -l s1 snm.qcow2")]
+    [TestCase("measure -O qcow2 -l snapshot.name=s1 snm.qcow2")]
+    [TestCase("measure -O qcow2 -l nope snm.qcow2")]
+    [TestCase("convert -l snapshot.foo=bar a.qcow2 o.raw")]
     public void ReadOnlyCommand_MatchesQemuImg(string commandLine) =>
         Img.AssertSameAsQemu(_dir.Path, commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries));
 

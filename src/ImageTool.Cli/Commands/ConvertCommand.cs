@@ -55,6 +55,7 @@ internal static class ConvertCommand
                 context.Out.Write(CommonOptions.OptionHelp(outFormat, withProtocol: (result.GetValue(files) ?? []).Length >= 2));
                 return 0;
             }
+            CommonOptions.CheckSnapshotParam(result.GetValue(snapshot));
             long sparseSize = 4096;
             string? sparseText = result.GetValue(sparse);
             if (sparseText is { } s)

@@ -23,6 +23,8 @@ internal static class MeasureCommand
             { output, outputFormat, options, size, objects, imageOpts, format, snapshot, forceShare, files };
         command.SetAction(result =>
         {
+            CommonOptions.AccumulateOptions(result.GetValue(options));
+            CommonOptions.CheckSnapshotParam(result.GetValue(snapshot));
             bool json = CommonOptions.IsJson(result.GetValue(output));
             long? bytes = result.GetValue(size) is { } s ? CommonOptions.ParseSize(s, "image size", context) : null;
             var names = result.GetValue(files) ?? [];
@@ -42,6 +44,7 @@ internal static class MeasureCommand
                     var (path, openOptions) = CommonOptions.Source(filename, result.GetValue(format), result.GetValue(imageOpts),
                         result.GetValue(forceShare), CommonOptions.Secrets(result, objects), context);
                     source = DiskImage.Open(path, openOptions);
+                    if (result.GetValue(snapshot) is { } snapshotParam) SnapshotOperation.LoadForReading(source, snapshotParam);
                 }
                 string target = result.GetValue(outputFormat) ?? "raw";
                 MeasureResult measured;
