@@ -47,6 +47,9 @@ public interface IImage : IBlockDevice
     /// </summary>
     internal bool FillsNewClusters => true;
 
+    /// <summary>The image has no size of its own (a character device such as /dev/zero reports 0).</summary>
+    internal bool HasNoSize => false;
+
     /// <summary>Info names the backing file of this node; a filter above a format (blkdebug) has none of its own.</summary>
     internal bool ReportsBacking => true;
 }

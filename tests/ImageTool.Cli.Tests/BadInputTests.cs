@@ -26,6 +26,18 @@ public class BadInputTests
         }
     }
 
+    /// <summary>A character device has no size: qemu-img writes a 0-byte disk and exits 0, img refuses and creates nothing.</summary>
+    [TestCase("/dev/zero")]
+    [TestCase("/dev/null")]
+    public void Convert_FromCharacterDevice_RefusedNothingCreated(string device)
+    {
+        using var dir = new TempDir();
+        var r = Img.Run(dir.Path, "convert", "-O", "qcow2", device, "out.qcow2");
+        Assert.That(r.ExitCode, Is.EqualTo(1));
+        Assert.That(r.Stderr, Is.EqualTo($"img: Could not get size of {device}: a character device has no size\n"));
+        Assert.That(File.Exists(dir["out.qcow2"]), Is.False);
+    }
+
     /// <summary>A read-only image with broken metadata: qemu's one "Image is corrupt" warning, then EIO in each command's words.</summary>
     [TestCase("map u.qcow2")]
     [TestCase("map --output=json u.qcow2")]

@@ -74,6 +74,9 @@ internal sealed class HostFile : IDisposable
     /// <summary>A block or character device (qemu's host_device protocol) rather than a regular file.</summary>
     internal bool IsDevice => _kind is HostFileKind.BlockDevice or HostFileKind.CharacterDevice;
 
+    /// <summary>A character device: its size is whatever lseek says (0 for /dev/zero), not what it can give.</summary>
+    internal bool IsCharacterDevice => _kind == HostFileKind.CharacterDevice;
+
     /// <summary>Opens an image's file with the access and cache mode the open options ask for.</summary>
     public static HostFile Open(string path, OpenOptions options)
     {

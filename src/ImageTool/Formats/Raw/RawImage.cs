@@ -124,6 +124,8 @@ internal sealed class RawImage : IImage, IResizable, IHostFileRuns, IHostFileCop
     // A device keeps whatever it held: nothing reads as zero until written (qemu's bdrv_has_zero_init).
     bool IImage.HasZeroInit => !_file.IsDevice;
 
+    bool IImage.HasNoSize => _file.IsCharacterDevice;
+
     // Only a remote status (x-dirty-bitmap) makes a raw run unallocated; qemu's raw driver has no backing files.
     bool IImage.UnallocatedReadsAsZero => false;
 

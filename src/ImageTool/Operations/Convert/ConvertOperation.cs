@@ -46,6 +46,9 @@ public static partial class ConvertOperation
     public static void Run(IReadOnlyList<IImage> sources, string target, ConvertOptions options, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        // qemu-img copies /dev/zero as a 0-byte disk and exits 0; a copy of nothing is never what was meant.
+        if (sources.FirstOrDefault(s => s.HasNoSize) is { } sizeless)
+            throw new ImageFormatException($"Could not get size of {sizeless.FileName}: a character device has no size");
         long total = sources.Sum(s => s.Length);
         if (!options.SkipCreate && DiskImage.FindFormat(options.OutputFormat) is { } outputFormat) DiskImage.CheckCanCreate(outputFormat);
         if (options.Compress && DiskImage.FindFormat(options.OutputFormat) is { SupportsCompressedWrites: false })
